@@ -1,0 +1,106 @@
+"""The ``newsrag`` command line. Library errors become one short message and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from newsrag.errors import ConfigError, NewsragError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Airflow-native RAG over fresh news.")
+weaviate_app = typer.Typer(no_args_is_help=True, help="Build and run the embedded Weaviate server.")
+app.add_typer(weaviate_app, name="weaviate")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Translate library errors into a one-line message; config errors exit 2, others 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            err.print(f"[bold red]config error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except NewsragError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _server() -> Any:
+    from newsrag.weaviate_server import LocalWeaviate
+
+    return LocalWeaviate.from_env()
+
+
+@weaviate_app.command("install")
+@friendly
+def weaviate_install() -> None:
+    """Build the pinned weaviate-server with Go (once per machine) into the tools folder."""
+    server = _server()
+    path = server.install()
+    out.print(f"weaviate-server v{server.settings.version}: {path}")
+
+
+@weaviate_app.command("start")
+@friendly
+def weaviate_start() -> None:
+    """Start the server on loopback (or reuse the running one) and wait until it is ready."""
+    server = _server()
+    state = server.start()
+    out.print(f"weaviate running: pid {state.pid}, http {state.http_url}, grpc {state.grpc_port}, "
+              f"data {state.data_dir}")
+
+
+@weaviate_app.command("stop")
+@friendly
+def weaviate_stop() -> None:
+    """Stop the server started by `newsrag weaviate start`."""
+    out.print("weaviate stopped" if _server().stop() else "weaviate was not running")
+
+
+@weaviate_app.command("status")
+@friendly
+def weaviate_status(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """Show whether the server runs, its ports and the version it reports."""
+    status = _server().status()
+    if as_json:
+        out.print_json(json.dumps(status))
+    elif status is None:
+        out.print("weaviate: not running")
+    else:
+        out.print(f"weaviate: {'ready' if status['ready'] else 'starting'}, version "
+                  f"{status.get('server_version', '?')}, pid {status['pid']}, http port {status['http_port']}, "
+                  f"grpc port {status['grpc_port']}, data {status['data_dir']}")
+    if status is None:
+        raise typer.Exit(3)
+
+
+@app.command("demo")
+@friendly
+def demo(question: str = typer.Argument("Which city is building a new light rail line?")) -> None:
+    """Start Weaviate, embed and store sample texts, and print the top hits of one hybrid query."""
+    from newsrag.demo import run_demo
+
+    run_demo(question, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

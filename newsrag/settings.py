@@ -1,0 +1,120 @@
+"""Validated settings, one pydantic-settings class per concern.
+
+Nothing here is read at import time: call :func:`load` (or the ``*_settings`` helpers) when a
+value is needed. Validation errors become :class:`ConfigError` naming the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsrag.errors import ConfigError
+
+WEAVIATE_VERSION = "1.38.14"  # newest 1.38.x whose Go dependencies the module proxy serves (see README)
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "xxx", "your-api-key", "todo"}
+
+Environment = Literal["development", "test", "production"]
+
+
+def current_environment() -> str:
+    return os.environ.get("NEWSRAG_ENV", "development")
+
+
+def check_secret(value: SecretStr | None, variable: str) -> SecretStr | None:
+    """Refuse placeholder secrets outside development. Never echoes the value."""
+    if value is None or current_environment() == "development":
+        return value
+    raw = value.get_secret_value().strip().lower()
+    if raw in PLACEHOLDER_SECRETS or raw.startswith("<") or "placeholder" in raw:
+        raise ValueError(f"{variable} holds a placeholder value; set a real secret")
+    return value
+
+
+class PathSettings(BaseSettings):
+    """Where newsrag keeps its state. ``NEWSRAG_HOME`` defaults to ``./.newsrag``."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_", extra="ignore")
+
+    home: Path = Path(".newsrag")
+    env: Environment = "development"
+
+    @property
+    def tools_dir(self) -> Path:
+        return self.home / "tools"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+class LocalWeaviateSettings(BaseSettings):
+    """The embedded default: a weaviate-server binary that newsrag builds and runs on loopback."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_WEAVIATE_", extra="ignore")
+
+    version: str = WEAVIATE_VERSION
+    host: str = "127.0.0.1"
+    http_port: int = Field(8079, ge=0, le=65535)  # 0 means "any free port"
+    grpc_port: int = Field(50060, ge=0, le=65535)
+    data_dir: Path | None = None  # default: $NEWSRAG_HOME/weaviate-data
+    ready_timeout: float = Field(90.0, gt=0)
+    build_cache: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "newsrag"
+
+
+class WeaviateSettings(BaseSettings):
+    """How to reach Weaviate. Without ``WEAVIATE_URL`` the local server's state file is used."""
+
+    model_config = SettingsConfigDict(env_prefix="WEAVIATE_", extra="ignore")
+
+    url: str | None = None
+    grpc_url: str | None = None  # default: same host as url, port 50051
+    api_key: SecretStr | None = None
+    collection: str = Field("NewsChunk", pattern=r"^[A-Z][A-Za-z0-9_]*$")
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        return check_secret(v, "WEAVIATE_API_KEY")
+
+
+class EmbeddingSettings(BaseSettings):
+    """Which embedder to use. ``local`` is offline all-MiniLM-L6-v2."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_EMBED_", extra="ignore")
+
+    provider: str = "local"
+    model: str | None = None  # provider default when unset
+    batch_size: int = Field(16, ge=1, le=2048)  # 16 measured fastest for MiniLM on 2 CPU cores
+    dimensions: int | None = Field(None, ge=1)
+    device: str = "cpu"
+    max_seq_length: int = Field(256, ge=8, le=8192)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], **overrides: object) -> S:
+    """Build a settings object, turning validation errors into a ConfigError that names the variable."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(cls, exc)) from None
+
+
+def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> str:
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        variable = (prefix + field).upper()
+        given = err.get("input")
+        shown = "" if "secret" in field or "key" in field or isinstance(given, dict) else f" (got {given!r})"
+        parts.append(f"{variable}: {err['msg']}{shown}")
+    return "invalid setting " + "; ".join(parts)

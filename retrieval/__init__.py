@@ -1,0 +1,1 @@
+"""Retrieval: the Weaviate store (the only module importing ``weaviate``), search, generators, answers."""

@@ -1,0 +1,293 @@
+"""The vector store: the only module in newsrag that imports ``weaviate``.
+
+``WeaviateStore`` wraps one client, opened lazily on first use and closed explicitly. It knows the
+chunk schema (see docs/architecture.md), writes with deterministic ids, deletes by filter and
+searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlparse
+
+import weaviate
+import weaviate.exceptions as wex
+from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.data import DataObject
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+
+from newsrag.errors import BatchWriteError, StoreError, StoreUnavailable
+from newsrag.settings import WeaviateSettings, load
+from retrieval.types import Hit, SearchFilters, StoredObject
+
+WRITE_BATCH = 200
+DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
+
+FUSION = {"relative_score": HybridFusion.RELATIVE_SCORE, "ranked": HybridFusion.RANKED}
+
+
+def _text(name: str, tokenization: Tokenization = Tokenization.WORD, **kw: Any) -> Property:
+    return Property(name=name, data_type=DataType.TEXT, tokenization=tokenization, **kw)
+
+
+def chunk_properties() -> list[Property]:
+    field = Tokenization.FIELD
+    return [
+        _text("text"),
+        _text("title"),
+        _text("url", field, index_searchable=False),
+        _text("source_id", field, index_searchable=False),
+        _text("doc_id", field, index_searchable=False),
+        _text("content_hash", field, index_searchable=False),
+        _text("author", index_searchable=False),
+        _text("language", field, index_searchable=False),
+        Property(name="tags", data_type=DataType.TEXT_ARRAY, tokenization=field, index_searchable=False),
+        Property(name="also_sources", data_type=DataType.TEXT_ARRAY, tokenization=field,
+                 index_searchable=False),
+        Property(name="published_at", data_type=DataType.DATE),
+        Property(name="ingested_at", data_type=DataType.DATE),
+        Property(name="chunk_index", data_type=DataType.INT),
+        Property(name="token_count", data_type=DataType.INT),
+    ]
+
+
+def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
+    """Open a client: ``WEAVIATE_URL`` when set, else the local server started by newsrag."""
+    timeout = Timeout(init=min(settings.timeout, 30), query=settings.timeout, insert=settings.timeout * 4)
+    extra = AdditionalConfig(timeout=timeout)
+    auth = Auth.api_key(settings.api_key.get_secret_value()) if settings.api_key else None
+    try:
+        if settings.url:
+            return _connect_url(settings, extra, auth)
+        return _connect_local(extra)
+    except (wex.WeaviateConnectionError, wex.WeaviateStartUpError, wex.WeaviateGRPCUnavailableError) as exc:
+        where = settings.url or "the local server"
+        raise StoreUnavailable(f"cannot reach Weaviate at {where}: {_short(exc)}") from None
+
+
+def _connect_url(settings: WeaviateSettings, extra: AdditionalConfig, auth: Any) -> weaviate.WeaviateClient:
+    url = urlparse(settings.url or "")
+    host = url.hostname or ""
+    if auth is not None and host.endswith((".weaviate.cloud", ".weaviate.network")):
+        return weaviate.connect_to_weaviate_cloud(settings.url or "", auth, additional_config=extra)
+    secure = url.scheme == "https"
+    grpc = urlparse(settings.grpc_url) if settings.grpc_url else None
+    return weaviate.connect_to_custom(
+        http_host=host, http_port=url.port or (443 if secure else 80), http_secure=secure,
+        grpc_host=(grpc.hostname if grpc else None) or host,
+        grpc_port=(grpc.port if grpc else None) or 50051,
+        grpc_secure=(grpc.scheme in ("https", "grpcs")) if grpc else secure,
+        auth_credentials=auth, additional_config=extra,
+    )
+
+
+def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
+    from newsrag.weaviate_server import LocalWeaviate
+
+    state = LocalWeaviate.from_env().read_state()
+    if state is None:
+        raise StoreUnavailable("no Weaviate configured: run `newsrag weaviate start` or set WEAVIATE_URL")
+    return weaviate.connect_to_local(host=state.host, port=state.http_port, grpc_port=state.grpc_port,
+                                     additional_config=extra)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+class WeaviateStore:
+    """One collection of news chunks. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, settings: WeaviateSettings | None = None, collection: str | None = None) -> None:
+        self.settings = settings or load(WeaviateSettings)
+        self.name = collection or self.settings.collection
+        self._client: weaviate.WeaviateClient | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def client(self) -> weaviate.WeaviateClient:
+        if self._client is None:
+            self._client = connect(self.settings)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> WeaviateStore:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.is_ready())
+        except (StoreUnavailable, wex.WeaviateBaseError):
+            return False
+
+    def server_version(self) -> str:
+        return str(self._call(lambda: self.client.get_meta()).get("version", "?"))
+
+    @property
+    def _col(self) -> Any:
+        return self.client.collections.use(self.name)
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except (wex.WeaviateConnectionError, wex.WeaviateGRPCUnavailableError, wex.WeaviateTimeoutError) as exc:
+            raise StoreUnavailable(f"Weaviate unavailable ({self.name}): {_short(exc)}") from None
+        except wex.WeaviateBaseError as exc:
+            raise StoreError(f"Weaviate refused an operation on {self.name}: {_short(exc)}") from None
+
+    # -- schema ----------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return bool(self._call(lambda: self.client.collections.exists(self.name)))
+
+    def ensure_collection(self, vector_names: Sequence[str]) -> None:
+        """Create the collection with one self-provided named vector per embedding model, or add
+        a missing named vector to an existing one (a model change is a managed migration)."""
+        if not self.exists():
+            self._call(lambda: self.client.collections.create(
+                self.name,
+                properties=chunk_properties(),
+                vector_config=[Configure.Vectors.self_provided(name=n) for n in vector_names],
+                inverted_index_config=Configure.inverted_index(index_null_state=True, index_timestamps=True),
+            ))
+            return
+        have = set(self._call(lambda: self._col.config.get()).vector_config or {})
+        for name in vector_names:
+            if name not in have:
+                self._call(lambda n=name: self._col.config.add_vector(
+                    vector_config=Configure.Vectors.self_provided(name=n)))
+
+    def drop(self) -> None:
+        self._call(lambda: self.client.collections.delete(self.name))
+
+    # -- writes ----------------------------------------------------------------------------
+    def upsert(self, objects: Sequence[StoredObject], vector_name: str) -> int:
+        """Write objects by id (existing ids are replaced). Raises BatchWriteError listing every failed id."""
+        failures: dict[str, str] = {}
+        for start in range(0, len(objects), WRITE_BATCH):
+            part = objects[start:start + WRITE_BATCH]
+            data = [DataObject(properties=o.properties, uuid=o.uuid, vector={vector_name: o.vector}) for o in part]
+            result = self._call(lambda d=data: self._col.data.insert_many(d))
+            for index, error in (result.errors or {}).items():
+                failures[part[index].uuid] = getattr(error, "message", str(error))
+        if failures:
+            raise BatchWriteError(failures)
+        return len(objects)
+
+    def update_properties(self, uuid: str, properties: dict[str, Any]) -> None:
+        self._call(lambda: self._col.data.update(uuid=uuid, properties=properties))
+
+    def delete_ids(self, uuids: Sequence[str]) -> int:
+        if not uuids:
+            return 0
+        return self._delete(Filter.by_id().contains_any(list(uuids)))
+
+    def delete_doc_except(self, doc_id: str, keep_hash: str) -> int:
+        """Delete the chunks of ``doc_id`` that do not carry ``keep_hash`` (old versions)."""
+        where = Filter.by_property("doc_id").equal(doc_id) & Filter.by_property("content_hash").not_equal(keep_hash)
+        return self._delete(where)
+
+    def delete_docs(self, doc_ids: Sequence[str]) -> int:
+        if not doc_ids:
+            return 0
+        return self._delete(Filter.by_property("doc_id").contains_any(list(doc_ids)))
+
+    def delete_older_than(self, source_id: str, cutoff: datetime) -> int:
+        """Retention: delete a source's chunks published before ``cutoff`` (undated: first seen before)."""
+        by_source = Filter.by_property("source_id").equal(source_id)
+        dated = Filter.by_property("published_at").less_than(cutoff)
+        undated = Filter.by_property("published_at").is_none(True) & Filter.by_property("ingested_at").less_than(cutoff)
+        return self._delete(by_source & (dated | undated))
+
+    def _delete(self, where: Any) -> int:
+        total = 0
+        while True:
+            result = self._call(lambda: self._col.data.delete_many(where=where))
+            if result.failed:
+                raise StoreError(f"{result.failed} object(s) could not be deleted from {self.name}")
+            total += int(result.successful)
+            if result.matches < DELETE_PAGE:
+                return total
+
+    # -- reads -----------------------------------------------------------------------------
+    def count(self, filters: SearchFilters | None = None) -> int:
+        where = to_filter(filters)
+        result = self._call(lambda: self._col.aggregate.over_all(total_count=True, filters=where))
+        return int(result.total_count or 0)
+
+    def doc_versions(self, doc_ids: Sequence[str]) -> dict[str, set[str]]:
+        """For each stored doc id, the content hashes present (two after an interrupted replace)."""
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(doc_ids), 500):
+            ids = list(doc_ids[start:start + 500])
+            where = Filter.by_property("doc_id").contains_any(ids) & Filter.by_property("chunk_index").equal(0)
+            res = self._call(lambda w=where, n=len(ids): self._col.query.fetch_objects(
+                filters=w, limit=n * 4 + 10, return_properties=["doc_id", "content_hash"]))
+            for obj in res.objects:
+                found.setdefault(obj.properties["doc_id"], set()).add(obj.properties["content_hash"])
+        return found
+
+    def iter_properties(self, properties: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for obj in self._call(lambda: self._col.iterator(return_properties=list(properties))):
+            yield str(obj.uuid), dict(obj.properties)
+
+    def get(self, uuid: str) -> dict[str, Any] | None:
+        obj = self._call(lambda: self._col.query.fetch_object_by_id(uuid))
+        return None if obj is None else dict(obj.properties)
+
+    def hybrid(self, query: str, vector: Sequence[float], vector_name: str, *, limit: int = 10,
+               alpha: float = 0.5, fusion: str = "relative_score", filters: SearchFilters | None = None,
+               query_properties: Sequence[str] | None = None) -> list[Hit]:
+        res = self._call(lambda: self._col.query.hybrid(
+            query=query, vector=list(vector), target_vector=vector_name, alpha=alpha,
+            fusion_type=FUSION[fusion], limit=limit, filters=to_filter(filters),
+            query_properties=list(query_properties) if query_properties else None,
+            return_metadata=MetadataQuery(score=True, explain_score=True)))
+        return [_hit(o, o.metadata.score) for o in res.objects]
+
+    def near_vector(self, vector: Sequence[float], vector_name: str, *, limit: int = 10,
+                    filters: SearchFilters | None = None) -> list[Hit]:
+        res = self._call(lambda: self._col.query.near_vector(
+            near_vector=list(vector), target_vector=vector_name, limit=limit, filters=to_filter(filters),
+            return_metadata=MetadataQuery(distance=True)))
+        return [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
+
+    def bm25(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
+             query_properties: Sequence[str] | None = None) -> list[Hit]:
+        res = self._call(lambda: self._col.query.bm25(
+            query=query, limit=limit, filters=to_filter(filters),
+            query_properties=list(query_properties) if query_properties else None,
+            return_metadata=MetadataQuery(score=True)))
+        return [_hit(o, o.metadata.score) for o in res.objects]
+
+
+def _hit(obj: Any, score: float | None) -> Hit:
+    return Hit(uuid=str(obj.uuid), score=float(score or 0.0), properties=dict(obj.properties),
+               explain=getattr(obj.metadata, "explain_score", None))
+
+
+def to_filter(filters: SearchFilters | None) -> Any:
+    if filters is None or filters.is_empty():
+        return None
+    parts = []
+    if filters.source_ids:
+        parts.append(Filter.by_property("source_id").contains_any(list(filters.source_ids)))
+    if filters.tags:
+        parts.append(Filter.by_property("tags").contains_any(list(filters.tags)))
+    if filters.doc_ids:
+        parts.append(Filter.by_property("doc_id").contains_any(list(filters.doc_ids)))
+    if filters.published_after:
+        parts.append(Filter.by_property("published_at").greater_or_equal(filters.published_after))
+    if filters.published_before:
+        parts.append(Filter.by_property("published_at").less_than(filters.published_before))
+    return Filter.all_of(parts) if len(parts) > 1 else parts[0]
