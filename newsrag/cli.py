@@ -89,13 +89,13 @@ def weaviate_status(as_json: bool = typer.Option(False, "--json", help="Print ma
         raise typer.Exit(3)
 
 
-@app.command("demo")
+@app.command("quickstart")
 @friendly
-def demo(question: str = typer.Argument("Which city is building a new light rail line?")) -> None:
+def quickstart(question: str = typer.Argument("Which city is building a new light rail line?")) -> None:
     """Start Weaviate, embed and store sample texts, and print the top hits of one hybrid query."""
-    from newsrag.demo import run_demo
+    from newsrag.quickstart import run_quickstart
 
-    run_demo(question, out)
+    run_quickstart(question, out)
 
 
 def main() -> None:

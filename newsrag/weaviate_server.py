@@ -170,7 +170,7 @@ class LocalWeaviate:
         s = self.settings
         http_port = pick_port(s.host, s.http_port)
         grpc_port = pick_port(s.host, s.grpc_port, avoid={http_port})
-        internal = [pick_port(s.host, 0, avoid={http_port, grpc_port}) for _ in range(4)]
+        internal = self._internal_ports({http_port, grpc_port})
         env = server_env(self.data_dir, grpc_port, internal)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
@@ -186,6 +186,21 @@ class LocalWeaviate:
         self._proc = proc
         return state
 
+    def _internal_ports(self, avoid: set[int]) -> list[int]:
+        """Gossip, data and Raft ports. Raft records its own address in the data folder, so the
+        ports are kept beside the data and reused on every start while they are free."""
+        record = self.data_dir / ".newsrag-cluster-ports.json"
+        with contextlib.suppress(OSError, ValueError):
+            saved = [int(p) for p in json.loads(record.read_text())]
+            if len(saved) == 4 and all(p not in avoid and _port_free(self.settings.host, p) for p in saved):
+                return saved
+        gossip = pick_port(self.settings.host, 0, avoid=avoid)
+        data = pick_port(self.settings.host, 0, avoid=avoid | {gossip})
+        raft = _free_pair(self.settings.host, avoid | {gossip, data})
+        ports = [gossip, data, raft, raft + 1]
+        record.write_text(json.dumps(ports))
+        return ports
+
     def _wait_ready(self, state: ServerState) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
         proc: subprocess.Popen[bytes] | None = getattr(self, "_proc", None)
@@ -197,6 +212,8 @@ class LocalWeaviate:
                     f"{state.data_dir} may be corrupt or unwritable. Last log lines:\n{self.log_tail()}"
                 )
             if _ready(state.http_url):
+                if proc is not None:
+                    proc.returncode = 0  # detached on purpose: it outlives us and is stopped by pid
                 return
             time.sleep(0.25)
         self._stop_pid(state.pid)
@@ -243,7 +260,6 @@ def server_env(data_dir: Path, grpc_port: int, internal_ports: list[int]) -> dic
         "RAFT_PORT": str(raft),
         "RAFT_INTERNAL_RPC_PORT": str(raft_rpc),
         "RAFT_BOOTSTRAP_EXPECT": "1",
-        "RAFT_JOIN": f"node1:{raft}",
         "GRPC_PORT": str(grpc_port),
         "DISABLE_TELEMETRY": "true",
         "GO_PROFILING_DISABLE": "true",
@@ -266,6 +282,15 @@ def pick_port(host: str, preferred: int, avoid: set[int] | None = None) -> int:
         if port not in avoid:
             return port
     raise ServerError("no free TCP port found on loopback")
+
+
+def _free_pair(host: str, avoid: set[int]) -> int:
+    """A free port P with P+1 free too: Weaviate derives its Raft RPC port as Raft port + 1."""
+    for _ in range(100):
+        port = pick_port(host, 0, avoid=avoid)
+        if port < 65535 and port + 1 not in avoid and _port_free(host, port + 1):
+            return port
+    raise ServerError("no two adjacent free TCP ports found on loopback")
 
 
 def _port_free(host: str, port: int) -> bool:

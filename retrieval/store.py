@@ -20,7 +20,7 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 
-from newsrag.errors import BatchWriteError, StoreError, StoreUnavailable
+from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.settings import WeaviateSettings, load
 from retrieval.types import Hit, SearchFilters, StoredObject
 
@@ -67,6 +67,8 @@ def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
     except (wex.WeaviateConnectionError, wex.WeaviateStartUpError, wex.WeaviateGRPCUnavailableError) as exc:
         where = settings.url or "the local server"
         raise StoreUnavailable(f"cannot reach Weaviate at {where}: {_short(exc)}") from None
+    except ValueError as exc:  # the client validates host/port combinations with pydantic
+        raise ConfigError(f"WEAVIATE_URL / WEAVIATE_GRPC_URL: {_short(exc)}") from None
 
 
 def _connect_url(settings: WeaviateSettings, extra: AdditionalConfig, auth: Any) -> weaviate.WeaviateClient:

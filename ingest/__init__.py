@@ -1,0 +1,1 @@
+"""Ingestion: source registry, fetching, parsing, dedup, chunking and the pipeline into the store."""

@@ -1,0 +1,85 @@
+"""Shared fixtures: a real weaviate-server for the session, one collection per test, the local
+embedder, and an isolated Airflow home. Every test carries exactly one of unit/integration/e2e."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KINDS = ("unit", "integration", "e2e")
+
+# Isolate everything newsrag and Airflow write before any of them is imported.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="newsrag-tests-"))
+os.environ["NEWSRAG_HOME"] = str(_SESSION_TMP / "home")
+os.environ.setdefault("NEWSRAG_ENV", "test")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for var in ("WEAVIATE_URL", "WEAVIATE_API_KEY", "OPENAI_API_KEY", "COHERE_API_KEY"):
+    os.environ.pop(var, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    bad = [item.nodeid for item in items if sum(1 for k in KINDS if item.get_closest_marker(k)) != 1]
+    if bad:
+        raise pytest.UsageError("tests need exactly one of the markers unit/integration/e2e: " + ", ".join(bad))
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Path:
+    return _SESSION_TMP
+
+
+@pytest.fixture(scope="session")
+def weaviate_server() -> Iterator[object]:
+    """A real weaviate-server on free loopback ports in a temp folder, shared by the session."""
+    from newsrag.settings import LocalWeaviateSettings, PathSettings
+    from newsrag.weaviate_server import LocalWeaviate
+
+    server = LocalWeaviate(PathSettings(), LocalWeaviateSettings(http_port=0, grpc_port=0))
+    server.install()
+    state = server.start()
+    try:
+        yield state
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def collection_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^A-Za-z0-9]", "", request.node.name.title())[:40]
+    return f"T{base}{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def store(weaviate_server: object, collection_name: str) -> Iterator[object]:
+    """A WeaviateStore on a collection of its own, dropped after the test."""
+    from retrieval.store import WeaviateStore
+
+    s = WeaviateStore(collection=collection_name)
+    try:
+        yield s
+    finally:
+        if s.exists():
+            s.drop()
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Iterator[object]:
+    from embeddings.local import LocalEmbedder
+
+    e = LocalEmbedder()
+    yield e
+    e.close()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings import Embedder, available, create_embedder
+from embeddings.base import normalize, vector_name
+from embeddings.local import LocalEmbedder
+from newsrag.errors import ConfigError
+from newsrag.settings import EmbeddingSettings
+
+
+@pytest.mark.unit
+def test_normalize_gives_unit_float32_rows_and_keeps_zero_rows() -> None:
+    out = normalize([[3.0, 4.0], [0.0, 0.0]])
+    assert out.dtype == np.float32
+    assert np.allclose(out[0], [0.6, 0.8])
+    assert np.allclose(out[1], [0.0, 0.0])
+
+
+@pytest.mark.unit
+def test_vector_name_is_a_valid_weaviate_name() -> None:
+    assert vector_name("local/all-MiniLM-L6-v2") == "v_local_all_minilm_l6_v2"
+    assert vector_name("openai/text-embedding-3-small@512") == "v_openai_text_embedding_3_small_512"
+
+
+@pytest.mark.unit
+def test_registry_lists_builtins_and_rejects_unknown_provider() -> None:
+    assert {"local", "openai", "cohere"} <= set(available())
+    with pytest.raises(ConfigError, match="NEWSRAG_EMBED_PROVIDER"):
+        create_embedder(EmbeddingSettings(provider="nope"))
+
+
+@pytest.mark.unit
+def test_local_embedder_is_an_embedder_and_vectors_are_normalized(embedder: LocalEmbedder) -> None:
+    assert isinstance(embedder, Embedder)
+    vectors = embedder.embed_documents(["Stocks fell on Tuesday.", "Markets dropped sharply.", "A recipe for bread."])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    related, unrelated = float(vectors[0] @ vectors[1]), float(vectors[0] @ vectors[2])
+    assert related > unrelated + 0.2
+
+
+@pytest.mark.unit
+def test_batching_does_not_change_vectors(embedder: LocalEmbedder) -> None:
+    texts = [f"Sentence number {i} about the news." for i in range(7)]
+    small = LocalEmbedder(EmbeddingSettings(batch_size=2))
+    assert np.allclose(small.embed_documents(texts), embedder.embed_documents(texts), atol=1e-5)
+    assert embedder.embed_documents([]).shape == (0, 384)
+    assert embedder.embed_query("hello").shape == (384,)
+
+
+@pytest.mark.unit
+def test_model_is_shared_within_a_process_and_close_releases_it() -> None:
+    a, b = LocalEmbedder(), LocalEmbedder()
+    assert a.model is b.model
+    a.close()
+    assert a._model is None
+    assert LocalEmbedder().model is not b.model  # reloaded after close

@@ -1,0 +1,91 @@
+"""The store against the real Weaviate: write embedded texts, read them back by vector and hybrid."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from embeddings.base import vector_name
+from newsrag.errors import BatchWriteError, ConfigError, StoreUnavailable
+from newsrag.settings import WeaviateSettings
+from retrieval.store import WeaviateStore
+from retrieval.types import SearchFilters, StoredObject
+
+pytestmark = pytest.mark.integration
+
+TEXTS = [
+    ("rail", "The city council approved a new light rail line linking the airport to downtown."),
+    ("storm", "A tropical storm brought heavy rain and flooding to the southern coast."),
+    ("chips", "The chipmaker reported record quarterly revenue driven by data-center demand."),
+    ("vote", "Lawmakers passed the budget bill after a late-night vote in the senate."),
+]
+
+
+def objects(embedder, texts=TEXTS) -> list[StoredObject]:
+    vectors = embedder.embed_documents([t for _, t in texts])
+    return [
+        StoredObject(str(uuid.uuid5(uuid.NAMESPACE_URL, doc)), {
+            "text": text, "title": doc, "doc_id": doc, "chunk_index": 0, "content_hash": "h1",
+            "source_id": "fixture", "published_at": datetime(2026, 1, i + 1, tzinfo=UTC)}, vectors[i].tolist())
+        for i, (doc, text) in enumerate(texts)
+    ]
+
+
+def test_write_then_read_back_by_near_vector_and_hybrid(store: WeaviateStore, embedder) -> None:
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    assert store.upsert(objects(embedder), name) == 4
+    assert store.count() == 4
+    question = "Which city will get a light rail line to the airport?"
+    qv = embedder.embed_query(question)
+    assert store.near_vector(qv, name, limit=2)[0].properties["doc_id"] == "rail"
+    hits = store.hybrid(question, qv, name, limit=2, alpha=0.5)
+    assert hits[0].properties["doc_id"] == "rail"
+    assert hits[0].score >= hits[1].score
+
+
+def test_second_write_with_uuid5_ids_is_a_no_op(store: WeaviateStore, embedder) -> None:
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    store.upsert(objects(embedder), name)
+    store.upsert(objects(embedder), name)
+    assert store.count() == 4
+
+
+def test_filters_and_deletes(store: WeaviateStore, embedder) -> None:
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    store.upsert(objects(embedder), name)
+    after = SearchFilters(published_after=datetime(2026, 1, 3, tzinfo=UTC))
+    assert {h.properties["doc_id"] for h in store.bm25("the", limit=10, filters=after)} <= {"chips", "vote"}
+    assert store.count(after) == 2
+    assert store.doc_versions(["rail", "missing"]) == {"rail": {"h1"}}
+    assert store.delete_doc_except("rail", "h1") == 0
+    assert store.delete_doc_except("rail", "h2") == 1
+    assert store.count() == 3
+
+
+def test_failed_objects_raise_one_error_listing_their_ids(store: WeaviateStore, embedder) -> None:
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    good = objects(embedder)
+    bad = [StoredObject(o.uuid, {**o.properties, "chunk_index": "not-an-int"}, o.vector) for o in good[:2]]
+    with pytest.raises(BatchWriteError) as info:
+        store.upsert(bad + good[2:], name)
+    assert set(info.value.failures) == {bad[0].uuid, bad[1].uuid}
+    assert store.count() == 2
+
+
+def test_unreachable_weaviate_is_store_unavailable() -> None:
+    s = WeaviateStore(WeaviateSettings(url="http://127.0.0.1:9", grpc_url="http://127.0.0.1:10", timeout=2))
+    with pytest.raises(StoreUnavailable, match="127.0.0.1:9"):
+        s.count()
+    assert s.ping() is False
+
+
+def test_conflicting_ports_are_a_config_error() -> None:
+    s = WeaviateStore(WeaviateSettings(url="http://127.0.0.1:9", grpc_url="http://127.0.0.1:9"))
+    with pytest.raises(ConfigError, match="WEAVIATE_URL"):
+        s.count()
