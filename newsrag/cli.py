@@ -98,6 +98,21 @@ def quickstart(question: str = typer.Argument("Which city is building a new ligh
     run_quickstart(question, out)
 
 
+@app.command("ingest")
+@friendly
+def ingest(
+    sources: str = typer.Option(None, "--sources", help="Registry file (default: $NEWSRAG_INGEST_SOURCES_FILE)."),
+    source: str = typer.Option(None, "--source", help="Only this source id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
+) -> None:
+    """Ingest the registry's sources into Weaviate; exits 1 when a source failed."""
+    from newsrag.ingest_view import ingest_with_progress
+
+    reports = ingest_with_progress(sources, source, out, as_json)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

@@ -118,3 +118,19 @@ def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> 
         shown = "" if "secret" in field or "key" in field or isinstance(given, dict) else f" (got {given!r})"
         parts.append(f"{variable}: {err['msg']}{shown}")
     return "invalid setting " + "; ".join(parts)
+
+
+class IngestSettings(BaseSettings):
+    """Ingestion defaults; per-source options in sources.yaml override the chunking ones."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_INGEST_", extra="ignore")
+
+    sources_file: Path = Path("sources.yaml")
+    chunk_tokens: int = Field(200, ge=32, le=2048)  # + title stays under MiniLM's 256-token window
+    overlap_tokens: int = Field(30, ge=0, le=512)
+    near_dup_threshold: float = Field(0.7, gt=0, le=1)
+    max_map_length: int = Field(1024, ge=1)  # Airflow's default [core] max_map_length
+    write_group: int = Field(32, ge=1)  # articles embedded and written together
+    state_file: Path | None = None  # default: $NEWSRAG_HOME/ingest-state.sqlite
+    embedding_cache: Path | None = None  # default: $NEWSRAG_HOME/embedding-cache.sqlite
+    max_full_article_fetches: int = Field(50, ge=0)

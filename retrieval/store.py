@@ -239,6 +239,30 @@ class WeaviateStore:
                 found.setdefault(obj.properties["doc_id"], set()).add(obj.properties["content_hash"])
         return found
 
+    def source_doc_ids(self, source_id: str) -> set[str]:
+        """Every doc id stored for a source (first chunks only: one row per document version)."""
+        where = Filter.by_property("source_id").equal(source_id) & Filter.by_property("chunk_index").equal(0)
+        res = self._call(lambda: self._col.query.fetch_objects(
+            filters=where, limit=DELETE_PAGE, return_properties=["doc_id"]))
+        if len(res.objects) < DELETE_PAGE:
+            return {o.properties["doc_id"] for o in res.objects}
+        # Filtered queries stop at QUERY_MAXIMUM_RESULTS; the cursor iterator has no such bound.
+        return {p["doc_id"] for _, p in self.iter_properties(["doc_id", "source_id", "chunk_index"])
+                if p.get("source_id") == source_id and p.get("chunk_index") == 0}
+
+    def add_also_source(self, doc_id: str, source_id: str) -> int:
+        """Record that another source carried a near-duplicate of ``doc_id``. Returns chunks touched."""
+        res = self._call(lambda: self._col.query.fetch_objects(
+            filters=Filter.by_property("doc_id").equal(doc_id), limit=10_000,
+            return_properties=["also_sources", "source_id"]))
+        touched = 0
+        for obj in res.objects:
+            have = list(obj.properties.get("also_sources") or [])
+            if source_id != obj.properties.get("source_id") and source_id not in have:
+                self.update_properties(str(obj.uuid), {"also_sources": sorted([*have, source_id])})
+                touched += 1
+        return touched
+
     def iter_properties(self, properties: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         for obj in self._call(lambda: self._col.iterator(return_properties=list(properties))):
             yield str(obj.uuid), dict(obj.properties)

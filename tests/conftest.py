@@ -83,3 +83,71 @@ def embedder() -> Iterator[object]:
     e = LocalEmbedder()
     yield e
     e.close()
+
+
+class FeedServer:
+    """A loopback HTTP server for fixture feeds and pages, with ETag/304 and canned failures.
+
+    ``routes[path] = (body, content_type)`` or a callable ``handler -> None`` for special cases."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.routes: dict[str, object] = {}
+        self.hits: dict[str, int] = {}
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                route = server.routes.get(path)
+                if route is None:
+                    self.send_error(404)
+                elif callable(route):
+                    route(self)
+                else:
+                    server.serve_static(self, *route)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    @staticmethod
+    def serve_static(h: object, body: bytes, content_type: str) -> None:
+        import hashlib
+
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if h.headers.get("If-None-Match") == etag:  # type: ignore[attr-defined]
+            h.send_response(304)  # type: ignore[attr-defined]
+            h.send_header("ETag", etag)  # type: ignore[attr-defined]
+            h.end_headers()  # type: ignore[attr-defined]
+            return
+        h.send_response(200)  # type: ignore[attr-defined]
+        h.send_header("Content-Type", content_type)  # type: ignore[attr-defined]
+        h.send_header("Content-Length", str(len(body)))  # type: ignore[attr-defined]
+        h.send_header("ETag", etag)  # type: ignore[attr-defined]
+        h.end_headers()  # type: ignore[attr-defined]
+        h.wfile.write(body)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()

@@ -1,0 +1,67 @@
+"""news_ingest: read the source registry at run time, map one task per source batch, emit the
+Weaviate Asset with counts. Wiring only: every task body calls one library function, imported
+inside the body so that parsing this file stays cheap and opens no connection."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
+NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
+SCHEDULE = os.environ.get("NEWSRAG_INGEST_SCHEDULE", "@hourly")
+EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
+
+
+@dag(
+    dag_id="news_ingest",
+    schedule=SCHEDULE,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["newsrag", "ingest"],
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+    params={
+        "sources_file": Param(None, type=["null", "string"], description="Registry file; default from settings."),
+        "source": Param(None, type=["null", "string"], description="Only this source id."),
+    },
+)
+def news_ingest() -> None:
+    @task
+    def plan_batches() -> list[list[dict[str, Any]]]:
+        from ingest.summary import plan_batches
+
+        params = get_current_context()["params"]
+        return plan_batches(params.get("sources_file"), params.get("source"))
+
+    @task(pool=EMBED_POOL, max_active_tis_per_dagrun=2)
+    def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ingest.pipeline import run_batch
+
+        ti = get_current_context()["ti"]
+        # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
+        # on the last try they are reported instead, so the other sources' results still land.
+        return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries)
+
+    @task(outlets=[NEWS_INDEX], trigger_rule="all_done")
+    def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        from ingest.summary import summarize
+
+        totals = summarize(list(results), expected=sum(len(b) for b in batches))
+        get_current_context()["outlet_events"][NEWS_INDEX].extra = totals
+        return totals
+
+    batches = plan_batches()
+    summarize(ingest_batch.expand(batch=batches), batches)
+
+
+news_ingest()

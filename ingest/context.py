@@ -1,0 +1,97 @@
+"""Everything a pipeline run needs, opened lazily once and closed together."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from embeddings import Embedder, create_embedder
+from embeddings.base import vector_name
+from embeddings.cache import EmbeddingCache
+from ingest.chunking import Chunker
+from ingest.dedup import NearDuplicateIndex
+from ingest.fetch import FetchSettings, Fetcher
+from ingest.sources import SourceContext
+from ingest.state import IngestState
+from newsrag.settings import IngestSettings, PathSettings, load
+from retrieval.store import WeaviateStore
+
+
+class IngestContext:
+    def __init__(self, settings: IngestSettings | None = None, *, store: WeaviateStore | None = None,
+                 embedder: Embedder | None = None, fetch_settings: FetchSettings | None = None,
+                 base_dir: Path | None = None, home: Path | None = None) -> None:
+        self.settings = settings or load(IngestSettings)
+        self.home = home or load(PathSettings).home
+        self._store = store
+        self._embedder = embedder
+        self._fetch_settings = fetch_settings
+        self.base_dir = base_dir or Path.cwd()
+        self._chunkers: dict[tuple[int, int], Chunker] = {}
+        self._schema_ready = False
+
+    @cached_property
+    def store(self) -> WeaviateStore:
+        return self._store or WeaviateStore()
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return self._embedder or create_embedder()
+
+    @property
+    def vector_name(self) -> str:
+        return vector_name(self.embedder.model_id)
+
+    @cached_property
+    def cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self.settings.embedding_cache or self.home / "embedding-cache.sqlite")
+
+    @cached_property
+    def state(self) -> IngestState:
+        return IngestState(self.settings.state_file or self.home / "ingest-state.sqlite")
+
+    @cached_property
+    def fetcher(self) -> Fetcher:
+        return Fetcher(self._fetch_settings or load(FetchSettings))
+
+    @cached_property
+    def near_dups(self) -> NearDuplicateIndex:
+        index = NearDuplicateIndex(self.settings.near_dup_threshold)
+        for doc_id, source_id, url, values in self.state.signatures():
+            index.add_hashvalues(doc_id, source_id, url, values)
+        return index
+
+    def source_context(self) -> SourceContext:
+        return SourceContext(self.fetcher, self.state, self.base_dir, self.settings.max_full_article_fetches)
+
+    def chunker(self, options: Any | None) -> Chunker:
+        size = options.chunk_tokens if options else self.settings.chunk_tokens
+        overlap = options.overlap_tokens if options else self.settings.overlap_tokens
+        if (size, overlap) not in self._chunkers:
+            tokenizer = getattr(self.embedder, "tokenizer", None)
+            if tokenizer is None:
+                from embeddings.local import LocalEmbedder
+
+                tokenizer = LocalEmbedder().tokenizer  # token counts of the default model as a proxy
+            self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap)
+        return self._chunkers[(size, overlap)]
+
+    def ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self.store.ensure_collection([self.vector_name])
+            self._schema_ready = True
+
+    def close(self) -> None:
+        for name in ("fetcher", "cache", "state"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+        if "store" in self.__dict__ and self._store is None:
+            self.__dict__.pop("store").close()
+
+    def __enter__(self) -> IngestContext:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,229 @@
+"""``run_source(spec) -> IngestReport``: one source from fetch to Weaviate, incrementally.
+
+Sync semantics (docs/architecture.md): new articles are embedded and inserted; a changed article
+(same doc id, new content hash) gets its new chunks written *before* its old ones are deleted, so a
+crash leaves extra old chunks, never missing ones, and the next run removes them; unchanged articles
+cost nothing. Re-running or retrying converges to the store one clean run would leave.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from embeddings.cache import embed_cached
+from ingest.chunking import embedding_text
+from ingest.context import IngestContext
+from ingest.dedup import signature
+from ingest.models import Article, Chunk, IngestReport, ItemFailure
+from ingest.registry import parse_source
+from ingest.sources import get_source
+from newsrag.errors import BatchWriteError, NewsragError, SourceError
+from retrieval.types import StoredObject
+
+
+@dataclass
+class Plan:
+    """What to do with each collected article after comparing it with the store."""
+
+    write: list[Article] = field(default_factory=list)  # new or changed
+    changed: set[str] = field(default_factory=set)  # doc ids whose old versions go after the write
+    repair: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, hash) with stale extra versions
+
+
+def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: bool = False) -> IngestReport:
+    """Ingest one source. Source failures are reported, not raised, unless retryable and
+    ``raise_retryable`` is set (so an orchestrator can retry with backoff)."""
+    spec = parse_source(spec, "source") if isinstance(spec, dict) else spec
+    own = ctx is None
+    ctx = ctx or IngestContext()
+    started = time.monotonic()
+    report = IngestReport(source_id=spec.id)
+    try:
+        _run(spec, ctx, report)
+    except NewsragError as exc:
+        if raise_retryable and exc.retryable:
+            raise
+        report.status, report.error = "failed", str(exc)
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        if own:
+            ctx.close()
+    return report
+
+
+def run_batch(specs: list[Any], *, raise_retryable: bool = False) -> list[dict[str, Any]]:
+    """Run several sources with one shared context; one source's failure never stops the others.
+    Specs planned by :func:`ingest.summary.plan_batches` carry their registry folder as ``_base_dir``."""
+    from pathlib import Path
+
+    base = next((s["_base_dir"] for s in specs if isinstance(s, dict) and s.get("_base_dir")), None)
+    specs = [{k: v for k, v in s.items() if k != "_base_dir"} if isinstance(s, dict) else s for s in specs]
+    with IngestContext(base_dir=Path(base) if base else None) as ctx:
+        return [run_source(s, ctx, raise_retryable=raise_retryable).model_dump(mode="json") for s in specs]
+
+
+def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
+    collected = get_source(spec.type).collect(spec, ctx.source_context())
+    if collected.not_modified:
+        report.status = "not_modified"
+        _retention(spec, ctx, report)
+        return
+    report.items_seen = len(collected.articles) + len(collected.failures)
+    report.failed.extend(collected.failures)
+    articles = _fresh(spec, collected.articles, report)
+    ctx.ensure_schema()
+    plan = _plan(articles, ctx, report)
+    for start in range(0, len(plan.write), ctx.settings.write_group):
+        _write(spec, plan.write[start:start + ctx.settings.write_group], plan, ctx, report)
+    for doc_id, hash_ in plan.repair:
+        report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
+    if collected.complete and spec.type in ("jsonl", "folder") and getattr(spec, "snapshot", False):
+        _snapshot_deletes(spec, articles, ctx, report)
+    _retention(spec, ctx, report)
+    report.status = "partial" if report.failed else "ok"
+    if not report.failed:
+        collected.commit()
+
+
+def _fresh(spec: Any, articles: list[Article], report: IngestReport) -> list[Article]:
+    """Drop articles past the retention age, and repeated doc ids within one run."""
+    cutoff = _cutoff(spec)
+    seen: set[str] = set()
+    out = []
+    for a in articles:
+        if cutoff and a.published_at and a.published_at < cutoff:
+            report.skipped += 1
+        elif a.doc_id in seen:
+            report.failed.append(ItemFailure(item=a.url or a.key or a.doc_id, reason="duplicate item in source"))
+        else:
+            seen.add(a.doc_id)
+            out.append(a)
+    return out
+
+
+def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> Plan:
+    stored = ctx.store.doc_versions([a.doc_id for a in articles])
+    plan = Plan()
+    for a in articles:
+        hashes = stored.get(a.doc_id, set())
+        if a.content_hash in hashes:
+            report.unchanged += 1
+            if len(hashes) > 1:
+                plan.repair.append((a.doc_id, a.content_hash))
+        elif hashes:
+            report.changed += 1
+            plan.changed.add(a.doc_id)
+            plan.write.append(a)
+        elif not _is_near_duplicate(a, ctx, report):
+            report.new += 1
+            plan.write.append(a)
+    return plan
+
+
+def _is_near_duplicate(article: Article, ctx: IngestContext, report: IngestReport) -> bool:
+    sig = signature(article.text)
+    original = ctx.near_dups.find(article.doc_id, sig) if sig is not None else None
+    if original is None:
+        if sig is not None:  # visible at once, so a copy later in this same run is caught too
+            ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
+        return False
+    report.duplicates += 1
+    if original.source_id != article.source_id:
+        ctx.store.add_also_source(original.doc_id, article.source_id)
+    return True
+
+
+def _write(spec: Any, group: list[Article], plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
+    chunker = ctx.chunker(spec.chunking)
+    chunks: list[tuple[Article, Chunk]] = []
+    for a in group:
+        pieces = chunker.split(a)
+        if not pieces:
+            report.failed.append(ItemFailure(item=a.url or a.key or a.doc_id, reason="no content left after cleaning"))
+        chunks += [(a, c) for c in pieces]
+    vectors, embedded = embed_cached(ctx.embedder, ctx.cache, [embedding_text(a.title, c.text) for a, c in chunks])
+    report.chunks_embedded += embedded
+    report.chunks_cached += len(chunks) - embedded
+    objects = [StoredObject(c.uuid, chunk_properties(a, c), vectors[i].tolist()) for i, (a, c) in enumerate(chunks)]
+    failed_docs = _upsert(objects, chunks, ctx, report)
+    for a in group:
+        if a.doc_id in failed_docs or not any(x is a for x, _ in chunks):
+            continue
+        if a.doc_id in plan.changed:
+            report.chunks_deleted += ctx.store.delete_doc_except(a.doc_id, a.content_hash)
+        _remember(a, ctx)
+
+
+def _upsert(objects: list[StoredObject], chunks: list[tuple[Article, Chunk]], ctx: IngestContext,
+            report: IngestReport) -> set[str]:
+    try:
+        report.chunks_written += ctx.store.upsert(objects, ctx.vector_name)
+        return set()
+    except BatchWriteError as exc:
+        by_uuid = {c.uuid: a for a, c in chunks}
+        failed = {by_uuid[u].doc_id: (by_uuid[u], why) for u, why in exc.failures.items() if u in by_uuid}
+        for article, why in failed.values():
+            report.failed.append(ItemFailure(item=article.url or article.doc_id, reason=f"write failed: {why}"))
+        report.chunks_written += len(objects) - len(exc.failures)
+        return set(failed)
+
+
+def _remember(article: Article, ctx: IngestContext) -> None:
+    sig = signature(article.text)
+    if sig is not None:
+        ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
+        ctx.state.save_signature(article.doc_id, article.source_id, article.url, sig.hashvalues)
+
+
+def chunk_properties(article: Article, chunk: Chunk) -> dict[str, Any]:
+    return {
+        "text": chunk.text, "title": article.title, "url": article.url, "source_id": article.source_id,
+        "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",
+        "language": article.language or "", "tags": list(article.tags), "also_sources": [],
+        "published_at": article.published_at, "ingested_at": datetime.now(UTC),
+        "chunk_index": chunk.chunk_index, "token_count": chunk.token_count,
+    }
+
+
+def _cutoff(spec: Any) -> datetime | None:
+    return datetime.now(UTC) - timedelta(days=spec.max_age_days) if spec.max_age_days else None
+
+
+def _retention(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
+    cutoff = _cutoff(spec)
+    if cutoff and ctx.store.exists():
+        report.chunks_deleted += ctx.store.delete_older_than(spec.id, cutoff)
+
+
+def _snapshot_deletes(spec: Any, articles: list[Article], ctx: IngestContext, report: IngestReport) -> None:
+    """A snapshot source lists everything it has: stored documents missing from it are deleted."""
+    gone = ctx.store.source_doc_ids(spec.id) - {a.doc_id for a in articles}
+    failed_items = {f.item for f in report.failed}
+    if gone and not failed_items:  # never delete on a partial read: a failed line may be one of them
+        report.chunks_deleted += ctx.store.delete_docs(sorted(gone))
+        ctx.state.delete_signatures(sorted(gone))
+
+
+__all__ = ["run_source", "run_batch", "SourceError"]
+
+
+def run_registry(path: str, only: str | None = None, progress: Any = None) -> list[IngestReport]:
+    """Run every enabled source of a registry file with one shared context (the CLI's path).
+    ``progress(spec, report_or_None)`` is called before and after each source."""
+    from pathlib import Path
+
+    from ingest.registry import load_registry
+
+    registry = load_registry(path)
+    reports = []
+    with IngestContext(base_dir=Path(registry.base_dir)) as ctx:
+        for spec in registry.enabled(only):
+            if progress:
+                progress(spec, None)
+            reports.append(run_source(spec, ctx))
+            if progress:
+                progress(spec, reports[-1])
+    return reports

@@ -1,0 +1,261 @@
+"""Source types behind one protocol. Built-ins register by name exactly as extensions would
+(entry-point group ``newsrag.sources``): a source turns its spec into articles and per-item failures.
+
+A failing item never fails its source; a source-level problem raises SourceError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from ingest.fetch import Fetcher, fetch, fetch_file
+from ingest.models import Article, ItemFailure
+from ingest.normalize import canonical_url, clean_text, clean_title, parse_date
+from ingest.parse import extract_article, parse_feed, parse_sitemap
+from ingest.state import IngestState
+from newsrag.errors import ConfigError, ItemError, SourceError
+
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
+              "text/xml", "application/x-rss+xml", "text/plain", "application/octet-stream", "text/html")
+PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+SITEMAP_TYPES = ("application/xml", "text/xml", "application/x-gzip", "text/plain", "application/octet-stream")
+
+
+@dataclass
+class Collected:
+    articles: list[Article] = field(default_factory=list)
+    failures: list[ItemFailure] = field(default_factory=list)
+    not_modified: bool = False
+    complete: bool = False  # the source listed everything it has (snapshot semantics allowed)
+    commit: Callable[[], None] = lambda: None  # remember validators once the run has succeeded
+
+
+@dataclass
+class SourceContext:
+    fetcher: Fetcher
+    state: IngestState
+    base_dir: Path
+    max_full_article_fetches: int = 50
+
+
+class Source(Protocol):
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected: ...
+
+
+_SOURCES: dict[str, Source] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        _SOURCES[name] = cls()
+        return cls
+
+    return deco
+
+
+def get_source(kind: str) -> Source:
+    if kind not in _SOURCES:
+        for ep in entry_points(group="newsrag.sources"):
+            if ep.name == kind:
+                _SOURCES[kind] = ep.load()()
+    if kind not in _SOURCES:
+        raise ConfigError(f"unknown source type {kind!r}")
+    return _SOURCES[kind]
+
+
+def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], conditional: bool = True,
+         trusted: bool = True) -> Any:
+    """Fetch a URL of the registry (trusted: may be file://) or one found in content (never a file)."""
+    etag, modified = ctx.state.validators(url) if conditional else (None, None)
+    return fetch(ctx.fetcher, url, source_id=spec.id, etag=etag, last_modified=modified, allow_files=trusted,
+                 headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout)
+
+
+@register("feed")
+class FeedSource:
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected:
+        res = _get(ctx, spec, spec.url, FEED_TYPES)
+        if res.not_modified:
+            return Collected(not_modified=True)
+        parsed = parse_feed(res.content, source_id=spec.id, feed_url=res.url, content_type=res.content_type,
+                            encoding=res.encoding, tags=tuple(spec.tags), max_items=spec.max_items)
+        out = Collected(list(parsed.articles), list(parsed.failures),
+                        commit=lambda: ctx.state.save_validators(spec.url, res.etag, res.last_modified))
+        if spec.fetch_full_article:
+            self._upgrade(spec, ctx, out, parsed.needs_fetch[: ctx.max_full_article_fetches])
+        return out
+
+    def _upgrade(self, spec: Any, ctx: SourceContext, out: Collected, summaries: list[Article]) -> None:
+        """Replace summary-only items by the extracted article; on failure keep the summary."""
+        index = {a.url: i for i, a in enumerate(out.articles)}
+        for summary in summaries:
+            try:
+                full = _page_article(spec, ctx, summary.url, summary.title)
+            except (SourceError, ItemError) as exc:
+                out.failures.append(ItemFailure(item=summary.url, reason=f"full article not fetched, "
+                                                f"kept the feed summary: {getattr(exc, 'reason', exc)}"))
+                continue
+            out.articles[index[summary.url]] = full.model_copy(update={
+                "url": summary.url, "published_at": full.published_at or summary.published_at,
+                "title": full.title or summary.title, "tags": summary.tags,
+                "author": full.author or summary.author})
+
+
+def _page_article(spec: Any, ctx: SourceContext, url: str, title: str | None = None) -> Article:
+    res = _get(ctx, spec, url, PAGE_TYPES, conditional=False, trusted=False)
+    article = extract_article(res.content, url=res.url, source_id=spec.id, fallback_title=title)
+    return article.model_copy(update={"url": canonical_url(url), "tags": tuple(spec.tags),
+                                      "language": article.language or spec.language})
+
+
+@register("page")
+class PageSource:
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected:
+        out = Collected()
+        for url in spec.urls[: spec.max_items]:
+            try:
+                out.articles.append(_page_article(spec, ctx, url))
+            except (ItemError, SourceError, ValueError) as exc:
+                out.failures.append(ItemFailure(item=url, reason=getattr(exc, "reason", str(exc))))
+        return out
+
+
+@register("sitemap")
+class SitemapSource:
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected:
+        urls = self._urls(spec, ctx, spec.url, depth=0)
+        if spec.since_days:
+            from datetime import UTC, datetime, timedelta
+
+            cutoff = datetime.now(UTC) - timedelta(days=spec.since_days)
+            urls = [u for u in urls if u[1] is None or u[1] >= cutoff]
+        out = Collected()
+        for url, _lastmod, title in urls[: spec.max_items]:
+            try:
+                out.articles.append(_page_article(spec, ctx, url, title))
+            except (ItemError, SourceError, ValueError) as exc:
+                out.failures.append(ItemFailure(item=url, reason=getattr(exc, "reason", str(exc))))
+        return out
+
+    def _urls(self, spec: Any, ctx: SourceContext, url: str, depth: int) -> list[Any]:
+        res = _get(ctx, spec, url, SITEMAP_TYPES, conditional=False)
+        parsed = parse_sitemap(res.content, source_id=spec.id, base_url=res.url)
+        urls = list(parsed.urls)
+        if depth < 2:
+            for child in parsed.child_sitemaps[:50]:
+                urls += self._urls(spec, ctx, child, depth + 1)
+        return urls
+
+
+def _files_etag(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+    return h.hexdigest()
+
+
+def _resolve(ctx: SourceContext, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else ctx.base_dir / p
+
+
+@register("jsonl")
+class JsonlSource:
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected:
+        pattern = _resolve(ctx, spec.path)
+        files = sorted(pattern.parent.glob(pattern.name)) if any(c in pattern.name for c in "*?[") else [pattern]
+        if not files or not all(f.is_file() for f in files):
+            raise SourceError(spec.id, f"no JSONL file at {pattern}")
+        key = f"jsonl:{pattern}"
+        etag = _files_etag(files)
+        if ctx.state.validators(key)[0] == etag:
+            return Collected(not_modified=True)
+        out = Collected(complete=True, commit=lambda: ctx.state.save_validators(key, etag, None))
+        for item_id, record in _jsonl_records(spec.id, files, out.failures):
+            try:
+                out.articles.append(jsonl_article(spec, item_id, record))
+            except (ValueError, TypeError, KeyError) as exc:
+                out.failures.append(ItemFailure(item=item_id, reason=str(exc)))
+            if spec.max_items and len(out.articles) >= spec.max_items:
+                break
+        return out
+
+
+def _jsonl_records(source_id: str, files: list[Path], failures: list[ItemFailure]) -> Iterator[tuple[str, Any]]:
+    for path in files:
+        with path.open("rb") as fh:
+            for n, raw in enumerate(fh, start=1):
+                item = f"{path.name}:{n}"
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    failures.append(ItemFailure(item=item, reason=f"invalid JSON: {exc}"))
+                    continue
+                if not isinstance(record, dict):
+                    failures.append(ItemFailure(item=item, reason="a line must hold a JSON object"))
+                    continue
+                yield item, record
+
+
+def jsonl_article(spec: Any, item_id: str, record: dict[str, Any]) -> Article:
+    f = spec.fields
+    text = clean_text(str(record.get(f.text) or ""))
+    if not text:
+        raise ValueError(f"missing or empty text field {f.text!r}")
+    raw_url = str(record.get(f.url) or "")
+    key = str(record[f.id]) if f.id and record.get(f.id) not in (None, "") else None
+    if not raw_url and not key:
+        raise ValueError(f"missing url field {f.url!r} (and no id field configured)")
+    url = canonical_url(raw_url) if raw_url else ""
+    author = record.get(f.author) if f.author else None
+    if isinstance(author, list):
+        author = ", ".join(str(a) for a in author if a)
+    return Article(
+        source_id=spec.id, url=url, key=key, title=clean_title(str(record.get(f.title) or "")) or text[:80],
+        text=text, published_at=parse_date(record.get(f.published)) if f.published else None,
+        author=str(author) if author else None, language=spec.language, tags=tuple(spec.tags))
+
+
+@register("folder")
+class FolderSource:
+    def collect(self, spec: Any, ctx: SourceContext) -> Collected:
+        root = _resolve(ctx, spec.path)
+        if not root.is_dir():
+            raise SourceError(spec.id, f"folder {root} does not exist")
+        files = sorted({p for pattern in spec.patterns for p in root.glob(pattern) if p.is_file()})
+        key = f"folder:{root}"
+        etag = _files_etag(files)
+        if ctx.state.validators(key)[0] == etag:
+            return Collected(not_modified=True)
+        out = Collected(complete=True, commit=lambda: ctx.state.save_validators(key, etag, None))
+        for path in files[: spec.max_items]:
+            try:
+                out.articles.append(self._article(spec, root, path))
+            except (ItemError, SourceError, ValueError, UnicodeDecodeError) as exc:
+                out.failures.append(ItemFailure(item=str(path.relative_to(root)),
+                                                reason=getattr(exc, "reason", str(exc))))
+        return out
+
+    def _article(self, spec: Any, root: Path, path: Path) -> Article:
+        rel = path.relative_to(root).as_posix()
+        data = fetch_file(str(path), source_id=spec.id, max_bytes=10_000_000).content
+        if path.suffix.lower() in (".html", ".htm"):
+            art = extract_article(data, url=path.resolve().as_uri(), source_id=spec.id, fallback_title=path.stem)
+            return art.model_copy(update={"key": f"{spec.id}:{rel}", "tags": tuple(spec.tags)})
+        text = data.decode("utf-8")
+        first, _, rest = text.strip().partition("\n")
+        title = clean_title(first.lstrip("# ").strip()) or path.stem
+        body = clean_text(rest if rest.strip() else first)
+        if not body:
+            raise ValueError("empty file")
+        return Article(source_id=spec.id, url=path.resolve().as_uri(), key=f"{spec.id}:{rel}", title=title,
+                       text=body, language=spec.language, tags=tuple(spec.tags))

@@ -1,0 +1,52 @@
+"""The ingestion run's summary: totals over every source report, and the run-level verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from newsrag.errors import NewsragError
+
+COUNTS = ("items_seen", "new", "changed", "unchanged", "duplicates", "skipped", "chunks_embedded",
+          "chunks_cached", "chunks_written", "chunks_deleted")
+
+
+class AllSourcesFailed(NewsragError):
+    """Every source of the run failed: the run itself should fail (one failing source does not)."""
+
+
+def summarize(results: Iterable[Any], expected: int | None = None) -> dict[str, Any]:
+    """Totals over reports (dicts, possibly nested per batch). A missing batch result counts as a
+    failed source. Raises AllSourcesFailed when no source succeeded."""
+    reports = [r for r in _flatten(results)]
+    totals: dict[str, Any] = {k: sum(int(r.get(k, 0)) for r in reports) for k in COUNTS}
+    failed = [r["source_id"] for r in reports if r.get("status") == "failed"]
+    missing = max(0, (expected or 0) - len(reports))
+    totals.update(sources=len(reports) + missing, sources_failed=len(failed) + missing, failed_sources=failed,
+                  items_failed=sum(len(r.get("failed", [])) for r in reports))
+    if totals["sources"] and totals["sources_failed"] == totals["sources"]:
+        errors = "; ".join(f"{r['source_id']}: {r.get('error')}" for r in reports if r.get("status") == "failed")
+        raise AllSourcesFailed(f"all {totals['sources']} source(s) failed: {errors}")
+    return totals
+
+
+def _flatten(results: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    for item in results:
+        if item is None:
+            continue
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def plan_batches(sources_file: str | None, only: str | None, max_map_length: int | None = None) -> list[list[dict[str, Any]]]:
+    """Read the registry at run time and split enabled sources into mapped batches."""
+    from ingest.registry import batches, load_registry
+    from newsrag.settings import IngestSettings, load
+
+    settings = load(IngestSettings)
+    registry = load_registry(sources_file or settings.sources_file)
+    specs = registry.enabled(only)
+    return [[{**s, "_base_dir": registry.base_dir} for s in batch]
+            for batch in batches(specs, max_map_length or settings.max_map_length)]
