@@ -15,6 +15,7 @@ COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
 NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
 SCHEDULE = os.environ.get("NEWSRAG_INGEST_SCHEDULE", "@hourly")
 EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
+RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
 
 
 @dag(
@@ -25,7 +26,7 @@ EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
     max_active_runs=1,
     tags=["newsrag", "ingest"],
     default_args={
-        "retries": 3,
+        "retries": RETRIES,
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),

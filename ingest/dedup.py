@@ -18,6 +18,7 @@ from datasketch import MinHash, MinHashLSH
 from ingest.models import normalize_text
 
 NUM_PERM = 128
+SCHEME = "affine32"  # datasketch 2's default; stored signatures are only comparable within one scheme
 SHINGLE = 5
 MIN_WORDS = 30  # shorter texts (briefs, headlines) are too generic to call duplicates
 
@@ -35,7 +36,7 @@ def signature(text: str) -> MinHash | None:
     if len(words) < MIN_WORDS:
         return None
     shingles = {" ".join(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
-    m = MinHash(num_perm=NUM_PERM)
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
     m.update_batch([s.encode("utf-8") for s in shingles])
     return m
 
@@ -55,7 +56,7 @@ class NearDuplicateIndex:
         self._meta[doc_id] = (source_id, url, minhash)
 
     def add_hashvalues(self, doc_id: str, source_id: str, url: str, values: npt.NDArray[np.uint64]) -> None:
-        self.add(doc_id, source_id, url, MinHash(num_perm=NUM_PERM, hashvalues=values))
+        self.add(doc_id, source_id, url, MinHash(num_perm=NUM_PERM, hashvalues=values, scheme=SCHEME))
 
     def remove(self, doc_id: str) -> None:
         if doc_id in self._meta:

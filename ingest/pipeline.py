@@ -8,6 +8,7 @@ cost nothing. Re-running or retrying converges to the store one clean run would 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ from ingest.registry import parse_source
 from ingest.sources import get_source
 from newsrag.errors import BatchWriteError, NewsragError, SourceError
 from retrieval.types import StoredObject
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +50,9 @@ def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: 
         if raise_retryable and exc.retryable:
             raise
         report.status, report.error = "failed", str(exc)
+    except Exception as exc:  # a bug in one source must not take the others down; it is logged and reported
+        log.exception("source %s failed unexpectedly", spec.id)
+        report.status, report.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
     finally:
         report.seconds = round(time.monotonic() - started, 3)
         if own:

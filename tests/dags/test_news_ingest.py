@@ -1,0 +1,68 @@
+"""dag.test() of news_ingest over three mapped sources, one of them broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import FIXTURES
+from tests.dags.conftest import REPO, load_dag
+from tests.ingest.feedgen import item, rss
+
+pytestmark = pytest.mark.integration
+
+
+def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
+        airflow_db: str, weaviate_server: Any, feed_server: Any, collection_name: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 41), item("beta", 42)]), "application/rss+xml")
+    feed_server.routes["/b.xml"] = (rss(feed_server.base, [item("gamma", 43)]), "application/rss+xml")
+    feed_server.routes["/broken.xml"] = ((FIXTURES / "feeds" / "malformed.xml").read_bytes(), "application/rss+xml")
+    registry = tmp_path / "sources.yaml"
+    registry.write_text(yaml.safe_dump({"sources": [
+        {"id": "alpha-news", "type": "feed", "url": feed_server.url("/a.xml")},
+        {"id": "beta-news", "type": "feed", "url": feed_server.url("/b.xml")},
+        {"id": "broken-news", "type": "feed", "url": feed_server.url("/broken.xml")},
+        {"id": "disabled-news", "type": "feed", "url": feed_server.url("/missing.xml"), "enabled": False},
+    ]}))
+    monkeypatch.setenv("NEWSRAG_INGEST_SOURCES_FILE", str(registry))
+    monkeypatch.setenv("WEAVIATE_COLLECTION", collection_name)
+    monkeypatch.setenv("NEWSRAG_FETCH_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("NEWSRAG_HOME", str(tmp_path / "home"))  # fresh ingest state and cache
+    monkeypatch.setenv("NEWSRAG_INGEST_RETRIES", "0")  # a bug shows as a failure, not minutes of backoff
+    import json
+    import os
+
+    session_home = Path(os.environ["AIRFLOW_HOME"]).parent / "home"
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
+
+    dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
+    run = dag.test()
+    assert str(run.state) == "success"
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                                 .where(AssetModel.uri.in_([f"weaviate://{collection_name}",
+                                                                    f"weaviate://{collection_name}/"]))).all()
+        extras = [e.extra for e in events]
+    assert len(extras) == 1
+    extra = extras[0]
+    assert extra["sources"] == 3 and extra["sources_failed"] == 1 and extra["failed_sources"] == ["broken-news"]
+    assert extra["new"] == 3
+
+    from retrieval.store import WeaviateStore
+
+    with WeaviateStore(collection=collection_name) as store:
+        assert store.count() == extra["chunks_written"] > 0
+        sources = {p["source_id"] for _, p in store.iter_properties(["source_id"])}
+        assert sources == {"alpha-news", "beta-news"}
+        store.drop()
+    assert json.dumps(extra)  # the event extra is plain JSON
