@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from ingest.fetch import Fetcher, fetch, fetch_file
 from ingest.models import Article, ItemFailure
@@ -77,16 +78,25 @@ def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], condi
                  headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout)
 
 
+def _registry_url(ctx: SourceContext, url: str) -> str:
+    """Registry URLs may be paths relative to the registry file (offline feeds)."""
+    if urlsplit(url).scheme in ("http", "https"):
+        return url
+    path = url[len("file://"):] if url.startswith("file://") else url
+    return _resolve(ctx, path).resolve().as_uri()
+
+
 @register("feed")
 class FeedSource:
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
-        res = _get(ctx, spec, spec.url, FEED_TYPES)
+        url = _registry_url(ctx, spec.url)
+        res = _get(ctx, spec, url, FEED_TYPES)
         if res.not_modified:
             return Collected(not_modified=True)
         parsed = parse_feed(res.content, source_id=spec.id, feed_url=res.url, content_type=res.content_type,
                             encoding=res.encoding, tags=tuple(spec.tags), max_items=spec.max_items)
         out = Collected(list(parsed.articles), list(parsed.failures),
-                        commit=lambda: ctx.state.save_validators(spec.url, res.etag, res.last_modified))
+                        commit=lambda: ctx.state.save_validators(url, res.etag, res.last_modified))
         if spec.fetch_full_article:
             self._upgrade(spec, ctx, out, parsed.needs_fetch[: ctx.max_full_article_fetches])
         return out

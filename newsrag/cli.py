@@ -18,6 +18,8 @@ weaviate_app = typer.Typer(no_args_is_help=True, help="Build and run the embedde
 app.add_typer(weaviate_app, name="weaviate")
 
 out = Console(soft_wrap=True)
+if not out.is_terminal:  # pipes and CI logs: wide enough for the summary tables
+    out = Console(soft_wrap=True, width=160)
 err = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
