@@ -115,6 +115,33 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command("ask")
+@friendly
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    source: list[str] = typer.Option(None, "--source", help="Only these source ids (repeatable)."),
+    since: str = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD)."),
+    top_k: int = typer.Option(None, "--top-k", min=1, max=50),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON."),
+) -> None:
+    """Answer a question from the index and print its sources."""
+    from newsrag.ask_view import ask_and_print
+
+    ask_and_print(question, source or [], since, top_k, out, as_json)
+
+
+@app.command("serve")
+@friendly
+def serve(
+    host: str = typer.Option(None, help="Default: NEWSRAG_APP_HOST (127.0.0.1)."),
+    port: int = typer.Option(None, help="Default: NEWSRAG_APP_PORT (8000)."),
+) -> None:
+    """Serve the chat page and the API (uvicorn)."""
+    from newsrag.ask_view import serve_app
+
+    serve_app(host, port, out)
+
+
 def main() -> None:
     try:
         app()

@@ -134,3 +134,12 @@ class IngestSettings(BaseSettings):
     state_file: Path | None = None  # default: $NEWSRAG_HOME/ingest-state.sqlite
     embedding_cache: Path | None = None  # default: $NEWSRAG_HOME/embedding-cache.sqlite
     max_full_article_fetches: int = Field(50, ge=0)
+
+
+class ServeSettings(BaseSettings):
+    """Where ``newsrag serve`` listens; the app's own settings live in app/settings.py."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_APP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)

@@ -1,0 +1,64 @@
+"""App factory: ``create_app()`` (uvicorn: ``app.main:create_app --factory``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import errors
+from app.routes_api import observe
+from app.routes_api import router as api_router
+from app.routes_openai import router as openai_router
+from app.services import Services
+from app.settings import AppSettings
+from newsrag.settings import load
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: AppSettings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or load(AppSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc = services or Services(settings)
+        svc.warm_up()
+        app.state.services = svc
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(title="newsrag", version="0.1.0", lifespan=lifespan,
+                  description="Cited answers over fresh news. OpenAI-compatible at /v1/chat/completions.")
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    errors.install(app)
+    app.include_router(api_router)
+    app.include_router(openai_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        svc = getattr(request.app.state, "services", None)
+        if svc is not None:
+            observe(svc, getattr(route, "path", "unmatched"), response.status_code, started)
+        return response
+
+    return app

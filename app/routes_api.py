@@ -1,0 +1,134 @@
+"""/v1/ask (JSON or SSE), /v1/search, /v1/feedback, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from app.deps import client_key, filters_from, services
+from app.services import Services
+from newsrag.errors import NewsragError
+from retrieval.answer import Answer
+
+router = APIRouter()
+
+
+class AskRequest(BaseModel):
+    question: str = Field(min_length=1)
+    sources: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    since: datetime | None = None
+    until: datetime | None = None
+    top_k: int | None = Field(None, ge=1, le=50)
+    stream: bool = False
+
+
+class FeedbackRequest(BaseModel):
+    trace_id: str = Field(min_length=8, max_length=64)
+    rating: Literal["up", "down", 1, -1]
+    comment: str | None = Field(None, max_length=2000)
+
+
+def check_question(question: str, svc: Services) -> str:
+    text = question.strip()
+    if not text:
+        raise HTTPException(400, "the question is empty")
+    if len(text) > svc.settings.max_question_chars:
+        raise HTTPException(400, f"the question is too long ({len(text)} characters; the limit is "
+                                 f"{svc.settings.max_question_chars})")
+    return text
+
+
+@router.post("/v1/ask", response_model=Answer)
+def ask(body: AskRequest, svc: Services = Depends(services), key: str = Depends(client_key)) -> Any:
+    question = check_question(body.question, svc)
+    filters = filters_from(body.sources, body.tags, body.since, body.until)
+    if body.stream:
+        events = svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k)
+        return StreamingResponse(sse(events, svc, question), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k)
+    served(svc, answer, question)
+    return answer
+
+
+def served(svc: Services, answer: Answer, question: str) -> None:
+    svc.feedback.record_answer(answer, question)
+    svc.metrics.answers.labels(abstained=str(answer.abstained).lower()).inc()
+
+
+def sse(events: Iterator[Any], svc: Services, question: str) -> Iterator[str]:
+    """Server-sent events: ``meta``, ``delta``…, ``done`` (the full Answer), or ``error``."""
+    try:
+        for event in events:
+            if event.type == "done":
+                served(svc, event.answer, question)
+                yield _event("done", event.answer.model_dump(mode="json"))
+            elif event.type == "meta":
+                yield _event("meta", {"trace_id": event.trace_id,
+                                      "retrieval": [r.model_dump() for r in event.retrieval]})
+            else:
+                yield _event("delta", {"text": event.text})
+    except NewsragError as exc:  # headers are gone: the error travels in the stream
+        yield _event("error", {"message": str(exc)})
+
+
+def _event(name: str, data: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/v1/search")
+def search(q: str = Query(..., description="The query."), source: list[str] = Query(default=[]),
+           tag: list[str] = Query(default=[]), since: datetime | None = None, until: datetime | None = None,
+           top_k: int = Query(8, ge=1, le=100), alpha: float | None = Query(None, ge=0, le=1),
+           mode: Literal["hybrid", "vector", "bm25"] = "hybrid", svc: Services = Depends(services),
+           key: str = Depends(client_key)) -> dict[str, Any]:
+    query = check_question(q, svc)
+    result = svc.searcher.search(query, filters=filters_from(source, tag, since, until), top_k=top_k,
+                                 alpha=alpha, mode=mode)
+    hits = [{"chunk_id": h.uuid, "score": round(h.score, 6), **{k: _jsonable(v) for k, v in h.properties.items()}}
+            for h in result.hits]
+    return {"query": query, "hits": hits, "timings": result.timings}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@router.post("/v1/feedback", status_code=201)
+def feedback(body: FeedbackRequest, svc: Services = Depends(services), key: str = Depends(client_key)) -> dict[str, Any]:
+    rating = 1 if body.rating in ("up", 1) else -1
+    feedback_id = svc.feedback.add_feedback(body.trace_id, rating, body.comment, user_key=key)
+    svc.metrics.feedback.labels(rating="up" if rating > 0 else "down").inc()
+    return {"id": feedback_id, "trace_id": body.trace_id, "rating": rating}
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(response: Response, svc: Services = Depends(services)) -> dict[str, Any]:
+    state = svc.ready()
+    if not state["ready"]:
+        response.status_code = 503
+    return state
+
+
+@router.get("/metrics")
+def metrics(svc: Services = Depends(services)) -> Response:
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def observe(svc: Services, route: str, status: int, started: float) -> None:
+    svc.metrics.requests.labels(route=route, status=str(status)).inc()
+    svc.metrics.latency.labels(route=route).observe(time.perf_counter() - started)

@@ -1,0 +1,78 @@
+"""Long-lived clients, created once in the app's lifespan and injected into routes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from app.settings import AppSettings
+from embeddings import Embedder, create_embedder
+from evaluation.feedback import FeedbackStore
+from newsrag.settings import PathSettings, load
+from retrieval.answer import Answerer
+from retrieval.generators import create_generator
+from retrieval.search import Searcher
+from retrieval.store import WeaviateStore
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("newsrag_requests_total", "HTTP requests", ["route", "status"], registry=self.registry)
+        self.latency = Histogram("newsrag_request_seconds", "Request latency", ["route"], registry=self.registry,
+                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.answers = Counter("newsrag_answers_total", "Answers served", ["abstained"], registry=self.registry)
+        self.feedback = Counter("newsrag_feedback_total", "Feedback received", ["rating"], registry=self.registry)
+
+
+@dataclass
+class RateLimiter:
+    """Token bucket per client key: ``per_minute`` requests, refilled continuously."""
+
+    per_minute: int
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def allow(self, key: str) -> bool:
+        if self.per_minute <= 0:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+            tokens = min(self.per_minute, tokens + (now - last) * self.per_minute / 60.0)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+
+class Services:
+    def __init__(self, settings: AppSettings, *, store: WeaviateStore | None = None,
+                 embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.store = store or WeaviateStore()
+        self.embedder = embedder or create_embedder()
+        self.searcher = Searcher(self.store, self.embedder)
+        self.generator = create_generator(settings.generator, self.embedder)
+        self.answerer = Answerer(self.searcher, self.generator)
+        home = load(PathSettings).home
+        self.feedback = FeedbackStore(settings.feedback_db or Path(home) / "feedback.sqlite")
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+
+    def warm_up(self) -> None:
+        """Load the model before the first request so /readyz means ready."""
+        self.embedder.embed_query("warm up")
+
+    def ready(self) -> dict[str, Any]:
+        weaviate = self.store.ping()
+        model = getattr(self.embedder, "_model", True) is not None
+        return {"weaviate": weaviate, "model_loaded": model, "ready": weaviate and model}
+
+    def close(self) -> None:
+        self.feedback.close()
+        self.store.close()

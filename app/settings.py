@@ -1,0 +1,46 @@
+"""App settings (``NEWSRAG_APP_*``). API keys are secrets: required when ``NEWSRAG_ENV=production``."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from newsrag.settings import check_secret, current_environment
+
+
+class AppSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_APP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)  # comma-separated
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(60, ge=0)  # per API key (or client address); 0 disables
+    max_question_chars: int = Field(2000, ge=10)
+    generator: str = "extractive"
+    model_name: str = "newsrag"  # the id /v1/models advertises
+    feedback_db: str | None = None  # default: $NEWSRAG_HOME/feedback.sqlite
+
+    @field_validator("api_keys", "admin_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: object) -> object:
+        return [k.strip() for k in v.split(",") if k.strip()] if isinstance(v, str) else v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v: object) -> object:
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _keys_in_production(self) -> AppSettings:
+        for key in [*self.api_keys, *self.admin_keys]:
+            check_secret(key, "NEWSRAG_APP_API_KEYS")
+        if current_environment() == "production" and not self.api_keys:
+            raise ValueError("NEWSRAG_APP_API_KEYS must be set when NEWSRAG_ENV=production")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)

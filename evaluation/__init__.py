@@ -1,0 +1,1 @@
+"""Evaluation: feedback and answer logs, golden sets, metrics, runs, reports."""

@@ -1,0 +1,99 @@
+"""Durable answer log and user feedback (SQLite by default), read later by evaluation.
+
+Every served answer is recorded under its trace id (question, answer, citations, prompt version),
+so a thumbs-up or thumbs-down can be turned into a regression case or a review item.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from newsrag.errors import NewsragError
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS answers (trace_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,
+       question TEXT NOT NULL, answer TEXT NOT NULL, abstained INTEGER NOT NULL, prompt_name TEXT,
+       prompt_version TEXT, arm TEXT, generator TEXT, model TEXT, payload TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, trace_id TEXT NOT NULL,
+       created_at TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), comment TEXT,
+       user_key TEXT, FOREIGN KEY (trace_id) REFERENCES answers(trace_id))""",
+]
+
+
+class UnknownTrace(NewsragError):
+    """Feedback for a trace id this store never served."""
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    trace_id: str
+    rating: int
+    comment: str | None
+    created_at: str
+    question: str
+    answer: str
+    prompt_name: str | None
+    prompt_version: str | None
+    arm: str | None
+    payload: dict[str, Any]
+
+
+class FeedbackStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        for stmt in SCHEMA:
+            self._db.execute(stmt)
+        self._db.commit()
+
+    def record_answer(self, answer: Any, question: str, arm: str | None = None) -> None:
+        """Log an ``retrieval.answer.Answer`` (anything with its fields and ``model_dump``)."""
+        payload = answer.model_dump(mode="json")
+        row = (answer.trace_id, _now(), question, answer.text, int(answer.abstained), answer.prompt_name,
+               answer.prompt_version, arm, answer.generator, answer.model, json.dumps(payload))
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+            self._db.commit()
+
+    def add_feedback(self, trace_id: str, rating: int, comment: str | None = None, user_key: str | None = None) -> int:
+        if rating not in (-1, 1):
+            raise ValueError("rating must be 1 (thumbs up) or -1 (thumbs down)")
+        with self._lock:
+            known = self._db.execute("SELECT 1 FROM answers WHERE trace_id=?", (trace_id,)).fetchone()
+            if not known:
+                raise UnknownTrace(f"no answer with trace id {trace_id!r} was served")
+            cur = self._db.execute("INSERT INTO feedback (trace_id, created_at, rating, comment, user_key) "
+                                   "VALUES (?,?,?,?,?)", (trace_id, _now(), rating, comment, user_key))
+            self._db.commit()
+            return int(cur.lastrowid or 0)
+
+    def feedback(self) -> list[FeedbackRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT f.trace_id, f.rating, f.comment, f.created_at, a.question, a.answer, a.prompt_name, "
+                "a.prompt_version, a.arm, a.payload FROM feedback f JOIN answers a USING (trace_id) ORDER BY f.id"
+            ).fetchall()
+        return [FeedbackRecord(*r[:9], payload=json.loads(r[9])) for r in rows]
+
+    def answer(self, trace_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM answers WHERE trace_id=?", (trace_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -1,0 +1,71 @@
+"""``newsrag ask`` and ``newsrag serve``: thin shells over retrieval.answer and the app."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+
+from newsrag.errors import ConfigError
+from newsrag.settings import load
+
+
+def parse_day(value: str | None, option: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"{option}: expected a date like 2026-11-01, got {value!r}") from None
+
+
+def build_answerer() -> Any:
+    from embeddings import create_embedder
+    from retrieval.answer import Answerer
+    from retrieval.generators import create_generator
+    from retrieval.search import Searcher
+    from retrieval.store import WeaviateStore
+
+    embedder = create_embedder()
+    store = WeaviateStore()
+    generator_name = _app_generator()
+    return Answerer(Searcher(store, embedder), create_generator(generator_name, embedder)), store
+
+
+def _app_generator() -> str:
+    import os
+
+    return os.environ.get("NEWSRAG_APP_GENERATOR", "extractive")
+
+
+def ask_and_print(question: str, sources: list[str], since: str | None, top_k: int | None, console: Console,
+                  as_json: bool) -> None:
+    from retrieval.types import SearchFilters
+
+    filters = SearchFilters(source_ids=tuple(sources), published_after=parse_day(since, "--since"))
+    answerer, store = build_answerer()
+    try:
+        answer = answerer.ask(question, filters=None if filters.is_empty() else filters, top_k=top_k)
+    finally:
+        store.close()
+    if as_json:
+        console.print_json(json.dumps(answer.model_dump(mode="json")))
+        return
+    console.print(Panel(answer.text, title=question, subtitle=f"{answer.generator} · {answer.timings.get('total', 0):.0f} ms"))
+    for c in answer.citations:
+        date = c.published_at.date().isoformat() if c.published_at else "undated"
+        console.print(f"[{c.n}] {c.title} ({c.source_id}, {date})\n    {c.url}", highlight=False)
+
+
+def serve_app(host: str | None, port: int | None, console: Console) -> None:
+    import uvicorn
+
+    from newsrag.settings import ServeSettings
+
+    settings = load(ServeSettings)
+    host, port = host or settings.host, port or settings.port
+    console.print(f"newsrag app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")

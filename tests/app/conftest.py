@@ -1,0 +1,117 @@
+"""A real Weaviate collection holding the example corpus, and the app wired to it."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(scope="package")
+def corpus(weaviate_server: Any, embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The example corpus ingested once into a collection of its own; yields the collection name."""
+    from ingest.context import IngestContext
+    from ingest.pipeline import run_source
+    from ingest.registry import load_registry
+    from newsrag.settings import IngestSettings
+    from retrieval.store import WeaviateStore
+
+    name = f"TApp{uuid.uuid4().hex[:8]}"
+    home = tmp_path_factory.mktemp("app-ingest")
+    registry = load_registry(EXAMPLES / "sources.offline.yaml")
+    store = WeaviateStore(collection=name)
+    with IngestContext(IngestSettings(), store=store, embedder=embedder, home=home,
+                       base_dir=Path(registry.base_dir)) as ctx:
+        reports = [run_source(spec, ctx) for spec in registry.enabled()]
+    assert all(r.status == "ok" for r in reports), [r.error for r in reports]
+    try:
+        yield name
+    finally:
+        store.drop()
+        store.close()
+
+
+@pytest.fixture
+def make_client(corpus: str, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Build a TestClient for the app with settings overrides; closes them all at the end."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.services import Services
+    from app.settings import AppSettings
+    from retrieval.store import WeaviateStore
+
+    clients: list[Any] = []
+
+    def make(**overrides: Any) -> Any:
+        settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides)
+        services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
+        client = TestClient(create_app(settings, services))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+class LiveServer:
+    """The app served by uvicorn on a free loopback port in a thread (for SDK and browser tests)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "uvicorn did not start"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[LiveServer]:
+    from app.main import create_app
+    from app.services import Services
+    from app.settings import AppSettings
+    from retrieval.store import WeaviateStore
+
+    settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"))
+    services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
+    server = LiveServer(create_app(settings, services))
+    server.services = services  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    out = []
+    for block in text.strip().split("\n\n"):
+        name = re.search(r"^event: (.*)$", block, re.M)
+        data = re.search(r"^data: (.*)$", block, re.M)
+        out.append((name.group(1) if name else "message", data.group(1) if data else ""))
+    return out
