@@ -60,7 +60,7 @@ function renderDone(answer) {
   $("answer").classList.toggle("abstained", answer.abstained);
   renderCitations(answer.citations);
   const t = answer.timings || {};
-  $("meta").textContent = `prompt ${answer.prompt_name} v${answer.prompt_version} · ${answer.generator}` +
+  $("meta").textContent = `prompt ${answer.prompt_name} (version ${answer.prompt_version}) · ${answer.generator}` +
     ` · search ${Math.round(t.search || 0)} ms · generate ${Math.round(t.generate || 0)} ms · total ${Math.round(t.total || 0)} ms`;
   traceId = answer.trace_id;
   $("result").dataset.traceId = traceId;
