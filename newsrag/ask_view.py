@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.panel import Panel
 
 from newsrag.errors import ConfigError
 from newsrag.settings import load
@@ -54,7 +53,10 @@ def ask_and_print(question: str, sources: list[str], since: str | None, top_k: i
     if as_json:
         console.print_json(json.dumps(answer.model_dump(mode="json")))
         return
-    console.print(Panel(answer.text, title=question, subtitle=f"{answer.generator} · {answer.timings.get('total', 0):.0f} ms"))
+    console.print(f"\n[bold]Q:[/] {question}", soft_wrap=False, highlight=False)
+    console.print(f"[bold]A:[/] {answer.text}", soft_wrap=False, highlight=False, markup=True)
+    console.print(f"[dim]{answer.generator} · prompt {answer.prompt_name} ({answer.prompt_version}) · "
+                  f"{answer.timings.get('total', 0):.0f} ms · trace {answer.trace_id}[/]", highlight=False)
     for c in answer.citations:
         date = c.published_at.date().isoformat() if c.published_at else "undated"
         console.print(f"[{c.n}] {c.title} ({c.source_id}, {date})\n    {c.url}", highlight=False)

@@ -93,11 +93,14 @@ def weaviate_status(as_json: bool = typer.Option(False, "--json", help="Print ma
 
 @app.command("quickstart")
 @friendly
-def quickstart(question: str = typer.Argument("Which city is building a new light rail line?")) -> None:
-    """Start Weaviate, embed and store sample texts, and print the top hits of one hybrid query."""
+def quickstart(
+    question: str = typer.Argument("When is the Harbor Line light rail expected to open?"),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the chat app at the end."),
+) -> None:
+    """Start Weaviate, ingest the offline example sources, answer one question, then serve the app."""
     from newsrag.quickstart import run_quickstart
 
-    run_quickstart(question, out)
+    run_quickstart(question, out, serve=serve)
 
 
 @app.command("ingest")

@@ -17,7 +17,7 @@ from retrieval.store import WeaviateStore
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "examples" / "sources.offline.yaml"
 
 
-def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOURCES) -> None:
+def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOURCES, serve: bool = True) -> None:
     server = LocalWeaviate.from_env()
     server.install()
     state = server.start()
@@ -33,3 +33,8 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
         table.add_row(f"{hit.score:.3f}", p["source_id"], p["title"], str(p.get("published_at") or "unknown")[:10],
                       p["url"], p["text"][:160] + "…")
     console.print(table)
+    from newsrag.ask_view import ask_and_print, serve_app
+
+    ask_and_print(question, [], None, None, console, as_json=False)
+    if serve:
+        serve_app(None, None, console)
