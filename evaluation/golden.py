@@ -1,0 +1,240 @@
+"""Golden question sets (JSONL, one :class:`GoldenCase` per line) and cases mined from feedback.
+
+A line looks like ``examples/news/questions.jsonl``::
+
+    {"id": "q01", "question": "...", "reference_answer": "...", "gold_urls": ["https://..."],
+     "gold_spans": ["voted 7-4 late Tuesday"], "tags": ["transit"], "answerable": true}
+
+:func:`load_golden` checks every line and raises one :class:`GoldenSetError` listing the bad ones
+(``file:line: reason``), so a broken set is fixed in one pass. Blank lines are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evaluation.feedback import FeedbackRecord
+from newsrag.errors import NewsragError
+
+MAX_LISTED_ERRORS = 20
+FEEDBACK_SPAN_WORDS = 20
+
+
+class GoldenSetError(NewsragError):
+    """A golden set file is unusable. ``errors`` holds every ``file:line: reason``."""
+
+    def __init__(self, path: str | Path, errors: list[str]) -> None:
+        self.path = str(path)
+        self.errors = list(errors)
+        shown = "\n  ".join(self.errors[:MAX_LISTED_ERRORS])
+        more = "" if len(self.errors) <= MAX_LISTED_ERRORS else \
+            f"\n  (+{len(self.errors) - MAX_LISTED_ERRORS} more)"
+        super().__init__(f"golden set {self.path}: {len(self.errors)} problem(s):\n  {shown}{more}")
+
+
+class GoldenCase(BaseModel):
+    """One question. ``type`` defaults to "unanswerable" when not answerable, else "fact"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    question: str
+    reference_answer: str | None = None
+    gold_urls: list[str] = Field(default_factory=list)
+    gold_doc_ids: list[str] = Field(default_factory=list)
+    gold_spans: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    answerable: bool = True
+    type: str | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _question_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("question is empty")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> GoldenCase:
+        if self.type is None:
+            self.type = "fact" if self.answerable else "unanswerable"
+        if self.answerable and not self.has_gold:
+            raise ValueError("answerable case has no gold evidence (gold_urls, gold_doc_ids or gold_spans)")
+        return self
+
+    @property
+    def has_gold(self) -> bool:
+        return bool(self.gold_urls or self.gold_doc_ids or any(s.strip() for s in self.gold_spans))
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    cases: list[GoldenCase]
+    path: Path
+    sha256: str  # of the file's bytes: a run records which version of the set it used
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __iter__(self) -> Iterator[GoldenCase]:
+        return iter(self.cases)
+
+    @property
+    def answerable(self) -> list[GoldenCase]:
+        return [c for c in self.cases if c.answerable]
+
+    def by_id(self, case_id: str) -> GoldenCase:
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        raise KeyError(case_id)
+
+    def sample(self, n: int, seed: int = 0) -> list[GoldenCase]:
+        """``n`` cases drawn without replacement with ``random.Random(seed)``, kept in file order;
+        all cases when ``n`` >= the set's size."""
+        if n < 0:
+            raise ValueError(f"sample size must be >= 0 (got {n})")
+        if n >= len(self.cases):
+            return list(self.cases)
+        chosen = set(random.Random(seed).sample(range(len(self.cases)), n))
+        return [c for i, c in enumerate(self.cases) if i in chosen]
+
+
+def _reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown field {field!r}")
+        elif err["type"] == "missing":
+            parts.append(f"missing field {field!r}")
+        else:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            parts.append(f"{field}: {msg}" if field else msg)
+    return "; ".join(parts)
+
+
+def load_golden(path: str | Path) -> GoldenSet:
+    """Read and validate a JSONL golden set. Raises :class:`GoldenSetError` naming every bad line
+    (invalid JSON, not an object, unknown or missing field, empty question, duplicate id, an
+    answerable case without gold evidence) or an empty set; a missing file too."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GoldenSetError(path, [f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    cases: list[GoldenCase] = []
+    errors: list[str] = []
+    first_line: dict[str, int] = {}
+    for lineno, raw in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{where}: invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            errors.append(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            continue
+        try:
+            case = GoldenCase.model_validate(obj)
+        except ValidationError as exc:
+            label = f" (id {obj['id']!r})" if isinstance(obj.get("id"), str) else ""
+            errors.append(f"{where}{label}: {_reason(exc)}")
+            continue
+        if case.id in first_line:
+            errors.append(f"{where}: duplicate id {case.id!r} (first on line {first_line[case.id]})")
+            continue
+        first_line[case.id] = lineno
+        cases.append(case)
+    if not cases and not errors:
+        errors.append(f"{path}: no cases")
+    if errors:
+        raise GoldenSetError(path, errors)
+    return GoldenSet(cases=cases, path=path, sha256=hashlib.sha256(data).hexdigest())
+
+
+# -- feedback -> cases -------------------------------------------------------------------------
+
+
+def _truncate_words(text: str, limit: int = FEEDBACK_SPAN_WORDS) -> str:
+    return " ".join(text.split()[:limit])
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def cases_from_feedback(records: list[FeedbackRecord]) -> tuple[list[GoldenCase], list[dict[str, Any]]]:
+    """Thumbs-up answers become regression cases, thumbs-down ones review items.
+
+    A thumbs-up answer with citations gives a case ``feedback-<trace id>``: ``gold_urls`` = its
+    cited urls, ``gold_spans`` = its cited quotes cut to 20 words, ``reference_answer`` = its text,
+    tags ``["feedback"]``. A thumbs-up abstention gives an unanswerable case. A thumbs-up answer
+    without citations cannot be a case (no evidence) and becomes a review item. Review items are
+    dicts with trace_id, question, answer, comment, rating, prompt_name, prompt_version, created_at
+    and reason. Several ratings of one trace give one case (the first thumbs-up)."""
+    cases: list[GoldenCase] = []
+    review: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for rec in records:
+        payload: Mapping[str, Any] = rec.payload or {}
+        if rec.rating < 0:
+            review.append(_review_item(rec, "thumbs-down"))
+            continue
+        if rec.trace_id in seen:
+            continue
+        citations = [c for c in payload.get("citations") or [] if isinstance(c, dict)]
+        abstained = bool(payload.get("abstained"))
+        if not abstained and not citations:
+            review.append(_review_item(rec, "thumbs-up answer without citations"))
+            continue
+        seen.add(rec.trace_id)
+        cases.append(GoldenCase(
+            id=f"feedback-{rec.trace_id}",
+            question=rec.question,
+            reference_answer=None if abstained else rec.answer,
+            gold_urls=_unique(str(c.get("url") or "") for c in citations),
+            gold_spans=_unique(_truncate_words(str(c.get("quote") or "")) for c in citations),
+            tags=["feedback"],
+            answerable=not abstained,
+        ))
+    return cases, review
+
+
+def _review_item(rec: FeedbackRecord, reason: str) -> dict[str, Any]:
+    return {"trace_id": rec.trace_id, "question": rec.question, "answer": rec.answer,
+            "comment": rec.comment, "rating": rec.rating, "prompt_name": rec.prompt_name,
+            "prompt_version": rec.prompt_version, "created_at": rec.created_at, "reason": reason}
+
+
+def write_jsonl(path: str | Path, items: Iterable[GoldenCase | BaseModel | Mapping[str, Any]]) -> int:
+    """Write one JSON object per line (models through ``model_dump(mode="json")``), atomically
+    (temp file + rename), creating the folder. Returns the number of lines."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for item in items:
+        obj = item.model_dump(mode="json") if isinstance(item, BaseModel) else dict(item)
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(lines)
