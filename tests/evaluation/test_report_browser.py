@@ -1,0 +1,101 @@
+"""Headless Chromium (Debian's, driven by Playwright; no browser download) opens the evaluation
+report from disk: the charts render, the tables are filled, nothing is fetched, nothing runs."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluation.report import write_report
+from tests.evaluation.factories import WORST_ORDER, scenario
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    older, current, baseline = scenario()
+    for run in older:
+        write_report(run, None, out)
+    return write_report(current, None, out, compare_run=baseline)
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed: run NEWSRAG_SETUP_BROWSER=1 scripts/setup")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.requests = []  # type: ignore[attr-defined]
+        pg.problems = []  # type: ignore[attr-defined]
+        pg.on("request", lambda r: pg.requests.append(r.url))  # type: ignore[attr-defined]
+        pg.on("console", lambda m: m.type in ("error", "warning") and pg.problems.append(m.text))  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.problems.append(str(e)))  # type: ignore[attr-defined]
+        pg.on("dialog", lambda d: (pg.problems.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+        yield pg
+        browser.close()
+
+
+def test_report_renders_charts_and_tables(report: Path, page: Any) -> None:
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+    assert page.title() == "Evaluation 2026-03-04-a · newsrag"
+
+    charts = page.locator("svg.chart")
+    assert charts.count() >= 7  # six trends and the comparison's forest plot
+    for i in range(charts.count()):
+        box = charts.nth(i).bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 40, (i, box)
+    assert page.locator("#trends svg.chart title").first.text_content().startswith("Hit@k over the last 3")
+    # the chart text is real text (svg.fonttype none), and the lines were drawn
+    assert page.locator("#trends svg.chart text").count() > 20
+    assert page.locator("#trends svg.chart path").count() > 20
+
+    assert page.locator("#metrics article.card").count() == 12
+    rows = page.locator("#worst table.worst tbody tr")
+    assert rows.count() == 10
+    assert [rows.nth(i).get_attribute("data-case") for i in range(rows.count())] == WORST_ORDER
+    assert page.locator("#worst tr[data-case='q-error'] .reason").inner_text() == "judge timeout after 30 s"
+    assert page.locator("#breakdown table.heat tbody tr").count() == 6
+    assert page.locator("#comparison table.changed tbody tr").count() == 7
+
+    # untrusted text is shown as text: nothing ran, nothing was injected
+    assert "<script>alert(1)</script> Who won the vote?" in page.locator("#worst tr[data-case='q-xss'] .qtext").inner_text()
+    assert page.locator("script, img, iframe, link[rel=stylesheet]").count() == 0
+    assert page.problems == []  # type: ignore[attr-defined]
+    # a self-contained page: the only request is the file itself
+    assert page.requests == [report.as_uri()]  # type: ignore[attr-defined]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "eval-report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 100_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_index_links_to_the_reports(report: Path, page: Any) -> None:
+    page.goto((report.parent.parent / "index.html").as_uri())
+    runs = page.locator("table.runs tbody tr")
+    assert runs.count() == 3
+    assert runs.first.get_attribute("data-run") == "2026-03-04-a"
+    page.locator("a.run-id").first.click()
+    page.wait_for_load_state("load")
+    assert page.url == report.as_uri()
+    assert page.locator("svg.chart").count() >= 7
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto((report.parent.parent / "index.html").as_uri())
+    page.screenshot(path=str(ARTIFACTS / "eval-index.png"), full_page=True)
+    assert page.problems == []  # type: ignore[attr-defined]
