@@ -110,6 +110,15 @@ class FeedServer:
                 else:
                     server.serve_static(self, *route)
 
+            def do_POST(self) -> None:  # noqa: N802 - http.server API; callables only (webhooks)
+                path = self.path.split("?")[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                route = server.routes.get(path)
+                if callable(route):
+                    route(self)
+                else:
+                    self.send_error(405)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -151,3 +160,27 @@ def feed_server() -> Iterator[FeedServer]:
     server = FeedServer()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_collection(weaviate_server: object, embedder: object, tmp_path_factory: pytest.TempPathFactory
+                      ) -> Iterator[str]:
+    """The project's example corpus ingested once into a collection of its own."""
+    from ingest.context import IngestContext
+    from ingest.pipeline import run_source
+    from ingest.registry import load_registry
+    from newsrag.settings import IngestSettings
+    from retrieval.store import WeaviateStore
+
+    name = f"TCorpus{uuid.uuid4().hex[:8]}"
+    registry = load_registry(REPO / "examples" / "sources.offline.yaml")
+    store = WeaviateStore(collection=name)
+    with IngestContext(IngestSettings(), store=store, embedder=embedder,  # type: ignore[arg-type]
+                       home=tmp_path_factory.mktemp("corpus-ingest"), base_dir=Path(registry.base_dir)) as ctx:
+        reports = [run_source(spec, ctx) for spec in registry.enabled()]
+    assert all(r.status == "ok" for r in reports), [r.error for r in reports]
+    try:
+        yield name
+    finally:
+        store.drop()
+        store.close()

@@ -17,27 +17,8 @@ EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture(scope="package")
-def corpus(weaviate_server: Any, embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The example corpus ingested once into a collection of its own; yields the collection name."""
-    from ingest.context import IngestContext
-    from ingest.pipeline import run_source
-    from ingest.registry import load_registry
-    from newsrag.settings import IngestSettings
-    from retrieval.store import WeaviateStore
-
-    name = f"TApp{uuid.uuid4().hex[:8]}"
-    home = tmp_path_factory.mktemp("app-ingest")
-    registry = load_registry(EXAMPLES / "sources.offline.yaml")
-    store = WeaviateStore(collection=name)
-    with IngestContext(IngestSettings(), store=store, embedder=embedder, home=home,
-                       base_dir=Path(registry.base_dir)) as ctx:
-        reports = [run_source(spec, ctx) for spec in registry.enabled()]
-    assert all(r.status == "ok" for r in reports), [r.error for r in reports]
-    try:
-        yield name
-    finally:
-        store.drop()
-        store.close()
+def corpus(corpus_collection: str) -> str:
+    return corpus_collection
 
 
 @pytest.fixture

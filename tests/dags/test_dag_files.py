@@ -12,6 +12,7 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+assert DAG_FILES
 
 NO_NETWORK = r"""
 import socket, sys
@@ -21,7 +22,8 @@ socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
-import importlib.util
+import importlib.util, os
+sys.path.append(os.path.dirname(sys.argv[1]))  # as Airflow's bundle DagBag does
 spec = importlib.util.spec_from_file_location("dagfile", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
@@ -44,7 +46,7 @@ def test_dagbag_has_no_import_errors_and_expected_dags(airflow_db: str) -> None:
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    assert "news_ingest" in bag.dag_ids
+    assert {"news_ingest", "answer_quality"} <= set(bag.dag_ids)
     dag = bag.get_dag("news_ingest")
     assert dag.catchup is False
     assert {t.task_id for t in dag.tasks} == {"plan_batches", "ingest_batch", "summarize"}

@@ -1,0 +1,75 @@
+"""answer_quality: after every fresh ingestion (the Weaviate Asset) and daily, score retrieval and
+answers on a golden set, write the report, gate regressions and notify. Wiring only."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from newsrag_airflow.notifier import on_failure
+
+COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
+NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
+REPORT = Asset("newsrag://reports/answer_quality", group="newsrag")
+DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
+
+
+@dag(
+    dag_id="answer_quality",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(DAILY, timezone="UTC"), assets=[NEWS_INDEX]),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["newsrag", "evaluation"],
+    default_args={"retries": 1, "on_failure_callback": on_failure()},
+    params={
+        "golden": Param(None, type=["null", "string"], description="Golden set JSONL; default from settings."),
+        "sample": Param(None, type=["null", "integer"], minimum=1, description="Evaluate a seeded sample."),
+        "judge": Param(False, type="boolean", description="Use the LLM judge (needs a provider)."),
+        "alpha": Param(None, type=["null", "number"], minimum=0, maximum=1),
+        "mode": Param(None, type=["null", "string"], enum=[None, "hybrid", "vector", "bm25"]),
+        "query_properties": Param(None, type=["null", "array"]),
+    },
+)
+def answer_quality() -> None:
+    @task
+    def plan() -> dict[str, Any]:
+        from evaluation.dag_tasks import plan
+
+        p = get_current_context()["params"]
+        retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties")}
+        return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")))
+
+    @task
+    def batches(planned: dict[str, Any]) -> list[list[str]]:
+        return list(planned["batches"])
+
+    @task(max_active_tis_per_dagrun=2)
+    def evaluate(case_ids: list[str], planned: dict[str, Any]) -> list[dict[str, Any]]:
+        from evaluation.dag_tasks import evaluate
+
+        return evaluate(case_ids, planned)
+
+    @task(outlets=[REPORT])
+    def finalize(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
+        from evaluation.dag_tasks import finalize
+
+        summary = finalize(list(results), planned)
+        get_current_context()["outlet_events"][REPORT].extra = {
+            k: summary[k] for k in ("run_id", "status", "report", "headline")}
+        return summary
+
+    @task(retries=0)
+    def check_regressions(summary: dict[str, Any]) -> dict[str, Any]:
+        from evaluation.dag_tasks import check
+
+        return check(summary)
+
+    planned = plan()
+    results = evaluate.partial(planned=planned).expand(case_ids=batches(planned))
+    check_regressions(finalize(results, planned))
+
+
+answer_quality()

@@ -1,0 +1,1 @@
+"""Airflow-side helpers shared by the DAG files (notifiers). Not a DAG file: see .airflowignore."""
