@@ -10,6 +10,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from newsrag_airflow.notifier import on_failure
 
 COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
 NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
@@ -30,6 +31,7 @@ RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
+        "on_failure_callback": on_failure(),
     },
     params={
         "sources_file": Param(None, type=["null", "string"], description="Registry file; default from settings."),
