@@ -123,7 +123,7 @@ def test_answer_carries_the_contract_fields(golden_answers: dict[str, Answer]) -
 
 def test_stream_yields_meta_deltas_and_the_same_answer(answerer: Answerer) -> None:
     events = list(answerer.ask_stream("How many hectares did the Hollow Ridge Fire burn?"))
-    assert [e.type for e in events][0] == "meta" and events[-1].type == "done"
+    assert events[0].type == "meta" and events[-1].type == "done"
     assert {e.trace_id for e in events} == {events[0].trace_id}
     final = events[-1].answer
     assert final is not None and not final.abstained
@@ -156,7 +156,7 @@ def test_filtered_answer_abstains_when_the_filter_excludes_the_gold_article(answ
 def test_search_modes_all_find_the_gold_article(searcher: Searcher) -> None:
     question = "How much did the Calder Maritime Museum's renovation cost?"
     for mode in ("hybrid", "vector", "bm25"):
-        hits = searcher.search(question, mode=mode, top_k=3).hits  # type: ignore[arg-type]
+        hits = searcher.search(question, mode=mode, top_k=3).hits
         assert hits[0].properties["url"].endswith("maritime-museum-reopens"), mode
     with pytest.raises(InvalidQuery):
         searcher.search("   ")

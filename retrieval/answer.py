@@ -1,0 +1,149 @@
+"""Question -> cited :class:`Answer`: search, assemble context, generate; framework-free.
+
+``Answerer.ask`` returns the whole answer. ``Answerer.ask_stream`` yields :class:`AnswerEvent`
+items: one ``meta`` (trace id and retrieval), ``delta`` pieces of text, and one ``done`` carrying
+the final answer. Invalid questions raise :class:`retrieval.search.InvalidQuery` - from ``ask`` at
+once, from ``ask_stream`` at the first iteration, before any event.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsrag.settings import load
+from retrieval.context import ContextBlock, assemble_context
+from retrieval.generators.base import Generation, Generator, PromptRef
+from retrieval.search import Searcher, SearchResult
+from retrieval.types import SearchFilters
+
+
+class AnswerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_ANSWER_", extra="ignore")
+
+    context_tokens: int = Field(1500, ge=50, le=100_000)  # budget for assemble_context
+
+
+class AnswerCitation(BaseModel):
+    n: int  # the [n] marker in the text
+    chunk_id: str
+    doc_id: str
+    url: str
+    title: str
+    quote: str  # the cited sentence or span
+    published_at: datetime | None = None
+    source_id: str = ""
+
+
+class RetrievedChunk(BaseModel):
+    chunk_id: str
+    doc_id: str
+    score: float
+
+
+class Answer(BaseModel):
+    text: str
+    citations: list[AnswerCitation] = Field(default_factory=list)
+    abstained: bool = False
+    prompt_name: str
+    prompt_version: str
+    generator: str
+    model: str
+    retrieval: list[RetrievedChunk] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)  # embed, search, rerank, context, generate, total (ms)
+    trace_id: str
+
+
+class AnswerEvent(BaseModel):
+    type: Literal["meta", "delta", "done"]
+    trace_id: str
+    text: str = ""  # delta
+    retrieval: list[RetrievedChunk] = Field(default_factory=list)  # meta
+    answer: Answer | None = None  # done
+
+
+@dataclass
+class _Retrieved:
+    trace_id: str
+    started: float
+    result: SearchResult
+    blocks: list[ContextBlock]
+    timings: dict[str, float]
+
+    @property
+    def chunks(self) -> list[RetrievedChunk]:
+        return [RetrievedChunk(chunk_id=h.uuid, doc_id=str(h.properties.get("doc_id") or ""), score=h.score)
+                for h in self.result.hits]
+
+
+class Answerer:
+    def __init__(self, searcher: Searcher, generator: Generator, settings: AnswerSettings | None = None,
+                 prompt: PromptRef | None = None) -> None:
+        self.searcher = searcher
+        self.generator = generator
+        self.settings = settings or load(AnswerSettings)
+        self.prompt = prompt
+
+    def ask(self, question: str, *, filters: SearchFilters | None = None, top_k: int | None = None) -> Answer:
+        got = self._retrieve(question, filters, top_k)
+        started = time.perf_counter()
+        generation = self.generator.generate(got.result.query, got.blocks, prompt=self.prompt)
+        return self._answer(got, generation, _ms(started))
+
+    def ask_stream(self, question: str, *, filters: SearchFilters | None = None,
+                   top_k: int | None = None) -> Iterator[AnswerEvent]:
+        got = self._retrieve(question, filters, top_k)
+        yield AnswerEvent(type="meta", trace_id=got.trace_id, retrieval=got.chunks)
+        started = time.perf_counter()
+        final: Generation | None = None
+        for event in self.generator.stream(got.result.query, got.blocks, prompt=self.prompt):
+            if event.text:
+                yield AnswerEvent(type="delta", trace_id=got.trace_id, text=event.text)
+            final = event.final or final
+        if final is None:
+            raise RuntimeError(f"generator {self.generator.name!r} ended its stream without a final generation")
+        yield AnswerEvent(type="done", trace_id=got.trace_id, answer=self._answer(got, final, _ms(started)))
+
+    def _retrieve(self, question: str, filters: SearchFilters | None, top_k: int | None) -> _Retrieved:
+        trace_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        result = self.searcher.search(question, filters=filters, top_k=top_k)
+        timings = {k.removesuffix("_ms"): v for k, v in result.timings.items()}
+        context_started = time.perf_counter()
+        blocks = assemble_context(result.hits, max_tokens=self.settings.context_tokens)
+        timings["context"] = _ms(context_started)
+        return _Retrieved(trace_id, started, result, blocks, timings)
+
+    def _answer(self, got: _Retrieved, generation: Generation, generate_ms: float) -> Answer:
+        by_n = {b.n: b for b in got.blocks}
+        citations = [
+            AnswerCitation(n=c.n, chunk_id=c.chunk_id, doc_id=c.doc_id, url=c.url, title=c.title, quote=c.quote,
+                           published_at=by_n[c.n].published_at if c.n in by_n else None,
+                           source_id=by_n[c.n].source_id if c.n in by_n else "")
+            for c in generation.citations
+        ]
+        name, version = self._prompt_ref(generation)
+        timings = {**got.timings, "generate": generate_ms, "total": _ms(got.started)}
+        return Answer(text=generation.text, citations=citations, abstained=generation.abstained,
+                      prompt_name=name, prompt_version=version, generator=generation.generator or self.generator.name,
+                      model=generation.model or self.generator.model, retrieval=got.chunks, timings=timings,
+                      trace_id=got.trace_id)
+
+    def _prompt_ref(self, generation: Generation | None = None) -> tuple[str, str]:
+        rendered = (getattr(generation, "prompt_name", ""), getattr(generation, "prompt_version", ""))
+        if rendered[0]:
+            return rendered  # LLM generators record the template they actually rendered
+        if self.prompt is not None:
+            return self.prompt.name, self.prompt.version
+        return self.generator.name, "n/a"  # extractive: no prompt ("extractive", "n/a")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,243 @@
+"""Search over the chunk store: validate the query, embed it, fetch candidates, weight by recency,
+rerank, cut to ``top_k``.
+
+``Searcher.search`` is framework-free and synchronous; it returns the hits with their original store
+scores (recency weighting changes the score, reranking only changes the order) and per-stage timings.
+
+Reranking is behind the small :class:`Reranker` protocol. :data:`RERANKERS` maps a name to a factory
+``(SearchSettings, Embedder) -> Reranker``: ``none``, ``mmr`` and ``cohere`` (``retrieval.rerank_cohere``,
+imported on first use).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from embeddings.base import Embedder, vector_name
+from newsrag.errors import ConfigError, NewsragError
+from newsrag.settings import load
+from retrieval.types import Hit, SearchFilters
+
+MAX_QUERY_CHARS = 2000
+UNDATED_DECAY = 0.5  # an undated chunk counts as one half-life old
+Mode = Literal["hybrid", "vector", "bm25"]
+
+
+class InvalidQuery(NewsragError):
+    """The query (or a search parameter) cannot be searched: empty, too long, alpha out of range."""
+
+
+class SearchSettings(BaseSettings):
+    """How search fetches and orders candidates (``NEWSRAG_SEARCH_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_SEARCH_", extra="ignore")
+
+    alpha: float = Field(0.5, ge=0, le=1)  # 0 = BM25 only, 1 = vector only
+    fusion: Literal["relative_score", "ranked"] = "relative_score"
+    top_k: int = Field(8, ge=1, le=200)
+    candidates: int = Field(30, ge=1, le=1000)  # fetched before reranking
+    query_properties: tuple[str, ...] = ("title^2", "text")
+    rerank: Literal["none", "mmr", "cohere"] = "mmr"
+    mmr_lambda: float = Field(0.7, ge=0, le=1)
+    recency_half_life_days: float | None = Field(None, gt=0)
+    min_score: float = 0.0
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    timings: dict[str, float] = field(default_factory=dict)  # embed_ms, search_ms, rerank_ms
+    query_vector: list[float] | None = None
+
+
+# -- recency ---------------------------------------------------------------------------------
+
+def as_datetime(value: Any) -> datetime | None:
+    """A stored ``published_at`` (datetime or RFC 3339 string) as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            return as_datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def recency_decay(published: Any, half_life_days: float, now: datetime) -> float:
+    when = as_datetime(published)
+    if when is None:
+        return UNDATED_DECAY
+    age_days = max((now - when).total_seconds() / 86400.0, 0.0)
+    return float(0.5 ** (age_days / half_life_days))
+
+
+def apply_recency(hits: Sequence[Hit], half_life_days: float, now: datetime | None = None) -> list[Hit]:
+    """``score * (0.7 + 0.3 * decay)``, decay = 0.5 ** (age / half-life); re-sorted, stable on ties."""
+    now = now or datetime.now(UTC)
+    weighted = [replace(h, score=h.score * (0.7 + 0.3 * recency_decay(h.properties.get("published_at"),
+                                                                          half_life_days, now)))
+                for h in hits]
+    return sorted(weighted, key=lambda h: -h.score)
+
+
+# -- rerankers -------------------------------------------------------------------------------
+
+class Reranker(Protocol):
+    def rerank(self, query: str, query_vector: Sequence[float] | None, hits: Sequence[Hit],
+               top_k: int) -> list[Hit]: ...
+
+
+class NoRerank:
+    def rerank(self, query: str, query_vector: Sequence[float] | None, hits: Sequence[Hit],
+               top_k: int) -> list[Hit]:
+        return list(hits[:top_k])
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def word_set(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+class MMRReranker:
+    """Maximal marginal relevance: ``lambda * relevance - (1 - lambda) * max similarity to the
+    already selected hits``.
+
+    Relevance is the store score scaled by the best candidate's (the fused hybrid score already is
+    the best relevance signal there is; re-embedding 30 candidates per query would cost more than
+    the search). Similarity is the cosine of ``Hit.vector`` when both hits carry one, else the
+    Jaccard overlap of their word sets: redundancy in news is mostly lexical (syndicated copies,
+    overlapping chunks, rewrites of a wire story), Jaccard catches exactly that and costs no model
+    call. Ties keep the store order, so the result is deterministic.
+    """
+
+    def __init__(self, lambda_: float = 0.7) -> None:
+        self.lambda_ = lambda_
+
+    def rerank(self, query: str, query_vector: Sequence[float] | None, hits: Sequence[Hit],
+               top_k: int) -> list[Hit]:
+        if len(hits) <= 1:
+            return list(hits[:top_k])
+        best = max(h.score for h in hits)
+        relevance = [h.score / best if best > 0 else 0.0 for h in hits]
+        words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
+        remaining = list(range(len(hits)))
+        chosen: list[int] = []
+        max_sim = [0.0] * len(hits)
+        while remaining and len(chosen) < top_k:
+            pick = max(remaining, key=lambda i: (self.lambda_ * relevance[i] - (1 - self.lambda_) * max_sim[i], -i))
+            chosen.append(pick)
+            remaining.remove(pick)
+            for i in remaining:
+                max_sim[i] = max(max_sim[i], self._similarity(hits[i], hits[pick], words[i], words[pick]))
+        return [hits[i] for i in chosen]
+
+    @staticmethod
+    def _similarity(a: Hit, b: Hit, wa: frozenset[str], wb: frozenset[str]) -> float:
+        if a.vector is not None and b.vector is not None:
+            va, vb = np.asarray(a.vector, dtype=np.float32), np.asarray(b.vector, dtype=np.float32)
+            denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
+            return float(va @ vb) / denom if denom else 0.0
+        return jaccard(wa, wb)
+
+
+def _cohere(settings: SearchSettings, embedder: Embedder) -> Reranker:
+    from retrieval.rerank_cohere import CohereReranker  # imported on use: needs the cohere settings
+
+    return CohereReranker()
+
+
+RerankerFactory = Callable[[SearchSettings, Embedder], Reranker]
+RERANKERS: dict[str, RerankerFactory] = {
+    "none": lambda settings, embedder: NoRerank(),
+    "mmr": lambda settings, embedder: MMRReranker(settings.mmr_lambda),
+    "cohere": _cohere,
+}
+
+
+def create_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
+    factory = RERANKERS.get(settings.rerank)
+    if factory is None:
+        raise ConfigError(f"NEWSRAG_SEARCH_RERANK: reranker {settings.rerank!r} is not available; "
+                          f"choose one of {sorted(RERANKERS)}")
+    return factory(settings, embedder)
+
+
+# -- search ----------------------------------------------------------------------------------
+
+class Searcher:
+    """Query -> ranked hits over one store with one embedder (whose named vector it searches)."""
+
+    def __init__(self, store: Any, embedder: Embedder, settings: SearchSettings | None = None,
+                 reranker: Reranker | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings or load(SearchSettings)
+        self.reranker = reranker or create_reranker(self.settings, embedder)
+        self.vector_name = vector_name(embedder.model_id)
+
+    def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
+               alpha: float | None = None, mode: Mode = "hybrid") -> SearchResult:
+        query, top_k, alpha = self._validate(query, top_k, alpha, mode)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        vector = None if mode == "bm25" else self.embedder.embed_query(query)
+        timings["embed_ms"] = _ms(started)
+        started = time.perf_counter()
+        hits = self._fetch(query, vector, mode, alpha, max(self.settings.candidates, top_k), filters)
+        timings["search_ms"] = _ms(started)
+        started = time.perf_counter()
+        hits = [h for h in hits if h.score >= self.settings.min_score]
+        if self.settings.recency_half_life_days:
+            hits = apply_recency(hits, self.settings.recency_half_life_days)
+        qv = None if vector is None else [float(x) for x in vector]
+        hits = self.reranker.rerank(query, qv, hits, top_k)
+        timings["rerank_ms"] = _ms(started)
+        return SearchResult(query=query, hits=hits, timings=timings, query_vector=qv)
+
+    def _validate(self, query: str, top_k: int | None, alpha: float | None,
+                  mode: str) -> tuple[str, int, float]:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidQuery("the query is empty")
+        query = query.strip()
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidQuery(f"the query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+        alpha = self.settings.alpha if alpha is None else alpha
+        if isinstance(alpha, bool) or not (isinstance(alpha, int | float) and 0.0 <= alpha <= 1.0):
+            raise InvalidQuery(f"alpha must be between 0 and 1 (got {alpha!r})")
+        top_k = self.settings.top_k if top_k is None else top_k
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 200:
+            raise InvalidQuery(f"top_k must be an integer between 1 and 200 (got {top_k!r})")
+        if mode not in ("hybrid", "vector", "bm25"):
+            raise InvalidQuery(f"mode must be hybrid, vector or bm25 (got {mode!r})")
+        return query, top_k, float(alpha)
+
+    def _fetch(self, query: str, vector: Any, mode: str, alpha: float, limit: int,
+               filters: SearchFilters | None) -> list[Hit]:
+        props = self.settings.query_properties or None
+        if mode == "bm25":
+            return list(self.store.bm25(query, limit=limit, filters=filters, query_properties=props))
+        if mode == "vector":
+            return list(self.store.near_vector(vector, self.vector_name, limit=limit, filters=filters))
+        return list(self.store.hybrid(query, vector, self.vector_name, limit=limit, alpha=alpha,
+                                      fusion=self.settings.fusion, filters=filters, query_properties=props))
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
