@@ -145,6 +145,24 @@ def serve(
     serve_app(host, port, out)
 
 
+@app.command("eval")
+@friendly
+def eval_(
+    golden: str = typer.Option(None, "--golden", help="Golden set JSONL (default: NEWSRAG_EVAL_GOLDEN_PATH)."),
+    compare: str = typer.Option(None, "--compare", help="Compare with this earlier run id."),
+    out_dir: str = typer.Option(None, "--out", help="Reports folder (default: NEWSRAG_EVAL_REPORTS_DIR)."),
+    sample: int = typer.Option(None, "--sample", help="Evaluate a seeded sample of N questions."),
+    judge: bool = typer.Option(None, "--judge/--no-judge", help="Use the LLM judge (default: NEWSRAG_JUDGE_ENABLED)."),
+) -> None:
+    """Score retrieval and answers on a golden set; print the headline table and the report path.
+    Exits 1 on a regression and 2 on bad input."""
+    from evaluation.runner import run_cli
+
+    code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, console=out)
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     try:
         app()
