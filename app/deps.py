@@ -54,3 +54,12 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def admin_key(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+              svc: Services = Depends(services)) -> str:
+    """Admin routes: when auth is on, only NEWSRAG_APP_ADMIN_KEYS may call them."""
+    key = client_key(request, creds, svc)
+    if svc.settings.auth_enabled and not (creds and _matches(creds.credentials, list(svc.settings.admin_keys))):
+        raise HTTPException(403, "this route needs an admin API key")
+    return key

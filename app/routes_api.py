@@ -13,10 +13,11 @@ from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from app.deps import client_key, filters_from, services
+from app.deps import admin_key, client_key, filters_from, services
 from app.services import Services
 from newsrag.errors import NewsragError
 from retrieval.answer import Answer
+from retrieval.generators import PromptRef
 
 router = APIRouter()
 
@@ -29,6 +30,7 @@ class AskRequest(BaseModel):
     until: datetime | None = None
     top_k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
+    conversation_id: str | None = Field(None, max_length=128)  # A/B arms stick to it (else to the client)
 
 
 class FeedbackRequest(BaseModel):
@@ -51,27 +53,39 @@ def check_question(question: str, svc: Services) -> str:
 def ask(body: AskRequest, svc: Services = Depends(services), key: str = Depends(client_key)) -> Any:
     question = check_question(body.question, svc)
     filters = filters_from(body.sources, body.tags, body.since, body.until)
+    prompt, arm = select_prompt(svc, body.conversation_id or key)
     if body.stream:
-        events = svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k)
-        return StreamingResponse(sse(events, svc, question), media_type="text/event-stream",
+        events = svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k, prompt=prompt)
+        return StreamingResponse(sse(events, svc, question, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k)
-    served(svc, answer, question)
+    answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k, prompt=prompt)
+    return served(svc, answer, question, arm)
+
+
+def select_prompt(svc: Services, key: str) -> tuple[PromptRef | None, str | None]:
+    """The registry's active template (or the A/B arm for this key), read through the TTL cache."""
+    chosen = svc.prompts.select(key)
+    if chosen is None:
+        return None, None
+    t = chosen.template
+    return PromptRef(t.name, t.version, t.system, t.user), chosen.arm
+
+
+def served(svc: Services, answer: Answer, question: str, arm: str | None = None) -> Answer:
+    if arm and answer.prompt_name == svc.prompts.name:  # only templates that were used have an arm
+        answer = answer.model_copy(update={"prompt_arm": arm})
+    svc.feedback.record_answer(answer, question, arm=answer.prompt_arm)
+    svc.metrics.answers.labels(abstained=str(answer.abstained).lower()).inc()
     return answer
 
 
-def served(svc: Services, answer: Answer, question: str) -> None:
-    svc.feedback.record_answer(answer, question)
-    svc.metrics.answers.labels(abstained=str(answer.abstained).lower()).inc()
-
-
-def sse(events: Iterator[Any], svc: Services, question: str) -> Iterator[str]:
+def sse(events: Iterator[Any], svc: Services, question: str, arm: str | None = None) -> Iterator[str]:
     """Server-sent events: ``meta``, ``delta``…, ``done`` (the full Answer), or ``error``."""
     try:
         for event in events:
             if event.type == "done":
-                served(svc, event.answer, question)
-                yield _event("done", event.answer.model_dump(mode="json"))
+                answer = served(svc, event.answer, question, arm)
+                yield _event("done", answer.model_dump(mode="json"))
             elif event.type == "meta":
                 yield _event("meta", {"trace_id": event.trace_id,
                                       "retrieval": [r.model_dump() for r in event.retrieval]})
@@ -109,6 +123,17 @@ def feedback(body: FeedbackRequest, svc: Services = Depends(services), key: str 
     feedback_id = svc.feedback.add_feedback(body.trace_id, rating, body.comment, user_key=key)
     svc.metrics.feedback.labels(rating="up" if rating > 0 else "down").inc()
     return {"id": feedback_id, "trace_id": body.trace_id, "rating": rating}
+
+
+@router.get("/v1/prompts")
+def prompts(svc: Services = Depends(services), key: str = Depends(admin_key)) -> dict[str, Any]:
+    """Active template versions and A/B splits (admin-only when auth is on)."""
+    out = []
+    for name in svc.registry.names():
+        a = svc.registry.active(name)
+        out.append({"name": name, "active": a.active, "canary": a.canary, "canary_weight": a.canary_weight,
+                    "versions": svc.registry.versions(name)})
+    return {"prompts": out, "ttl_seconds": svc.settings.prompt_ttl_seconds}
 
 
 @router.get("/healthz")

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import client_key, services
-from app.routes_api import check_question, served
+from app.routes_api import check_question, select_prompt, served
 from app.services import Services
 from newsrag.errors import NewsragError
 from retrieval.answer import Answer
@@ -68,11 +68,12 @@ def chat_completions(req: ChatRequest, svc: Services = Depends(services), key: s
     if req.model != svc.settings.model_name:
         raise HTTPException(404, f"The model '{req.model}' does not exist; available: {svc.settings.model_name}")
     question = check_question(question_of(req), svc)
+    user = (req.model_extra or {}).get("user")
+    prompt, arm = select_prompt(svc, str(user) if user else key)  # OpenAI's `user` keeps A/B arms sticky
     if req.stream:
-        return StreamingResponse(_stream(svc, question, req.model), media_type="text/event-stream",
+        return StreamingResponse(_stream(svc, question, req.model, prompt, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
-    answer = svc.answerer.ask(question)
-    served(svc, answer, question)
+    answer = served(svc, svc.answerer.ask(question, prompt=prompt), question, arm)
     return {
         "id": f"chatcmpl-{answer.trace_id}", "object": "chat.completion", "created": int(time.time()),
         "model": req.model,
@@ -85,7 +86,8 @@ def extensions(answer: Answer) -> dict[str, Any]:
     return {
         "citations": list(dict.fromkeys(c.url for c in answer.citations)),
         "newsrag": {"trace_id": answer.trace_id, "abstained": answer.abstained, "prompt_name": answer.prompt_name,
-                    "prompt_version": answer.prompt_version, "generator": answer.generator,
+                    "prompt_version": answer.prompt_version, "prompt_arm": answer.prompt_arm,
+                    "generator": answer.generator,
                     "citations": [c.model_dump(mode="json") for c in answer.citations]},
     }
 
@@ -95,19 +97,19 @@ def _usage(question: str, text: str) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _stream(svc: Services, question: str, model: str) -> Iterator[str]:
+def _stream(svc: Services, question: str, model: str, prompt: Any = None, arm: str | None = None) -> Iterator[str]:
     created = int(time.time())
     chunk_id = "chatcmpl-pending"
     try:
-        for event in svc.answerer.ask_stream(question):
+        for event in svc.answerer.ask_stream(question, prompt=prompt):
             if event.type == "meta":
                 chunk_id = f"chatcmpl-{event.trace_id}"
                 yield _chunk(chunk_id, created, model, {"role": "assistant", "content": ""})
             elif event.type == "delta":
                 yield _chunk(chunk_id, created, model, {"content": event.text})
             elif event.answer is not None:
-                served(svc, event.answer, question)
-                yield _chunk(chunk_id, created, model, {}, "stop", extensions(event.answer))
+                answer = served(svc, event.answer, question, arm)
+                yield _chunk(chunk_id, created, model, {}, "stop", extensions(answer))
     except NewsragError as exc:
         yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
     yield "data: [DONE]\n\n"

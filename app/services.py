@@ -14,6 +14,8 @@ from app.settings import AppSettings
 from embeddings import Embedder, create_embedder
 from evaluation.feedback import FeedbackStore
 from newsrag.settings import PathSettings, load
+from prompts.provider import PromptProvider
+from prompts.registry import PromptRegistry
 from retrieval.answer import Answerer
 from retrieval.generators import create_generator
 from retrieval.search import Searcher
@@ -61,6 +63,8 @@ class Services:
         self.answerer = Answerer(self.searcher, self.generator)
         home = load(PathSettings).home
         self.feedback = FeedbackStore(settings.feedback_db or Path(home) / "feedback.sqlite")
+        self.registry = PromptRegistry(settings.prompt_registry or Path(home) / "prompt-registry.sqlite")
+        self.prompts = PromptProvider(self.registry, settings.prompt_name, settings.prompt_ttl_seconds)
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
 
@@ -74,5 +78,6 @@ class Services:
         return {"weaviate": weaviate, "model_loaded": model, "ready": weaviate and model}
 
     def close(self) -> None:
+        self.registry.close()
         self.feedback.close()
         self.store.close()

@@ -59,6 +59,7 @@ class Answer(BaseModel):
     retrieval: list[RetrievedChunk] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)  # embed, search, rerank, context, generate, total (ms)
     trace_id: str
+    prompt_arm: str | None = None  # A/B arm ("a" active, "b" canary) when a split is running
 
 
 class AnswerEvent(BaseModel):
@@ -91,25 +92,27 @@ class Answerer:
         self.settings = settings or load(AnswerSettings)
         self.prompt = prompt
 
-    def ask(self, question: str, *, filters: SearchFilters | None = None, top_k: int | None = None) -> Answer:
+    def ask(self, question: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
+            prompt: PromptRef | None = None) -> Answer:
+        """``prompt`` overrides the answerer's template for this call (the live switch / A/B arm)."""
         got = self._retrieve(question, filters, top_k)
         started = time.perf_counter()
-        generation = self.generator.generate(got.result.query, got.blocks, prompt=self.prompt)
-        return self._answer(got, generation, _ms(started))
+        generation = self.generator.generate(got.result.query, got.blocks, prompt=prompt or self.prompt)
+        return self._answer(got, generation, _ms(started), prompt)
 
     def ask_stream(self, question: str, *, filters: SearchFilters | None = None,
-                   top_k: int | None = None) -> Iterator[AnswerEvent]:
+                   top_k: int | None = None, prompt: PromptRef | None = None) -> Iterator[AnswerEvent]:
         got = self._retrieve(question, filters, top_k)
         yield AnswerEvent(type="meta", trace_id=got.trace_id, retrieval=got.chunks)
         started = time.perf_counter()
         final: Generation | None = None
-        for event in self.generator.stream(got.result.query, got.blocks, prompt=self.prompt):
+        for event in self.generator.stream(got.result.query, got.blocks, prompt=prompt or self.prompt):
             if event.text:
                 yield AnswerEvent(type="delta", trace_id=got.trace_id, text=event.text)
             final = event.final or final
         if final is None:
             raise RuntimeError(f"generator {self.generator.name!r} ended its stream without a final generation")
-        yield AnswerEvent(type="done", trace_id=got.trace_id, answer=self._answer(got, final, _ms(started)))
+        yield AnswerEvent(type="done", trace_id=got.trace_id, answer=self._answer(got, final, _ms(started), prompt))
 
     def _retrieve(self, question: str, filters: SearchFilters | None, top_k: int | None) -> _Retrieved:
         trace_id = uuid.uuid4().hex
@@ -121,7 +124,8 @@ class Answerer:
         timings["context"] = _ms(context_started)
         return _Retrieved(trace_id, started, result, blocks, timings)
 
-    def _answer(self, got: _Retrieved, generation: Generation, generate_ms: float) -> Answer:
+    def _answer(self, got: _Retrieved, generation: Generation, generate_ms: float,
+                prompt: PromptRef | None = None) -> Answer:
         by_n = {b.n: b for b in got.blocks}
         citations = [
             AnswerCitation(n=c.n, chunk_id=c.chunk_id, doc_id=c.doc_id, url=c.url, title=c.title, quote=c.quote,
@@ -129,14 +133,16 @@ class Answerer:
                            source_id=by_n[c.n].source_id if c.n in by_n else "")
             for c in generation.citations
         ]
-        name, version = self._prompt_ref(generation)
+        name, version = self._prompt_ref(generation, prompt)
         timings = {**got.timings, "generate": generate_ms, "total": _ms(got.started)}
         return Answer(text=generation.text, citations=citations, abstained=generation.abstained,
                       prompt_name=name, prompt_version=version, generator=generation.generator or self.generator.name,
                       model=generation.model or self.generator.model, retrieval=got.chunks, timings=timings,
                       trace_id=got.trace_id)
 
-    def _prompt_ref(self, generation: Generation | None = None) -> tuple[str, str]:
+    def _prompt_ref(self, generation: Generation | None = None, prompt: PromptRef | None = None) -> tuple[str, str]:
+        if prompt is not None and getattr(generation, "prompt_name", ""):
+            return prompt.name, prompt.version  # the registry's name and version, even when rendered inline
         rendered = (getattr(generation, "prompt_name", ""), getattr(generation, "prompt_version", ""))
         if rendered[0]:
             return rendered  # LLM generators record the template they actually rendered
