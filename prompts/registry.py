@@ -192,6 +192,11 @@ class PromptRegistry:
             self._set_state(db, name, active, canary, weight, event_id)
         return self.active(name)
 
+    def record(self, name: str, action: str, version: str | None, **kw: Any) -> int:
+        """Record an event that changes no state (validate/reject outcomes from a release)."""
+        with self._tx() as db:
+            return self._event(db, name, action, version, **kw)
+
     def events(self, name: str | None = None) -> list[Event]:
         sql = "SELECT * FROM events" + (" WHERE name=?" if name else "") + " ORDER BY id"
         return [Event(*r) for r in self._db.execute(sql, (name,) if name else ()).fetchall()]
