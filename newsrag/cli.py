@@ -163,6 +163,15 @@ def eval_(
         raise typer.Exit(code)
 
 
+def _add_prompts() -> None:
+    from newsrag.prompts_cli import prompts_app
+
+    app.add_typer(prompts_app, name="prompts")
+
+
+_add_prompts()
+
+
 def main() -> None:
     try:
         app()
