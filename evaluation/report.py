@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure  # no pyplot: no global backend or GUI state (renders like Agg)
 from matplotlib.ticker import MaxNLocator
 
+from evaluation.arms import SCORE_METRICS, feedback_by_arm, scores_by_version
 from evaluation.models import Aggregate, EvalRun, QuestionResult
 from evaluation.stats import paired_bootstrap_diff
 
@@ -363,9 +364,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_report(run: EvalRun, history: Any | None, out_dir: Path,
-                 compare_run: EvalRun | None = None) -> Path:
+                 compare_run: EvalRun | None = None, feedback: Sequence[Any] | None = None) -> Path:
     """Write ``out_dir/<run_id>/report.html`` and ``report.json``, refresh ``out_dir/index.html``;
-    return the report's path. ``compare_run`` is the baseline of the comparison section."""
+    return the report's path. ``compare_run`` is the baseline of the comparison section;
+    ``feedback`` (FeedbackStore records) adds live feedback per prompt version and A/B arm."""
     data = _scrub(run.model_dump(mode="json"))
     run = EvalRun.model_validate(data)
     run_dir = Path(out_dir) / _slug(run.run_id)
@@ -380,7 +382,9 @@ def write_report(run: EvalRun, history: Any | None, out_dir: Path,
         per_tag=_breakdown(run.per_tag, Counter(t for q in qs for t in q.tags)),
         per_type=_breakdown(run.per_type, Counter(q.type for q in qs)),
         worst=sorted(qs, key=_worst_key)[:WORST_N], comparison=_comparison(run, base) if base else None,
-        methods=_methods(run, base), generated_at=datetime.now(UTC))
+        methods=_methods(run, base), generated_at=datetime.now(UTC),
+        arms={"feedback": feedback_by_arm(feedback or []), "scores": scores_by_version(runs + [run]),
+              "metrics": [label(m) for m in SCORE_METRICS]})
     _write(path := run_dir / "report.html", html)
     write_index(Path(out_dir))
     return path

@@ -79,7 +79,7 @@ def compare(evaluated: dict[str, Any], out_dir: str | None = None) -> dict[str, 
         reasons = apply_gate(candidate, active, load(RegressionSettings))
         hist.save(candidate)
         report = write_report(candidate, hist, Path(out_dir) if out_dir else eval_settings.reports_path(),
-                              compare_run=active)
+                              compare_run=active, feedback=_live_feedback())
     return {**evaluated, "decision": "reject" if reasons else "promote", "reasons": reasons, "report": str(report),
             "headline": {k: a.mean for k, a in candidate.aggregates.items()}}
 
@@ -135,6 +135,20 @@ class _clients:  # noqa: N801
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()
+
+
+def _live_feedback() -> list[Any]:
+    """The app's feedback (per version and arm) when this worker can see it; none otherwise."""
+    from evaluation.feedback import FeedbackStore
+
+    path = load(PathSettings).home / "feedback.sqlite"
+    if not path.exists():
+        return []
+    store = FeedbackStore(path)
+    try:
+        return store.feedback()
+    finally:
+        store.close()
 
 
 def _run(hist: Any, run_id: str) -> Any:
