@@ -115,7 +115,8 @@ def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> 
         field = ".".join(str(p) for p in err["loc"]) or "?"
         variable = (prefix + field).upper()
         given = err.get("input")
-        shown = "" if "secret" in field or "key" in field or isinstance(given, dict) else f" (got {given!r})"
+        hidden = any(w in field for w in ("secret", "key", "password", "token", "url"))
+        shown = "" if hidden or isinstance(given, dict) else f" (got {given!r})"
         parts.append(f"{variable}: {err['msg']}{shown}")
     return "invalid setting " + "; ".join(parts)
 

@@ -18,7 +18,7 @@ import weaviate.exceptions as wex
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
-from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
+from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
 from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.settings import WeaviateSettings, load
@@ -266,6 +266,11 @@ class WeaviateStore:
     def iter_properties(self, properties: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         for obj in self._call(lambda: self._col.iterator(return_properties=list(properties))):
             yield str(obj.uuid), dict(obj.properties)
+
+    def newest_ingested_at(self) -> datetime | None:
+        res = self._call(lambda: self._col.query.fetch_objects(
+            limit=1, sort=Sort.by_property("ingested_at", ascending=False), return_properties=["ingested_at"]))
+        return res.objects[0].properties.get("ingested_at") if res.objects else None
 
     def get(self, uuid: str) -> dict[str, Any] | None:
         obj = self._call(lambda: self._col.query.fetch_object_by_id(uuid))
