@@ -37,10 +37,12 @@ def answer_quality() -> None:
     @task
     def plan() -> dict[str, Any]:
         from evaluation.dag_tasks import plan
+        from newsrag_airflow.connections import task_env
 
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties")}
-        return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")))
+        with task_env():
+            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")))
 
     @task
     def batches(planned: dict[str, Any]) -> list[list[str]]:
@@ -49,14 +51,18 @@ def answer_quality() -> None:
     @task(max_active_tis_per_dagrun=2)
     def evaluate(case_ids: list[str], planned: dict[str, Any]) -> list[dict[str, Any]]:
         from evaluation.dag_tasks import evaluate
+        from newsrag_airflow.connections import task_env
 
-        return evaluate(case_ids, planned)
+        with task_env():
+            return evaluate(case_ids, planned)
 
     @task(outlets=[REPORT])
     def finalize(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
         from evaluation.dag_tasks import finalize
+        from newsrag_airflow.connections import task_env
 
-        summary = finalize(list(results), planned)
+        with task_env():
+            summary = finalize(list(results), planned)
         get_current_context()["outlet_events"][REPORT].extra = {
             k: summary[k] for k in ("run_id", "status", "report", "headline")}
         return summary

@@ -49,11 +49,13 @@ def news_ingest() -> None:
     @task(pool=EMBED_POOL, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from ingest.pipeline import run_batch
+        from newsrag_airflow.connections import task_env
 
         ti = get_current_context()["ti"]
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
-        return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries)
+        with task_env():
+            return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries)
 
     @task(outlets=[NEWS_INDEX], trigger_rule="all_done")
     def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:

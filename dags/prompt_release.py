@@ -44,15 +44,19 @@ def prompt_release() -> None:
 
     @task
     def evaluate(checked: dict[str, Any]) -> dict[str, Any]:
+        from newsrag_airflow.connections import task_env
         from prompts.release import evaluate
 
-        return evaluate(checked)
+        with task_env():
+            return evaluate(checked)
 
     @task
     def compare(evaluated: dict[str, Any]) -> dict[str, Any]:
+        from newsrag_airflow.connections import task_env
         from prompts.release import compare
 
-        return compare(evaluated)
+        with task_env():
+            return compare(evaluated)
 
     @task.branch
     def decide(compared: dict[str, Any]) -> str:
