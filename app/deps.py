@@ -15,7 +15,7 @@ bearer = HTTPBearer(auto_error=False)
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def _matches(token: str, keys: list[object]) -> bool:

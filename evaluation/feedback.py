@@ -83,7 +83,7 @@ class FeedbackStore:
                 "SELECT f.trace_id, f.rating, f.comment, f.created_at, a.question, a.answer, a.prompt_name, "
                 "a.prompt_version, a.arm, a.payload FROM feedback f JOIN answers a USING (trace_id) ORDER BY f.id"
             ).fetchall()
-        return [FeedbackRecord(*r[:9], payload=json.loads(r[9])) for r in rows]
+        return [FeedbackRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9])) for r in rows]
 
     def answer(self, trace_id: str) -> dict[str, Any] | None:
         with self._lock:

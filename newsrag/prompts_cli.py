@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ prompts_app = typer.Typer(no_args_is_help=True, help="Versioned prompt templates
 out = Console(soft_wrap=True)
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> Any:
     from prompts.release import open_registry
 
     reg = open_registry()
@@ -22,7 +23,7 @@ def _registry():  # type: ignore[no-untyped-def]
     return reg
 
 
-def run(fn):  # type: ignore[no-untyped-def]
+def run(fn: Any) -> Any:
     from newsrag.cli import friendly
 
     return friendly(fn)

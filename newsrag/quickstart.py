@@ -25,7 +25,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
     ingest_with_progress(str(sources), None, console, as_json=False)
     embedder = create_embedder()
     with WeaviateStore() as store:
-        hits = store.hybrid(question, embedder.embed_query(question), vector_name(embedder.model_id), limit=3)
+        hits = store.hybrid(question, embedder.embed_query(question).tolist(), vector_name(embedder.model_id), limit=3)
         console.print(f"\n{store.count()} chunks in {store.name}. Top hits for: [bold]{question}[/]")
     table = Table("score", "source", "title", "published", "url", "text")
     for hit in hits:

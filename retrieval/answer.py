@@ -141,7 +141,7 @@ class Answerer:
                       trace_id=got.trace_id)
 
     def _prompt_ref(self, generation: Generation | None = None, prompt: PromptRef | None = None) -> tuple[str, str]:
-        if prompt is not None and getattr(generation, "prompt_name", ""):
+        if prompt is not None and str(getattr(generation, "prompt_name", "")):
             return prompt.name, prompt.version  # the registry's name and version, even when rendered inline
         rendered = (getattr(generation, "prompt_name", ""), getattr(generation, "prompt_version", ""))
         if rendered[0]:
