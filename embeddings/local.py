@@ -61,6 +61,7 @@ class LocalEmbedder:
         self.settings = settings or EmbeddingSettings()
         self._path = model_path or self.settings.model or str(bundled_model_path())
         self._model: Any = None
+        self._queries: dict[str, Vectors] = {}
 
     @property
     def model_id(self) -> str:
@@ -91,7 +92,15 @@ class LocalEmbedder:
         return normalize(out)
 
     def embed_query(self, text: str) -> Vectors:
-        return self.embed_documents([text])[0]
+        """Queries are embedded by the searcher and again by the extractive generator: the last
+        few hundred are kept, so a question costs one forward pass."""
+        cached = self._queries.get(text)
+        if cached is None:
+            cached = self.embed_documents([text])[0]
+            if len(self._queries) >= 512:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[text] = cached
+        return cached.copy()
 
     def close(self) -> None:
         """Drop this process's shared model so its memory can be reclaimed."""
