@@ -29,6 +29,11 @@ class Chunker:
             raise ValueError("overlap_tokens must be smaller than chunk_tokens")
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
+        # The splitter measures whole articles in tokens; the model's 256-token limit applies to
+        # chunks, not to this count, so the "sequence longer than max" warning is only noise.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.get_logger("transformers.tokenization_utils_base").setLevel(hf_logging.ERROR)
         self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
             tokenizer, chunk_size=chunk_tokens, chunk_overlap=overlap_tokens, separators=SEPARATORS,
             keep_separator="end", strip_whitespace=True,
