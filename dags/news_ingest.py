@@ -36,6 +36,8 @@ RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
     params={
         "sources_file": Param(None, type=["null", "string"], description="Registry file; default from settings."),
         "source": Param(None, type=["null", "string"], description="Only this source id."),
+        "since": Param(None, type=["null", "string"], description="Backfill: articles published from (ISO)."),
+        "until": Param(None, type=["null", "string"], description="Backfill: articles published before (ISO)."),
     },
 )
 def news_ingest() -> None:
@@ -51,11 +53,16 @@ def news_ingest() -> None:
         from ingest.pipeline import run_batch
         from newsrag_airflow.connections import task_env
 
-        ti = get_current_context()["ti"]
+        context = get_current_context()
+        ti, params, run = context["ti"], context["params"], context["dag_run"]
+        # A backfill run covers its data interval; a manual run may name a window in its params.
+        backfill = str(getattr(run, "run_type", "")).endswith("backfill")
+        window = ((str(run.data_interval_start), str(run.data_interval_end)) if backfill
+                  else (params.get("since"), params.get("until")))
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
         with task_env():
-            return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries)
+            return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window)
 
     @task(outlets=[NEWS_INDEX], trigger_rule="all_done")
     def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:

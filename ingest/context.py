@@ -31,6 +31,7 @@ class IngestContext:
         self.base_dir = base_dir or Path.cwd()
         self._chunkers: dict[tuple[int, int], Chunker] = {}
         self._schema_ready = False
+        self.window: tuple[Any, Any] | None = None  # backfill: only articles published in [start, end)
 
     @cached_property
     def store(self) -> WeaviateStore:

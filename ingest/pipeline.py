@@ -60,15 +60,27 @@ def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: 
     return report
 
 
-def run_batch(specs: list[Any], *, raise_retryable: bool = False) -> list[dict[str, Any]]:
+def run_batch(specs: list[Any], *, raise_retryable: bool = False,
+              window: tuple[str | None, str | None] | None = None) -> list[dict[str, Any]]:
     """Run several sources with one shared context; one source's failure never stops the others.
-    Specs planned by :func:`ingest.summary.plan_batches` carry their registry folder as ``_base_dir``."""
+    Specs planned by :func:`ingest.summary.plan_batches` carry their registry folder as ``_base_dir``.
+    ``window`` (ISO start, end) limits the run to articles published in [start, end): a backfill."""
     from pathlib import Path
 
     base = next((s["_base_dir"] for s in specs if isinstance(s, dict) and s.get("_base_dir")), None)
     specs = [{k: v for k, v in s.items() if k != "_base_dir"} if isinstance(s, dict) else s for s in specs]
     with IngestContext(base_dir=Path(base) if base else None) as ctx:
+        ctx.window = parse_window(window)
         return [run_source(s, ctx, raise_retryable=raise_retryable).model_dump(mode="json") for s in specs]
+
+
+def parse_window(window: tuple[str | None, str | None] | None) -> tuple[datetime | None, datetime | None] | None:
+    if not window or not any(window):
+        return None
+    start, end = (datetime.fromisoformat(w).astimezone(UTC) if w else None for w in window)
+    if start and end and start >= end:
+        raise ValueError(f"backfill window start {start} is not before its end {end}")
+    return start, end
 
 
 def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
@@ -79,28 +91,31 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
         return
     report.items_seen = len(collected.articles) + len(collected.failures)
     report.failed.extend(collected.failures)
-    articles = _fresh(spec, collected.articles, report)
+    articles = _fresh(spec, collected.articles, report, ctx.window)
     ctx.ensure_schema()
     plan = _plan(articles, ctx, report)
     for start in range(0, len(plan.write), ctx.settings.write_group):
         _write(spec, plan.write[start:start + ctx.settings.write_group], plan, ctx, report)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
-    if collected.complete and spec.type in ("jsonl", "folder") and getattr(spec, "snapshot", False):
+    windowed = ctx.window is not None  # a backfill sees part of the source: no snapshot deletes, no validators
+    if collected.complete and not windowed and spec.type in ("jsonl", "folder") and getattr(spec, "snapshot", False):
         _snapshot_deletes(spec, articles, ctx, report)
     _retention(spec, ctx, report)
     report.status = "partial" if report.failed else "ok"
-    if not report.failed:
+    if not report.failed and not windowed:
         collected.commit()
 
 
-def _fresh(spec: Any, articles: list[Article], report: IngestReport) -> list[Article]:
-    """Drop articles past the retention age, and repeated doc ids within one run."""
+def _fresh(spec: Any, articles: list[Article], report: IngestReport,
+           window: tuple[datetime | None, datetime | None] | None = None) -> list[Article]:
+    """Drop articles past the retention age or outside a backfill window (undated ones too), and
+    repeated doc ids within one run."""
     cutoff = _cutoff(spec)
     seen: set[str] = set()
     out = []
     for a in articles:
-        if cutoff and a.published_at and a.published_at < cutoff:
+        if (cutoff and a.published_at and a.published_at < cutoff) or not _in_window(a, window):
             report.skipped += 1
         elif a.doc_id in seen:
             report.failed.append(ItemFailure(item=a.url or a.key or a.doc_id, reason="duplicate item in source"))
@@ -108,6 +123,14 @@ def _fresh(spec: Any, articles: list[Article], report: IngestReport) -> list[Art
             seen.add(a.doc_id)
             out.append(a)
     return out
+
+
+def _in_window(article: Article, window: tuple[datetime | None, datetime | None] | None) -> bool:
+    if window is None:
+        return True
+    start, end = window
+    when = article.published_at
+    return when is not None and (start is None or when >= start) and (end is None or when < end)
 
 
 def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> Plan:

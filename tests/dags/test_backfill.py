@@ -1,0 +1,51 @@
+"""A backfill of a date range (dag.test with a window) over a JSONL source is idempotent: running it
+twice leaves the same counts, and articles outside the range are not ingested."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.dags.conftest import REPO, load_dag
+from tests.ingest.feedgen import paragraphs
+
+pytestmark = pytest.mark.integration
+
+
+def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_server: Any, collection_name: str,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dump = tmp_path / "archive.jsonl"
+    dump.write_text("\n".join(json.dumps({
+        "url": f"https://archive.example/{day}", "title": f"Story of October {day}",
+        "text": "\n\n".join(paragraphs(300 + day, 2)), "published": f"2026-10-{day:02d}T09:00:00Z"})
+        for day in (2, 5, 9, 12, 20, 27)) + "\n")
+    registry = tmp_path / "sources.yaml"
+    registry.write_text(yaml.safe_dump({"sources": [{"id": "archive", "type": "jsonl", "path": str(dump)}]}))
+    session_home = Path(os.environ["NEWSRAG_HOME"])
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
+    for var, value in {"NEWSRAG_INGEST_SOURCES_FILE": str(registry), "WEAVIATE_COLLECTION": collection_name,
+                       "NEWSRAG_HOME": str(home), "NEWSRAG_INGEST_RETRIES": "0"}.items():
+        monkeypatch.setenv(var, value)
+    dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
+    window = {"since": "2026-10-05T00:00:00+00:00", "until": "2026-10-20T00:00:00+00:00"}
+
+    from retrieval.store import WeaviateStore
+
+    counts = []
+    for _ in range(2):
+        run = dag.test(run_conf=window)
+        assert str(run.state) == "success"
+        with WeaviateStore(collection=collection_name) as store:
+            urls = {p["url"] for _, p in store.iter_properties(["url"])}
+            counts.append((store.count(), urls))
+    assert counts[0] == counts[1]
+    assert counts[0][1] == {"https://archive.example/5", "https://archive.example/9", "https://archive.example/12"}
+    with WeaviateStore(collection=collection_name) as store:
+        store.drop()
