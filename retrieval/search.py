@@ -28,6 +28,7 @@ from newsrag.settings import load
 from retrieval.types import Hit, SearchFilters
 
 MAX_QUERY_CHARS = 2000
+MAX_TOP_K = 1000  # the library bound (benchmarks go deep); the app sets its own, lower one
 UNDATED_DECAY = 0.5  # an undated chunk counts as one half-life old
 Mode = Literal["hybrid", "vector", "bm25"]
 
@@ -222,8 +223,8 @@ class Searcher:
         if isinstance(alpha, bool) or not (isinstance(alpha, int | float) and 0.0 <= alpha <= 1.0):
             raise InvalidQuery(f"alpha must be between 0 and 1 (got {alpha!r})")
         top_k = self.settings.top_k if top_k is None else top_k
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 200:
-            raise InvalidQuery(f"top_k must be an integer between 1 and 200 (got {top_k!r})")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+            raise InvalidQuery(f"top_k must be an integer between 1 and {MAX_TOP_K} (got {top_k!r})")
         if mode not in ("hybrid", "vector", "bm25"):
             raise InvalidQuery(f"mode must be hybrid, vector or bm25 (got {mode!r})")
         return query, top_k, float(alpha)

@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Retrieval quality on any BEIR-format folder, measured through the real pipeline and search.
+
+    .venv/bin/python bench/retrieval_quality.py ../shared/data/beir-scifact --split train
+
+1. The folder is loaded and checked (:func:`evaluation.beir.load_beir`: every error names the file
+   and line).
+2. The corpus is ingested by ``run_source`` as a ``jsonl`` source (``fields: {id: _id}``) into a
+   fresh collection of a private weaviate-server: the real chunking, the real embedder and the real
+   embedding cache. The cache lives outside the temporary folder (``--cache``), so a re-run embeds
+   nothing and tuning is cheap.
+3. Every query goes through ``retrieval.search.Searcher`` three times: BM25 only, vector only
+   (both without reranking), and hybrid with the shipped defaults (``SearchSettings`` as loaded,
+   so ``NEWSRAG_SEARCH_*`` variables try other settings). Chunk hits become documents in the order
+   of each document's best chunk.
+4. nDCG@10, Recall@100 and MRR@10 (``evaluation.metrics``, the golden-set implementation) are
+   printed side by side, all from this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET_HYBRID_NDCG10 = 0.74  # issue 8, SciFact train split
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "newsrag" / "bench" / "embedding-cache.sqlite"
+
+
+def log(msg: str) -> None:
+    print(f"[retrieval_quality] {msg}", file=sys.stderr, flush=True)
+
+
+def modes(search_settings: Any, depth: int) -> list[tuple[str, str, Any]]:
+    """``(label, mode, settings)`` per row: the baselines rank by their own scores only."""
+    deep = search_settings.model_copy(update={"candidates": max(search_settings.candidates, depth)})
+    plain = deep.model_copy(update={"rerank": "none", "recency_half_life_days": None})
+    return [("BM25 only", "bm25", plain), ("vector only", "vector", plain),
+            ("hybrid (shipped defaults)", "hybrid", deep)]
+
+
+def evaluate(dataset: Any, store: Any, embedder: Any, search_settings: Any, depth: int,
+             limit: int | None = None) -> dict[str, Any]:
+    """Run every judged query through each row's Searcher; returns the scores per row."""
+    from evaluation.beir import ranked_documents, score_run
+    from ingest.models import doc_id_for
+    from retrieval.search import Searcher
+
+    corpus_id = {doc_id_for(doc): doc for doc in dataset.corpus}
+    qids = sorted(dataset.queries)[:limit] if limit else sorted(dataset.queries)
+    qrels = {q: dataset.qrels[q] for q in qids}
+    rows: dict[str, Any] = {}
+    for label, mode, settings in modes(search_settings, depth):
+        searcher = Searcher(store, embedder, settings)
+        started = time.perf_counter()
+        run = {q: ranked_documents(searcher.search(dataset.queries[q], top_k=depth, mode=mode).hits, corpus_id)
+               for q in qids}
+        seconds = time.perf_counter() - started
+        rows[label] = {"mode": mode, **score_run(run, qrels), "ms_per_query": round(1000 * seconds / len(qids), 1),
+                       "settings": _settings_summary(settings, mode)}
+        log(f"{label}: " + ", ".join(f"{k} {rows[label][k]:.4f}" for k in ("ndcg@10", "recall@100", "mrr@10")))
+    return {"queries": len(qids), "rows": rows}
+
+
+def _settings_summary(settings: Any, mode: str) -> dict[str, Any]:
+    keys = {"bm25": ("query_properties",), "vector": (),
+            "hybrid": ("alpha", "fusion", "query_properties", "rerank", "candidates")}[mode]
+    return {k: getattr(settings, k) for k in keys}
+
+
+def ingest(dataset: Any, tmp: Path, cache: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """Ingest the corpus into a fresh collection; returns ``(store, embedder, facts)``."""
+    from embeddings import create_embedder
+    from evaluation.beir import write_corpus_jsonl
+    from ingest.context import IngestContext
+    from ingest.pipeline import run_source
+    from ingest.registry import parse_source
+    from newsrag.settings import IngestSettings, load
+    from retrieval.store import WeaviateStore
+
+    data = write_corpus_jsonl(dataset, tmp / "corpus.jsonl")
+    settings = load(IngestSettings, state_file=tmp / "ingest-state.sqlite", embedding_cache=cache)
+    store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
+    embedder = create_embedder()
+    spec = parse_source({"id": "beir", "type": "jsonl", "path": str(data),
+                         "fields": {"id": "_id", "published": None, "author": None}})
+    with IngestContext(settings, store=store, embedder=embedder, base_dir=tmp, home=tmp) as ctx:
+        report = run_source(spec, ctx)
+    if report.status == "failed":
+        raise SystemExit(f"bench/retrieval_quality.py: ingestion failed: {report.error}")
+    facts = {"chunk_tokens": settings.chunk_tokens, "overlap_tokens": settings.overlap_tokens,
+             "embedder": embedder.model_id, "documents": len(dataset.corpus), "objects": store.count(),
+             **report.model_dump(mode="json", include={"new", "duplicates", "chunks_embedded",
+                                                       "chunks_cached", "chunks_written", "seconds"}),
+             "item_failures": [f.model_dump() for f in report.failed][:10]}
+    log(f"ingested {facts['documents']} documents -> {facts['objects']} chunks "
+        f"({facts['chunks_embedded']} embedded, {facts['chunks_cached']} from the cache) in {facts['seconds']}s")
+    return store, embedder, facts
+
+
+def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    os.environ["NEWSRAG_HOME"] = str(tmp / "home")  # before anything reads PathSettings
+    for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
+        os.environ.pop(var, None)
+    from evaluation.beir import load_beir
+    from newsrag.settings import LocalWeaviateSettings, PathSettings, load
+    from newsrag.weaviate_server import LocalWeaviate
+    from retrieval.search import SearchSettings
+
+    dataset = load_beir(args.folder, args.split)
+    log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
+        f"({args.split}), {sum(len(j) for j in dataset.qrels.values())} judgments")
+    home = tmp / "home"
+    server = LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(http_port=0, grpc_port=0,
+                                                                          data_dir=home / "weaviate-data"))
+    server.install()
+    server.start()
+    store = None
+    try:
+        store, embedder, facts = ingest(dataset, tmp, args.cache)
+        result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries)
+    finally:
+        if store is not None:
+            store.close()
+        server.stop()
+    return {"folder": str(args.folder), "split": args.split, "unknown_judged_docs": len(dataset.unknown_docs),
+            "ingest": facts, **result}
+
+
+def render(res: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{res['folder']} ({res['split']}, {res['queries']} queries, "
+                        f"{res['ingest']['documents']} documents, {res['ingest']['objects']} chunks)")
+    for col in ("retrieval", "nDCG@10", "Recall@100", "MRR@10", "ms/query"):
+        table.add_column(col, justify="left" if col == "retrieval" else "right")
+    for label, row in res["rows"].items():
+        table.add_row(label, f"{row['ndcg@10']:.4f}", f"{row['recall@100']:.4f}", f"{row['mrr@10']:.4f}",
+                      f"{row['ms_per_query']}")
+    console = Console()
+    console.print(table)
+    hybrid = res["rows"]["hybrid (shipped defaults)"]
+    best_single = max(res["rows"]["BM25 only"]["ndcg@10"], res["rows"]["vector only"]["ndcg@10"])
+    console.print(f"hybrid settings: {hybrid['settings']}; chunking {res['ingest']['chunk_tokens']}/"
+                  f"{res['ingest']['overlap_tokens']} tokens")
+    console.print(f"hybrid nDCG@10 ÷ best single method: {hybrid['ndcg@10'] / best_single:.3f}; "
+                  f"hybrid nDCG@10 {hybrid['ndcg@10']:.4f} vs target {TARGET_HYBRID_NDCG10} (SciFact train)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", type=Path, help="a BEIR-format folder (corpus.jsonl, queries, qrels/<split>.tsv)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--depth", type=int, default=300, help="chunk hits fetched per query (Recall@100 needs >= 100 documents)")
+    p.add_argument("--limit-queries", type=int, default=None, help="only the first N judged queries (by id)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache kept between runs")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from evaluation.beir import BeirFormatError
+
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="newsrag-beir-") as tmp:
+        try:
+            res = run(args, Path(tmp))
+        except BeirFormatError as exc:
+            print(f"bench/retrieval_quality.py: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+    else:
+        render(res)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
