@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,27 +48,57 @@ def modes(search_settings: Any, depth: int) -> list[tuple[str, str, Any]]:
             ("hybrid (shipped defaults)", "hybrid", deep)]
 
 
-def evaluate(dataset: Any, store: Any, embedder: Any, search_settings: Any, depth: int,
-             limit: int | None = None) -> dict[str, Any]:
-    """Run every judged query through each row's Searcher; returns the scores per row."""
+def parse_try(text: str) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """``"alpha=0.7,fusion=ranked,query_properties=title^3+text,bm25_b=0.4"`` -> search settings
+    updates and, when ``bm25_k1``/``bm25_b`` are named, the collection's BM25 parameters."""
+    updates: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise SystemExit(f"bench/retrieval_quality.py: --try expects key=value pairs, got {part!r}")
+        updates[key.strip()] = tuple(value.split("+")) if key.strip() == "query_properties" else value.strip()
+    k1, b = updates.pop("bm25_k1", None), updates.pop("bm25_b", None)
+    return updates, None if k1 is None and b is None else (float(k1 or 1.2), float(b or 0.75))
+
+
+def score_rows(dataset: Any, store: Any, embedder: Any, rows: list[tuple[str, str, Any]], depth: int,
+               qids: list[str]) -> dict[str, Any]:
     from evaluation.beir import ranked_documents, score_run
     from ingest.models import doc_id_for
     from retrieval.search import Searcher
 
     corpus_id = {doc_id_for(doc): doc for doc in dataset.corpus}
-    qids = sorted(dataset.queries)[:limit] if limit else sorted(dataset.queries)
     qrels = {q: dataset.qrels[q] for q in qids}
-    rows: dict[str, Any] = {}
-    for label, mode, settings in modes(search_settings, depth):
+    out: dict[str, Any] = {}
+    for label, mode, settings in rows:
         searcher = Searcher(store, embedder, settings)
         started = time.perf_counter()
         run = {q: ranked_documents(searcher.search(dataset.queries[q], top_k=depth, mode=mode).hits, corpus_id)
                for q in qids}
         seconds = time.perf_counter() - started
-        rows[label] = {"mode": mode, **score_run(run, qrels), "ms_per_query": round(1000 * seconds / len(qids), 1),
-                       "settings": _settings_summary(settings, mode)}
-        log(f"{label}: " + ", ".join(f"{k} {rows[label][k]:.4f}" for k in ("ndcg@10", "recall@100", "mrr@10")))
-    return {"queries": len(qids), "rows": rows}
+        out[label] = {"mode": mode, **score_run(run, qrels), "ms_per_query": round(1000 * seconds / len(qids), 1),
+                      "settings": _settings_summary(settings, mode)}
+        log(f"{label}: " + ", ".join(f"{k} {out[label][k]:.4f}" for k in ("ndcg@10", "recall@100", "mrr@10")))
+    return out
+
+
+def evaluate(dataset: Any, store: Any, embedder: Any, search_settings: Any, depth: int,
+             limit: int | None = None, tries: Sequence[str] = ()) -> dict[str, Any]:
+    """Run every judged query through each row's Searcher; returns the scores per row. Each of
+    ``tries`` adds a hybrid row with those settings on the same collection."""
+    qids = sorted(dataset.queries)[:limit] if limit else sorted(dataset.queries)
+    rows = modes(search_settings, depth)
+    results = score_rows(dataset, store, embedder, rows, depth, qids)
+    shipped = rows[-1][2]
+    shipped_bm25 = store.bm25_params()
+    for text in tries:
+        updates, bm25 = parse_try(text)
+        mode = str(updates.pop("mode", "hybrid"))
+        settings = type(shipped).model_validate({**shipped.model_dump(), **updates})
+        store.set_bm25(*(bm25 or shipped_bm25))
+        results.update(score_rows(dataset, store, embedder, [(f"try {text}", mode, settings)], depth, qids))
+    store.set_bm25(*shipped_bm25)
+    return {"queries": len(qids), "rows": results, "bm25": {"k1": shipped_bm25[0], "b": shipped_bm25[1]}}
 
 
 def _settings_summary(settings: Any, mode: str) -> dict[str, Any]:
@@ -76,24 +107,20 @@ def _settings_summary(settings: Any, mode: str) -> dict[str, Any]:
     return {k: getattr(settings, k) for k in keys}
 
 
-def ingest(dataset: Any, tmp: Path, cache: Path) -> tuple[Any, Any, dict[str, Any]]:
-    """Ingest the corpus into a fresh collection; returns ``(store, embedder, facts)``."""
-    from embeddings import create_embedder
+def ingest(dataset: Any, tmp: Path, cache: Path, store: Any, embedder: Any) -> dict[str, Any]:
+    """Ingest the corpus with ``run_source`` into ``store`` (a fresh collection); returns what it did."""
     from evaluation.beir import write_corpus_jsonl
     from ingest.context import IngestContext
     from ingest.pipeline import run_source
     from ingest.registry import parse_source
     from newsrag.settings import IngestSettings, load
-    from retrieval.store import WeaviateStore
 
     data = write_corpus_jsonl(dataset, tmp / "corpus.jsonl")
     settings = load(IngestSettings, state_file=tmp / "ingest-state.sqlite", embedding_cache=cache)
-    store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
-    embedder = create_embedder()
     spec = parse_source({"id": "beir", "type": "jsonl", "path": str(data),
                          "fields": {"id": "_id", "published": None, "author": None}})
     with IngestContext(settings, store=store, embedder=embedder, base_dir=tmp, home=tmp) as ctx:
-        report = run_source(spec, ctx)
+        report = run_source(spec, ctx)  # an injected store and embedder stay open
     if report.status == "failed":
         raise SystemExit(f"bench/retrieval_quality.py: ingestion failed: {report.error}")
     facts = {"chunk_tokens": settings.chunk_tokens, "overlap_tokens": settings.overlap_tokens,
@@ -103,17 +130,19 @@ def ingest(dataset: Any, tmp: Path, cache: Path) -> tuple[Any, Any, dict[str, An
              "item_failures": [f.model_dump() for f in report.failed][:10]}
     log(f"ingested {facts['documents']} documents -> {facts['objects']} chunks "
         f"({facts['chunks_embedded']} embedded, {facts['chunks_cached']} from the cache) in {facts['seconds']}s")
-    return store, embedder, facts
+    return facts
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     os.environ["NEWSRAG_HOME"] = str(tmp / "home")  # before anything reads PathSettings
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
+    from embeddings import create_embedder
     from evaluation.beir import load_beir
     from newsrag.settings import LocalWeaviateSettings, PathSettings, load
     from newsrag.weaviate_server import LocalWeaviate
     from retrieval.search import SearchSettings
+    from retrieval.store import WeaviateStore
 
     dataset = load_beir(args.folder, args.split)
     log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
@@ -123,13 +152,15 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                                                                           data_dir=home / "weaviate-data"))
     server.install()
     server.start()
-    store = None
+    store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
+    embedder = create_embedder()
     try:
-        store, embedder, facts = ingest(dataset, tmp, args.cache)
-        result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries)
+        facts = ingest(dataset, tmp, args.cache, store, embedder)
+        result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries,
+                          args.tries)
     finally:
-        if store is not None:
-            store.close()
+        store.close()
+        embedder.close()
         server.stop()
     return {"folder": str(args.folder), "split": args.split, "unknown_judged_docs": len(dataset.unknown_docs),
             "ingest": facts, **result}
@@ -163,6 +194,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--depth", type=int, default=300, help="chunk hits fetched per query (Recall@100 needs >= 100 documents)")
     p.add_argument("--limit-queries", type=int, default=None, help="only the first N judged queries (by id)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache kept between runs")
+    p.add_argument("--try", dest="tries", action="append", default=[], metavar="K=V,...",
+                   help="one more hybrid row with these settings, e.g. 'alpha=0.7,fusion=ranked,bm25_b=0.4' "
+                        "(SearchSettings fields, bm25_k1, bm25_b, mode; query_properties joined with +)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     return p.parse_args(argv)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 from newsrag_airflow.notifier import on_failure
 
 COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
@@ -21,7 +22,8 @@ RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
 
 @dag(
     dag_id="news_ingest",
-    schedule=SCHEDULE,
+    # Data intervals (not cron triggers), so that a backfill run knows which hour it covers.
+    schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -51,14 +53,13 @@ def news_ingest() -> None:
     @task(pool=EMBED_POOL, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from ingest.pipeline import run_batch
+        from ingest.summary import run_window
         from newsrag_airflow.connections import task_env
 
         context = get_current_context()
         ti, params, run = context["ti"], context["params"], context["dag_run"]
-        # A backfill run covers its data interval; a manual run may name a window in its params.
-        backfill = str(getattr(run, "run_type", "")).endswith("backfill")
-        window = ((str(run.data_interval_start), str(run.data_interval_end)) if backfill
-                  else (params.get("since"), params.get("until")))
+        window = run_window(run.run_type, run.data_interval_start, run.data_interval_end,
+                            params.get("since"), params.get("until"))
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
         with task_env():

@@ -50,3 +50,24 @@ def plan_batches(sources_file: str | None, only: str | None, max_map_length: int
     specs = registry.enabled(only)
     return [[{**s, "_base_dir": registry.base_dir} for s in batch]
             for batch in batches(specs, max_map_length or settings.max_map_length)]
+
+
+def run_window(run_type: Any, interval_start: Any, interval_end: Any, since: str | None,
+               until: str | None) -> tuple[str | None, str | None]:
+    """The publication window a DAG run ingests: a backfill run covers its data interval, any other
+    run the ``since``/``until`` it was given (both None: everything).
+
+    ``run_type`` may be a plain string or either of Airflow's ``DagRunType`` enums; the Task SDK's
+    enum prints as ``DagRunType.BACKFILL``, so its ``value`` is compared, not its ``str``."""
+    kind = str(getattr(run_type, "value", run_type) or "").lower()
+    if kind != "backfill":
+        return since, until
+    if interval_start is None or interval_end is None or not interval_start < interval_end:
+        raise NewsragError(f"a backfill run needs a data interval with a start before its end (got "
+                           f"{interval_start} to {interval_end}); schedule the DAG with a data-interval "
+                           f"timetable such as CronDataIntervalTimetable")
+    return _iso(interval_start), _iso(interval_end)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -77,6 +77,10 @@ class WeaviateSettings(BaseSettings):
     api_key: SecretStr | None = None
     collection: str = Field("NewsChunk", pattern=r"^[A-Z][A-Za-z0-9_]*$")
     timeout: float = Field(30.0, gt=0)
+    # BM25 parameters of a new collection (see README, "Retrieval quality"); an existing
+    # collection keeps its own until `WeaviateStore.set_bm25` changes them.
+    bm25_k1: float = Field(1.2, ge=0, le=3)
+    bm25_b: float = Field(0.75, ge=0, le=1)
 
     @field_validator("api_key")
     @classmethod

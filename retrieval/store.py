@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import weaviate
 import weaviate.exceptions as wex
-from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.config import Configure, DataType, Property, Reconfigure, Tokenization
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
@@ -160,7 +160,9 @@ class WeaviateStore:
                 self.name,
                 properties=chunk_properties(),
                 vector_config=[Configure.Vectors.self_provided(name=n) for n in vector_names],
-                inverted_index_config=Configure.inverted_index(index_null_state=True, index_timestamps=True),
+                inverted_index_config=Configure.inverted_index(
+                    index_null_state=True, index_timestamps=True,
+                    bm25_k1=self.settings.bm25_k1, bm25_b=self.settings.bm25_b),
             ))
             return
         have = set(self._call(lambda: self._col.config.get()).vector_config or {})
@@ -168,6 +170,15 @@ class WeaviateStore:
             if name not in have:
                 self._call(lambda n=name: self._col.config.add_vector(
                     vector_config=Configure.Vectors.self_provided(name=n)))
+
+    def set_bm25(self, k1: float, b: float) -> None:
+        """Change the collection's BM25 parameters in place (they are mutable; nothing is re-indexed)."""
+        self._call(lambda: self._col.config.update(
+            inverted_index_config=Reconfigure.inverted_index(bm25_k1=k1, bm25_b=b)))
+
+    def bm25_params(self) -> tuple[float, float]:
+        bm25 = self._call(lambda: self._col.config.get()).inverted_index_config.bm25
+        return float(bm25.k1), float(bm25.b)
 
     def drop(self) -> None:
         self._call(lambda: self.client.collections.delete(self.name))

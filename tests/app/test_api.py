@@ -31,7 +31,8 @@ def test_answer_carries_its_provenance(make_client: Any) -> None:
     assert body["trace_id"] and body["generator"] == "extractive" and body["prompt_name"]
     assert {"search", "generate", "total"} <= set(body["timings"])
     cited = body["citations"][0]
-    assert {"chunk_id", "url", "title", "quote"} <= set(cited) and cited["quote"] in body["text"] or cited["quote"]
+    assert {"chunk_id", "url", "title", "quote"} <= set(cited)
+    assert cited["quote"] and cited["quote"] in body["text"]  # the answer quotes its source verbatim
     assert body["retrieval"] and all("score" in r for r in body["retrieval"])
 
 
@@ -71,7 +72,9 @@ def test_search_returns_scores_and_metadata(make_client: Any) -> None:
     top = body["hits"][0]
     assert "helion" in (top["title"] + top["text"]).lower()
     assert {"chunk_id", "score", "url", "source_id", "published_at", "doc_id"} <= set(top)
-    assert body["hits"] == sorted(body["hits"], key=lambda h: -h["score"]) or body["hits"]
+    # MMR may reorder the rest for diversity, but its first pick is always the most relevant hit.
+    assert top["score"] == max(h["score"] for h in body["hits"])
+    assert all(0 < h["score"] <= 1 for h in body["hits"])  # relative-score fusion is normalised
 
 
 def test_feedback_is_stored_durably(make_client: Any, tmp_path: Path) -> None:

@@ -50,3 +50,18 @@ def test_dagbag_has_no_import_errors_and_expected_dags(airflow_db: str) -> None:
     dag = bag.get_dag("news_ingest")
     assert dag.catchup is False
     assert {t.task_id for t in dag.tasks} == {"plan_batches", "ingest_batch", "summarize"}
+
+
+def test_news_ingest_runs_cover_hour_wide_data_intervals_for_backfills() -> None:
+    """A backfill run ingests its data interval, so the schedule must give intervals a width."""
+    import pendulum
+    from airflow.timetables.base import TimeRestriction
+
+    from tests.dags.conftest import load_dag
+
+    dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
+    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 10, 1, tz="UTC"), latest=None, catchup=True)
+    info = dag.timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)  # type: ignore[attr-defined]
+    assert info is not None
+    assert (info.data_interval.start, info.data_interval.end) == (
+        pendulum.datetime(2026, 10, 1, 0, tz="UTC"), pendulum.datetime(2026, 10, 1, 1, tz="UTC"))
