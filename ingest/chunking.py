@@ -24,11 +24,13 @@ BOILERPLATE = re.compile(
 
 
 class Chunker:
-    def __init__(self, tokenizer: Any, chunk_tokens: int = 200, overlap_tokens: int = 30) -> None:
+    def __init__(self, tokenizer: Any, chunk_tokens: int = 200, overlap_tokens: int = 30,
+                 context_chunks: int = 1) -> None:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("overlap_tokens must be smaller than chunk_tokens")
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
+        self.context_chunks = context_chunks  # neighbours on each side in a chunk's BM25 context
         # The splitter measures whole articles in tokens; the model's 256-token limit applies to
         # chunks, not to this count, so the "sequence longer than max" warning is only noise.
         from transformers.utils import logging as hf_logging
@@ -47,9 +49,15 @@ class Chunker:
         pieces = [p for p in self._splitter.split_text(article.text) if is_content(p)]
         hash_ = article.content_hash
         return [
-            Chunk(doc_id=article.doc_id, chunk_index=i, text=p, token_count=self.count_tokens(p), content_hash=hash_)
+            Chunk(doc_id=article.doc_id, chunk_index=i, text=p, token_count=self.count_tokens(p), content_hash=hash_,
+                  context=neighbourhood(pieces, i, self.context_chunks))
             for i, p in enumerate(pieces)
         ]
+
+
+def neighbourhood(pieces: list[str], index: int, width: int) -> str:
+    """Piece ``index`` with up to ``width`` pieces before and after it, in reading order."""
+    return "\n\n".join(pieces[max(0, index - width): index + width + 1])
 
 
 def is_content(piece: str) -> bool:

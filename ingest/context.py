@@ -76,7 +76,7 @@ class IngestContext:
                 from embeddings.local import LocalEmbedder
 
                 tokenizer = LocalEmbedder().tokenizer  # token counts of the default model as a proxy
-            self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap)
+            self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap, self.settings.context_chunks)
         return self._chunkers[(size, overlap)]
 
     def ensure_schema(self) -> None:

@@ -209,7 +209,7 @@ def _remember(article: Article, ctx: IngestContext) -> None:
 
 def chunk_properties(article: Article, chunk: Chunk) -> dict[str, Any]:
     return {
-        "text": chunk.text, "title": article.title, "url": article.url, "source_id": article.source_id,
+        "text": chunk.text, "context": chunk.context or chunk.text, "title": article.title, "url": article.url, "source_id": article.source_id,
         "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",
         "language": article.language or "", "tags": list(article.tags), "also_sources": [],
         "published_at": article.published_at, "ingested_at": datetime.now(UTC),

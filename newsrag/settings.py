@@ -133,6 +133,7 @@ class IngestSettings(BaseSettings):
     sources_file: Path = Path("sources.yaml")
     chunk_tokens: int = Field(200, ge=32, le=2048)  # + title stays under MiniLM's 256-token window
     overlap_tokens: int = Field(30, ge=0, le=512)
+    context_chunks: int = Field(1, ge=0, le=10)  # neighbours on each side in a chunk's BM25 context
     near_dup_threshold: float = Field(0.5, gt=0, le=1)  # see ingest/dedup.py
     max_map_length: int = Field(1024, ge=1)  # Airflow's default [core] max_map_length
     write_group: int = Field(32, ge=1)  # articles embedded and written together

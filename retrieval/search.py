@@ -136,26 +136,41 @@ class MMRReranker:
         if len(hits) <= 1:
             return list(hits[:top_k])
         best = max(h.score for h in hits)
-        relevance = [h.score / best if best > 0 else 0.0 for h in hits]
-        words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
-        remaining = list(range(len(hits)))
+        relevance = np.array([h.score / best if best > 0 else 0.0 for h in hits])
+        similarity = similarity_matrix(hits)
+        max_sim = np.zeros(len(hits))
+        available = np.ones(len(hits), dtype=bool)
         chosen: list[int] = []
-        max_sim = [0.0] * len(hits)
-        while remaining and len(chosen) < top_k:
-            pick = max(remaining, key=lambda i: (self.lambda_ * relevance[i] - (1 - self.lambda_) * max_sim[i], -i))
+        for _ in range(min(top_k, len(hits))):
+            gain = np.where(available, self.lambda_ * relevance - (1 - self.lambda_) * max_sim, -np.inf)
+            pick = int(np.argmax(gain))  # the first of equal gains: ties keep the store order
             chosen.append(pick)
-            remaining.remove(pick)
-            for i in remaining:
-                max_sim[i] = max(max_sim[i], self._similarity(hits[i], hits[pick], words[i], words[pick]))
+            available[pick] = False
+            max_sim = np.maximum(max_sim, similarity[pick])
         return [hits[i] for i in chosen]
 
-    @staticmethod
-    def _similarity(a: Hit, b: Hit, wa: frozenset[str], wb: frozenset[str]) -> float:
-        if a.vector is not None and b.vector is not None:
-            va, vb = np.asarray(a.vector, dtype=np.float32), np.asarray(b.vector, dtype=np.float32)
-            denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
-            return float(va @ vb) / denom if denom else 0.0
-        return jaccard(wa, wb)
+
+def similarity_matrix(hits: Sequence[Hit]) -> np.ndarray:
+    """Pairwise similarity: the cosine of ``Hit.vector`` where both hits carry one, else the
+    Jaccard overlap of their word sets (one sparse-ish matrix product instead of n^2 set operations)."""
+    words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
+    vocab = {w: i for i, w in enumerate(sorted(set().union(*words)))}
+    member = np.zeros((len(hits), max(len(vocab), 1)), dtype=np.float32)
+    for row, ws in enumerate(words):
+        member[row, [vocab[w] for w in ws]] = 1.0
+    inter = member @ member.T
+    sizes = member.sum(axis=1)
+    union = sizes[:, None] + sizes[None, :] - inter
+    sim = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).astype(np.float64)
+    has_vec = [h.vector is not None for h in hits]
+    if any(has_vec):
+        dims = len(next(h.vector for h in hits if h.vector is not None) or [])
+        vecs = np.array([h.vector if h.vector is not None else [0.0] * dims for h in hits], dtype=np.float64)
+        norms = np.linalg.norm(vecs, axis=1)
+        cos = (vecs @ vecs.T) / np.maximum(np.outer(norms, norms), 1e-12)
+        both = np.outer(has_vec, has_vec)
+        sim = np.where(both, cos, sim)
+    return sim
 
 
 def _cohere(settings: SearchSettings, embedder: Embedder) -> Reranker:

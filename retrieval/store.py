@@ -38,6 +38,7 @@ def chunk_properties() -> list[Property]:
     field = Tokenization.FIELD
     return [
         _text("text"),
+        _text("context"),  # the chunk and its neighbours, for BM25 only: never returned
         _text("title"),
         _text("url", field, index_searchable=False),
         _text("source_id", field, index_searchable=False),
@@ -53,6 +54,10 @@ def chunk_properties() -> list[Property]:
         Property(name="chunk_index", data_type=DataType.INT),
         Property(name="token_count", data_type=DataType.INT),
     ]
+
+
+def returned_properties() -> list[str]:
+    return [p.name for p in chunk_properties() if p.name != "context"]
 
 
 def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
@@ -165,7 +170,12 @@ class WeaviateStore:
                     bm25_k1=self.settings.bm25_k1, bm25_b=self.settings.bm25_b),
             ))
             return
-        have = set(self._call(lambda: self._col.config.get()).vector_config or {})
+        config = self._call(lambda: self._col.config.get())
+        have = set(config.vector_config or {})
+        known = {p.name for p in config.properties}
+        for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
+            if prop.name not in known:
+                self._call(lambda p=prop: self._col.config.add_property(p))
         for name in vector_names:
             if name not in have:
                 self._call(lambda n=name: self._col.config.add_vector(
@@ -284,7 +294,7 @@ class WeaviateStore:
         return res.objects[0].properties.get("ingested_at") if res.objects else None
 
     def get(self, uuid: str) -> dict[str, Any] | None:
-        obj = self._call(lambda: self._col.query.fetch_object_by_id(uuid))
+        obj = self._call(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=returned_properties()))
         return None if obj is None else dict(obj.properties)
 
     def hybrid(self, query: str, vector: Sequence[float], vector_name: str, *, limit: int = 10,
@@ -294,6 +304,7 @@ class WeaviateStore:
             query=query, vector=list(vector), target_vector=vector_name, alpha=alpha,
             fusion_type=FUSION[fusion], limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
+            return_properties=returned_properties(),
             return_metadata=MetadataQuery(score=True, explain_score=True)))
         return [_hit(o, o.metadata.score) for o in res.objects]
 
@@ -301,7 +312,7 @@ class WeaviateStore:
                     filters: SearchFilters | None = None) -> list[Hit]:
         res = self._call(lambda: self._col.query.near_vector(
             near_vector=list(vector), target_vector=vector_name, limit=limit, filters=to_filter(filters),
-            return_metadata=MetadataQuery(distance=True)))
+            return_properties=returned_properties(), return_metadata=MetadataQuery(distance=True)))
         return [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
 
     def bm25(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
@@ -309,7 +320,7 @@ class WeaviateStore:
         res = self._call(lambda: self._col.query.bm25(
             query=query, limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
-            return_metadata=MetadataQuery(score=True)))
+            return_properties=returned_properties(), return_metadata=MetadataQuery(score=True)))
         return [_hit(o, o.metadata.score) for o in res.objects]
 
 

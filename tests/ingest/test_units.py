@@ -33,6 +33,20 @@ def test_chunks_fit_the_token_budget_and_keep_order(embedder) -> None:
     assert chunks[0].text.split()[0] == text.split()[0]
 
 
+def test_each_chunk_carries_its_neighbours_as_bm25_context(embedder) -> None:
+    text = "\n\n".join(paragraphs(11, n=6))
+    chunks = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=0, context_chunks=1).split(article(text))
+    assert len(chunks) >= 3
+    texts = [c.text for c in chunks]
+    assert chunks[0].context == "\n\n".join(texts[:2])  # the first has no chunk before it
+    assert chunks[1].context == "\n\n".join(texts[:3])
+    assert chunks[-1].context == "\n\n".join(texts[-2:])
+    alone = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=0, context_chunks=0).split(article(text))
+    assert [c.context for c in alone] == texts
+    # The context never changes what is embedded, nor the ids: only the BM25 index sees it.
+    assert [c.uuid for c in alone] == [c.uuid for c in chunks]
+
+
 def test_boilerplate_and_tiny_pieces_are_dropped(embedder) -> None:
     assert not is_content("Advertisement")
     assert not is_content("Subscribe now")

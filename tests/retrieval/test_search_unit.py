@@ -175,6 +175,34 @@ def test_mmr_uses_hit_vectors_when_present() -> None:
     assert [h.uuid for h in MMRReranker(0.7).rerank("q", None, hits, 3)] == ["a", "c", "b"]
 
 
+def naive_mmr(hits: list[Hit], lambda_: float, top_k: int) -> list[str]:
+    """MMR written out plainly, as the definition reads, to check the vectorised one against."""
+    from retrieval.search import jaccard, word_set
+
+    best = max(h.score for h in hits)
+    words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
+    chosen: list[int] = []
+    while len(chosen) < min(top_k, len(hits)):
+        def gain(i: int) -> float:
+            sim = max((jaccard(words[i], words[j]) for j in chosen), default=0.0)
+            return lambda_ * hits[i].score / best - (1 - lambda_) * sim
+        chosen.append(max((i for i in range(len(hits)) if i not in chosen), key=lambda i: (gain(i), -i)))
+    return [hits[i].uuid for i in chosen]
+
+
+def test_mmr_equals_the_textbook_definition_on_random_candidates() -> None:
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(40)]
+    for trial in range(30):
+        hits = [hit(f"h{i}", round(rng.uniform(0.1, 1.0), 2), " ".join(rng.sample(vocab, rng.randint(3, 12))))
+                for i in range(rng.randint(2, 25))]
+        lam = rng.choice([0.0, 0.3, 0.7, 1.0])
+        k = rng.randint(1, len(hits))
+        assert [h.uuid for h in MMRReranker(lam).rerank("q", None, hits, k)] == naive_mmr(hits, lam, k), trial
+
+
 def test_reranker_registry_and_unknown_reranker(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"none", "mmr", "cohere"} <= set(RERANKERS)
     s, _, _ = searcher([], rerank="mmr")

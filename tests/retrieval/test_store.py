@@ -89,3 +89,33 @@ def test_conflicting_ports_are_a_config_error() -> None:
     s = WeaviateStore(WeaviateSettings(url="http://127.0.0.1:9", grpc_url="http://127.0.0.1:9"))
     with pytest.raises(ConfigError, match="WEAVIATE_URL"):
         s.count()
+
+
+def test_the_bm25_context_is_searched_but_never_returned(store: WeaviateStore, embedder) -> None:
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    objs = objects(embedder)
+    objs[1].properties["context"] = objs[1].properties["text"] + " The lighthouse keeper measured the surge."
+    store.upsert(objs, name)
+    hits = store.bm25("lighthouse keeper", query_properties=["title^2", "text", "context"])
+    assert [h.properties["doc_id"] for h in hits] == ["storm"]  # found through its neighbours' words
+    assert "context" not in hits[0].properties and hits[0].properties["text"].startswith("A tropical storm")
+    assert store.bm25("lighthouse keeper", query_properties=["title", "text"]) == []
+    qv = embedder.embed_query("lighthouse")
+    assert all("context" not in h.properties for h in store.hybrid("lighthouse", qv, name, limit=4))
+    assert "context" not in (store.get(objs[1].uuid) or {"context": 1})
+
+
+def test_an_older_collection_gains_new_properties_and_bm25_parameters_can_change(store: WeaviateStore,
+                                                                                  embedder) -> None:
+    from weaviate.classes.config import Configure, DataType, Property
+
+    name = vector_name(embedder.model_id)
+    store.client.collections.create(store.name, properties=[Property(name="text", data_type=DataType.TEXT)],
+                                    vector_config=[Configure.Vectors.self_provided(name=name)])
+    store.ensure_collection([name])
+    props = {p.name for p in store.client.collections.use(store.name).config.get().properties}
+    assert {"context", "title", "doc_id", "published_at"} <= props
+    assert store.bm25_params() == (1.2, 0.75)
+    store.set_bm25(0.9, 0.4)
+    assert store.bm25_params() == (0.9, 0.4)
