@@ -16,6 +16,7 @@ from ingest.fetch import FetchSettings, Fetcher
 from ingest.sources import SourceContext
 from ingest.state import IngestState
 from newsrag.settings import IngestSettings, PathSettings, load
+from retrieval.analysis import AnalysisSettings
 from retrieval.store import WeaviateStore
 
 
@@ -44,6 +45,10 @@ class IngestContext:
     @property
     def vector_name(self) -> str:
         return vector_name(self.embedder.model_id)
+
+    @cached_property
+    def analysis(self) -> AnalysisSettings:
+        return load(AnalysisSettings)
 
     @cached_property
     def cache(self) -> EmbeddingCache:

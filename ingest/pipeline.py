@@ -22,6 +22,7 @@ from ingest.models import Article, Chunk, IngestReport, ItemFailure
 from ingest.registry import parse_source
 from ingest.sources import get_source
 from newsrag.errors import BatchWriteError, NewsragError, SourceError
+from retrieval.analysis import bm25_terms
 from retrieval.types import StoredObject
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,9 @@ def _write(spec: Any, group: list[Article], plan: Plan, ctx: IngestContext, repo
     vectors, embedded = embed_cached(ctx.embedder, ctx.cache, [embedding_text(a.title, c.text) for a, c in chunks])
     report.chunks_embedded += embedded
     report.chunks_cached += len(chunks) - embedded
-    objects = [StoredObject(c.uuid, chunk_properties(a, c), vectors[i].tolist()) for i, (a, c) in enumerate(chunks)]
+    stemmer = ctx.analysis.stemmer
+    objects = [StoredObject(c.uuid, chunk_properties(a, c, stemmer), vectors[i].tolist())
+               for i, (a, c) in enumerate(chunks)]
     failed_docs = _upsert(objects, chunks, ctx, report)
     for a in group:
         if a.doc_id in failed_docs or not any(x is a for x, _ in chunks):
@@ -207,9 +210,10 @@ def _remember(article: Article, ctx: IngestContext) -> None:
         ctx.state.save_signature(article.doc_id, article.source_id, article.url, sig.hashvalues)
 
 
-def chunk_properties(article: Article, chunk: Chunk) -> dict[str, Any]:
+def chunk_properties(article: Article, chunk: Chunk, stemmer: str = "english") -> dict[str, Any]:
+    context = bm25_terms(f"{article.title}\n\n{chunk.context or chunk.text}", stemmer)
     return {
-        "text": chunk.text, "context": chunk.context or chunk.text, "title": article.title, "url": article.url, "source_id": article.source_id,
+        "text": chunk.text, "context": context, "title": article.title, "url": article.url, "source_id": article.source_id,
         "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",
         "language": article.language or "", "tags": list(article.tags), "also_sources": [],
         "published_at": article.published_at, "ingested_at": datetime.now(UTC),

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from embeddings import create_embedder
-from embeddings.base import vector_name
 from newsrag.ingest_view import ingest_with_progress
 from newsrag.weaviate_server import LocalWeaviate
+from retrieval.search import Searcher
 from retrieval.store import WeaviateStore
 
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "examples" / "sources.offline.yaml"
@@ -25,7 +25,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
     ingest_with_progress(str(sources), None, console, as_json=False)
     embedder = create_embedder()
     with WeaviateStore() as store:
-        hits = store.hybrid(question, embedder.embed_query(question).tolist(), vector_name(embedder.model_id), limit=3)
+        hits = Searcher(store, embedder).search(question, top_k=3).hits  # the shipped search settings
         console.print(f"\n{store.count()} chunks in {store.name}. Top hits for: [bold]{question}[/]")
     table = Table("score", "source", "title", "published", "url", "text")
     for hit in hits:

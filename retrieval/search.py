@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from embeddings.base import Embedder, vector_name
 from newsrag.errors import ConfigError, NewsragError
 from newsrag.settings import load
+from retrieval.analysis import AnalysisSettings, bm25_terms
 from retrieval.types import Hit, SearchFilters
 
 MAX_QUERY_CHARS = 2000
@@ -43,7 +44,10 @@ class SearchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_SEARCH_", extra="ignore")
 
     alpha: float = Field(0.5, ge=0, le=1)  # 0 = BM25 only, 1 = vector only
-    fusion: Literal["relative_score", "ranked"] = "relative_score"
+    # relative_score / ranked: Weaviate fuses chunk by chunk. document: newsrag fuses here, with
+    # BM25 evidence per document (see fuse_by_document and README, "Retrieval quality").
+    fusion: Literal["relative_score", "ranked", "document"] = "relative_score"
+    normalize: Literal["min_max", "z_score"] = "min_max"  # score normalisation of document fusion
     top_k: int = Field(8, ge=1, le=200)
     candidates: int = Field(30, ge=1, le=1000)  # fetched before reranking
     query_properties: tuple[str, ...] = ("title^2", "text")
@@ -207,6 +211,7 @@ class Searcher:
         self.settings = settings or load(SearchSettings)
         self.reranker = reranker or create_reranker(self.settings, embedder)
         self.vector_name = vector_name(embedder.model_id)
+        self.analysis = load(AnalysisSettings)
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
                alpha: float | None = None, mode: Mode = "hybrid") -> SearchResult:
@@ -226,6 +231,13 @@ class Searcher:
         hits = self.reranker.rerank(query, qv, hits, top_k)
         timings["rerank_ms"] = _ms(started)
         return SearchResult(query=query, hits=hits, timings=timings, query_vector=qv)
+
+    def keyword_query(self, query: str) -> str:
+        """What BM25 is asked: the analysed (stemmed) query when it searches the analysed
+        ``context`` property, else the query as typed."""
+        if any(p.split("^")[0] == "context" for p in self.settings.query_properties):
+            return bm25_terms(query, self.analysis.stemmer) or query
+        return query
 
     def _validate(self, query: str, top_k: int | None, alpha: float | None,
                   mode: str) -> tuple[str, int, float]:
@@ -247,12 +259,63 @@ class Searcher:
     def _fetch(self, query: str, vector: Any, mode: str, alpha: float, limit: int,
                filters: SearchFilters | None) -> list[Hit]:
         props = self.settings.query_properties or None
+        query = self.keyword_query(query)
         if mode == "bm25":
             return list(self.store.bm25(query, limit=limit, filters=filters, query_properties=props))
         if mode == "vector":
             return list(self.store.near_vector(vector, self.vector_name, limit=limit, filters=filters))
+        if self.settings.fusion == "document":
+            keyword = self.store.bm25(query, limit=limit, filters=filters, query_properties=props)
+            dense = self.store.near_vector(vector, self.vector_name, limit=limit, filters=filters)
+            return fuse_by_document(keyword, dense, alpha, self.settings.normalize)[:limit]
         return list(self.store.hybrid(query, vector, self.vector_name, limit=limit, alpha=alpha,
                                       fusion=self.settings.fusion, filters=filters, query_properties=props))
+
+
+def _doc(hit: Hit) -> str:
+    return str(hit.properties.get("doc_id") or hit.uuid)
+
+
+def _min_max(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    return {k: (v - low) / (high - low) if high > low else 1.0 for k, v in scores.items()}
+
+
+def _z_score(scores: dict[str, float]) -> dict[str, float]:
+    """Standard scores, shifted so the list's lowest is 0 (the value of an absent candidate)."""
+    if not scores:
+        return {}
+    values = np.array(list(scores.values()), dtype=np.float64)
+    std = float(values.std()) or 1.0
+    z = (values - values.mean()) / std
+    return dict(zip(scores, (z - z.min()).tolist(), strict=True))
+
+
+NORMALIZERS = {"min_max": _min_max, "z_score": _z_score}
+
+
+def fuse_by_document(keyword: Sequence[Hit], dense: Sequence[Hit], alpha: float,
+                     normalize: str = "min_max") -> list[Hit]:
+    """Relative-score fusion with keyword evidence per document::
+
+        score(chunk) = alpha * dense(chunk) + (1 - alpha) * keyword(its document)
+
+    ``dense`` is the chunk's vector similarity and ``keyword(document)`` the best BM25 score of any
+    of the document's chunks, each min-max normalised over the candidates of its own list (absent:
+    0), as Weaviate's relativeScoreFusion does per chunk. The words that make an article relevant
+    are spread over it while a passage's embedding is about that passage, so a chunk inherits its
+    article's keyword relevance and keeps its own semantic one. Ties keep dense order."""
+    best_keyword: dict[str, float] = {}
+    for h in keyword:
+        best_keyword[_doc(h)] = max(best_keyword.get(_doc(h), h.score), h.score)
+    kw = NORMALIZERS[normalize](best_keyword)
+    dn = NORMALIZERS[normalize]({h.uuid: h.score for h in dense})
+    chunks = {h.uuid: h for h in [*dense, *keyword]}  # dense first, so ties keep dense order
+    fused = [replace(h, score=alpha * dn.get(uid, 0.0) + (1 - alpha) * kw.get(_doc(h), 0.0))
+             for uid, h in chunks.items()]
+    return sorted(fused, key=lambda h: -h.score)
 
 
 def _ms(started: float) -> float:

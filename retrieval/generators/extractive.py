@@ -62,6 +62,8 @@ class ExtractiveSettings(BaseSettings):
     relative_support: float = Field(0.9, gt=0, le=1)  # extra sentences must reach best * this
     max_redundancy: float = Field(0.6, gt=0, le=1)  # word Jaccard above which a sentence repeats one chosen
     cache_size: int = Field(20_000, ge=0)  # sentence vectors kept in memory (about 1.5 KB each at 384 dims)
+    # Sentences embedded per answer, those sharing the most question words: see ``score``.
+    embed_candidates: int = Field(12, ge=1, le=500)
 
 
 def _wordlist(text: str) -> frozenset[str]:
@@ -251,23 +253,29 @@ class ExtractiveGenerator:
         yield from stream_whole(self.generate(question, blocks, prompt=prompt))
 
     def score(self, question: str, blocks: Sequence[ContextBlock]) -> list[Scored]:
-        """Every candidate sentence with its support (see the module docstring)."""
+        """Every candidate sentence with its support (see the module docstring). Only the
+        ``embed_candidates`` sentences with the most (IDF-weighted) question words are embedded;
+        the others keep cosine 0, so their support stays under ``1 - cosine_weight``, below any
+        useful ``min_support``: embedding them would cost most of an answer's time and change none."""
         candidates = _candidates(blocks)
         if not candidates:
             return []
-        cosines = self._cosines(question, [c[3] for c in candidates])
         q_words = content_words(question)
         s_words = [content_words(c[3]) for c in candidates]
         idf = idf_weights(q_words, s_words)
         total = sum(idf.values())
-        w = self.settings.cosine_weight
-        out = []
-        for (block, chunk_id, position, sentence), words, cosine in zip(candidates, s_words, cosines, strict=True):
+        overlaps = []
+        for (block, *_), words in zip(candidates, s_words, strict=True):
             covered = q_words & (words | content_words(block.title))
-            overlap = sum(idf[x] for x in covered) / total if total else 0.0
-            out.append(Scored(block, chunk_id, position, sentence, frozenset(words), cosine, overlap,
-                              w * cosine + (1 - w) * overlap))
-        return out
+            overlaps.append(sum(idf[x] for x in covered) / total if total else 0.0)
+        keep = sorted(range(len(candidates)), key=lambda i: -overlaps[i])[: self.settings.embed_candidates]
+        cosines = [0.0] * len(candidates)
+        for i, cosine in zip(keep, self._cosines(question, [candidates[i][3] for i in keep]), strict=True):
+            cosines[i] = cosine
+        w = self.settings.cosine_weight
+        return [Scored(block, chunk_id, position, sentence, frozenset(words), cos, ov, w * cos + (1 - w) * ov)
+                for (block, chunk_id, position, sentence), words, cos, ov
+                in zip(candidates, s_words, cosines, overlaps, strict=True)]
 
     def _cosines(self, question: str, sentences: list[str]) -> list[float]:
         """Per sentence, the best cosine of the sentence or (if long) one of its clause windows."""

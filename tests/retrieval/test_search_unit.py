@@ -20,6 +20,7 @@ from retrieval.search import (
     Searcher,
     SearchSettings,
     apply_recency,
+    fuse_by_document,
     recency_decay,
 )
 from retrieval.types import Hit, SearchFilters
@@ -149,6 +150,39 @@ def test_recency_is_applied_by_the_searcher_only_when_configured() -> None:
     weighted, _, _ = searcher(hits, rerank="none", recency_half_life_days=14)
     assert [h.uuid for h in plain.search("q").hits] == ["old", "new"]
     assert [h.uuid for h in weighted.search("q").hits] == ["new", "old"]
+
+
+# -- document-level fusion -----------------------------------------------------------------------
+
+
+def test_document_fusion_gives_every_chunk_its_documents_best_keyword_score() -> None:
+    keyword = [hit("a1", 9.0, doc="A"), hit("b0", 6.0, doc="B"), hit("a0", 3.0, doc="A"), hit("c0", 1.0, doc="C")]
+    dense = [hit("b0", 0.9, doc="B"), hit("a0", 0.8, doc="A"), hit("d0", 0.5, doc="D")]
+    fused = {h.uuid: h.score for h in fuse_by_document(keyword, dense, alpha=0.5)}
+    # keyword per document: A 9 -> 1.0, B 6 -> 0.625, C 1 -> 0.0 (D absent: 0); dense: 0.9 -> 1, 0.8 -> 0.75, 0.5 -> 0
+    assert fused == pytest.approx({"a0": 0.5 * 0.75 + 0.5 * 1.0, "a1": 0.5 * 0.0 + 0.5 * 1.0,
+                                   "b0": 0.5 * 1.0 + 0.5 * 0.625, "c0": 0.0, "d0": 0.0})
+    assert [h.uuid for h in fuse_by_document(keyword, dense, alpha=0.5)] == ["a0", "b0", "a1", "d0", "c0"]
+
+
+def test_document_fusion_at_the_alpha_extremes_and_with_empty_lists() -> None:
+    keyword = [hit("x", 2.0, doc="X"), hit("y", 1.0, doc="Y")]
+    dense = [hit("y", 0.9, doc="Y"), hit("x", 0.1, doc="X")]
+    assert [h.uuid for h in fuse_by_document(keyword, dense, alpha=1.0)] == ["y", "x"]
+    assert [h.uuid for h in fuse_by_document(keyword, dense, alpha=0.0)] == ["x", "y"]
+    assert [h.uuid for h in fuse_by_document([], dense, alpha=0.3)] == ["y", "x"]
+    assert fuse_by_document([], [], alpha=0.5) == []
+    single = fuse_by_document([hit("only", 4.0)], [], alpha=0.5)
+    assert [(h.uuid, h.score) for h in single] == [("only", 0.5)]  # one candidate normalises to 1
+
+
+def test_document_fusion_asks_the_store_for_both_lists_and_cuts_to_the_limit() -> None:
+    hits = [hit(f"h{i}", 1.0 - i / 100, doc=f"D{i}") for i in range(50)]
+    s, store, _ = searcher(hits, fusion="document", rerank="none", candidates=30, alpha=0.6)
+    result = s.search("port strike", top_k=5)
+    assert [c[0] for c in store.calls] == ["bm25", "near_vector"]
+    assert all(c[1]["limit"] == 30 for c in store.calls)
+    assert [h.uuid for h in result.hits] == ["h0", "h1", "h2", "h3", "h4"]
 
 
 # -- reranking ---------------------------------------------------------------------------------
