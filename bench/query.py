@@ -547,6 +547,7 @@ class Corpus:
 
     def chunk(self, i: int) -> tuple[dict[str, Any], str]:
         from ingest.chunking import embedding_text
+        from retrieval.analysis import bm25_terms
 
         if self.real is None:
             d, c = divmod(i, CHUNKS_PER_DOC)
@@ -571,6 +572,8 @@ class Corpus:
             "language": "en", "tags": tags, "also_sources": [],
             "published_at": self.now - timedelta(days=days), "ingested_at": self.now,
             "chunk_index": c, "token_count": math.ceil(words * 1.3),
+            # As ingestion writes it: analysed title and text (one chunk, no neighbours here).
+            "context": bm25_terms(f"{title}\n\n{text}"),
         }
         return props, embedding_text(title, text)
 
@@ -809,7 +812,9 @@ def run_size(n: int, args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str,
 
         def raw_hybrid(q: str) -> tuple[float, Any]:
             started = time.perf_counter()
-            hits = raw_store.hybrid(q, qvec[q], vname, limit=max(sset.candidates, sset.top_k), alpha=sset.alpha,
+            # The query BM25 sees is the analysed one, as the app's Searcher sends it.
+            hits = raw_store.hybrid(svc.searcher.keyword_query(q), qvec[q], vname,
+                                    limit=max(sset.candidates, sset.top_k), alpha=sset.alpha,
                                     fusion=sset.fusion, query_properties=props)
             return ms_since(started), hits
 

@@ -26,7 +26,7 @@ class RetrievalConfig(BaseModel):
     alpha: float = 0.5
     fusion: str = "relative_score"
     top_k: int = 8
-    query_properties: list[str] = Field(default_factory=lambda: ["title^2", "text"])
+    query_properties: list[str] = Field(default_factory=lambda: ["context"])
     rerank: str = "mmr"
 
 

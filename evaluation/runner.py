@@ -116,6 +116,7 @@ class _RunSearcher(Searcher):
 
     def __init__(self, inner: Searcher, retrieval: RetrievalConfig) -> None:  # no super(): shares parts
         self.store, self.embedder, self.vector_name = inner.store, inner.embedder, inner.vector_name
+        self.analysis = inner.analysis
         self.settings = search_settings(retrieval, inner.settings)
         same = (inner.settings.rerank, inner.settings.mmr_lambda) == (self.settings.rerank, self.settings.mmr_lambda)
         self.reranker = inner.reranker if same else create_reranker(self.settings, inner.embedder)

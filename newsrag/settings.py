@@ -80,7 +80,7 @@ class WeaviateSettings(BaseSettings):
     # BM25 parameters of a new collection (see README, "Retrieval quality"); an existing
     # collection keeps its own until `WeaviateStore.set_bm25` changes them.
     bm25_k1: float = Field(1.2, ge=0, le=3)
-    bm25_b: float = Field(0.75, ge=0, le=1)
+    bm25_b: float = Field(0.4, ge=0, le=1)  # Weaviate's default is 0.75; see README
 
     @field_validator("api_key")
     @classmethod

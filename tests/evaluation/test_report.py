@@ -381,7 +381,7 @@ def test_header_shows_run_facts(built: dict[str, Any]) -> None:
                      "examples/news/golden.jsonl", "sha256 3f7a9c1e5b2d", "NewsChunks", "18,234 objects",
                      "last ingest 2026-03-04 04:00 UTC", "news-answer v3", "A/B arm B", "extractive",
                      "model local-extractive-1", "gpt-judge-1", "hybrid · α 0.5 · top 8",
-                     "relative_score · rerank mmr · title^2, text"):
+                     "relative_score · rerank mmr · context"):
         assert expected in header, expected
 
 

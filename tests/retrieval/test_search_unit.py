@@ -111,7 +111,7 @@ def test_hybrid_passes_settings_filters_and_candidate_count() -> None:
     result = s.search("  harbor line  ", filters=filters, alpha=0.3)
     kind, call = store.calls[0]
     assert kind == "hybrid" and call["limit"] == 30 and call["alpha"] == 0.3 and call["fusion"] == "ranked"
-    assert call["filters"] is filters and call["query_properties"] == ("title^2", "text")
+    assert call["filters"] is filters and call["query_properties"] == ("context",)
     assert call["vector_name"] == "v_fake_const_4" and call["query"] == "harbor line"
     assert embedder.queries == ["harbor line"] and result.query == "harbor line"
     assert [h.uuid for h in result.hits] == ["0", "1", "2", "3", "4"]
@@ -150,6 +150,16 @@ def test_recency_is_applied_by_the_searcher_only_when_configured() -> None:
     weighted, _, _ = searcher(hits, rerank="none", recency_half_life_days=14)
     assert [h.uuid for h in plain.search("q").hits] == ["old", "new"]
     assert [h.uuid for h in weighted.search("q").hits] == ["new", "old"]
+
+
+def test_bm25_gets_the_analysed_query_and_the_embedder_the_question_as_asked() -> None:
+    s, store, embedder = searcher([hit("a", 1.0)], rerank="none")
+    s.search("Why were the harbors CLOSING?")
+    assert store.calls[0][1]["query"] == "whi were harbor close"
+    assert embedder.queries == ["Why were the harbors CLOSING?"]
+    raw, store, _ = searcher([hit("a", 1.0)], rerank="none", query_properties=("title", "text"))
+    raw.search("Why were the harbors CLOSING?", mode="bm25")
+    assert store.calls[0][1]["query"] == "Why were the harbors CLOSING?"  # raw fields get the raw query
 
 
 # -- document-level fusion -----------------------------------------------------------------------

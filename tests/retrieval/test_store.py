@@ -94,6 +94,7 @@ def test_conflicting_ports_are_a_config_error() -> None:
 def test_the_bm25_context_is_searched_but_never_returned(store: WeaviateStore, embedder) -> None:
     name = vector_name(embedder.model_id)
     store.ensure_collection([name])
+    assert store.bm25_params() == (1.2, 0.4)  # a new collection gets the shipped BM25 parameters
     objs = objects(embedder)
     objs[1].properties["context"] = objs[1].properties["text"] + " The lighthouse keeper measured the surge."
     store.upsert(objs, name)
@@ -116,6 +117,6 @@ def test_an_older_collection_gains_new_properties_and_bm25_parameters_can_change
     store.ensure_collection([name])
     props = {p.name for p in store.client.collections.use(store.name).config.get().properties}
     assert {"context", "title", "doc_id", "published_at"} <= props
-    assert store.bm25_params() == (1.2, 0.75)
+    assert store.bm25_params() == (1.2, 0.75)  # made elsewhere: it keeps its own (Weaviate's default)
     store.set_bm25(0.9, 0.4)
     assert store.bm25_params() == (0.9, 0.4)
