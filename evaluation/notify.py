@@ -12,8 +12,10 @@ Settings (``NEWSRAG_NOTIFY_*``): ``SLACK_WEBHOOK_URL``, ``SMTP_HOST``, ``SMTP_PO
 from __future__ import annotations
 
 import logging
+import os
+import re
 import smtplib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -53,6 +55,27 @@ def redact(text: str, secrets: Iterable[str | SecretStr | None]) -> str:
     for value in sorted(values, key=len, reverse=True):  # longest first: no partial leftovers
         text = text.replace(value, MASK)
     return text
+
+
+_SECRET_VARS = re.compile(r"(API_KEYS?|PASSWORD|TOKEN|SECRET|WEBHOOK_URL)$")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+
+
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of the environment variables that hold secrets (``*_API_KEY(S)``, ``*_PASSWORD``,
+    ``*_TOKEN``, ``*_SECRET``, ``*_WEBHOOK_URL``; comma-separated key lists split): a task's
+    error text may quote one of them, and a notification must not."""
+    env = os.environ if environ is None else environ
+    values = []
+    for name, value in env.items():
+        if value and _SECRET_VARS.search(name.upper()):
+            values += [v.strip() for v in value.split(",") if len(v.strip()) >= 4]
+    return values
+
+
+def redact_text(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
+    """:func:`redact` with the environment's secrets too, and any ``user:password@`` in a URL."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", redact(text, [*secrets, *environment_secrets()]))
 
 
 @runtime_checkable
@@ -202,17 +225,18 @@ def _secrets_of(notifier: Any) -> list[str]:
 def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level: Level = "info",
                secrets: Iterable[str | SecretStr | None] = ()) -> list[str]:
     """Send to every notifier; returns ``"<name>: <error>"`` per failure. Never raises. Every
-    notifier's secrets (and ``secrets``) are redacted from the message and from the failures."""
+    notifier's secrets, ``secrets``, the environment's secrets (:func:`environment_secrets`) and
+    URL credentials are redacted from the message and from the failures."""
     items = list(notifiers)
-    hidden = [*secrets, *(s for n in items for s in _secrets_of(n))]
-    subject, body = redact(subject, hidden), redact(body, hidden)
+    hidden = [*secrets, *(s for n in items for s in _secrets_of(n)), *environment_secrets()]
+    subject, body = redact_text(subject, hidden), redact_text(body, hidden)
     failures: list[str] = []
     for notifier in items:
         name = str(getattr(notifier, "name", type(notifier).__name__))
         try:
             notifier.send(subject, body, level=level)
         except Exception as exc:  # noqa: BLE001 - one failing channel must not silence the others
-            failure = redact(f"{name}: {type(exc).__name__}: {exc}", hidden)
+            failure = redact_text(f"{name}: {type(exc).__name__}: {exc}", hidden)
             log.warning("notification via %s failed: %s", name, failure)
             failures.append(failure)
     return failures

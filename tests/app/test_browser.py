@@ -23,7 +23,7 @@ QUESTION = json.loads((EXAMPLES / "news" / "questions.jsonl").read_text().splitl
 @pytest.fixture
 def page(tmp_path: Path) -> Any:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run NEWSRAG_SETUP_BROWSER=1 scripts/setup")
+        pytest.fail("Debian chromium is not installed: run scripts/setup as root, or apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -33,7 +33,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def page() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian chromium is not installed: run NEWSRAG_SETUP_BROWSER=1 scripts/setup")
+        pytest.fail("Debian chromium is not installed: run scripts/setup as root, or apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

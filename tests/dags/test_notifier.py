@@ -1,0 +1,56 @@
+"""The one Airflow notifier every DAG uses: what a failure notification says, and what it never says."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+KEY = "wv-live-key-0f3c9a71"
+OPENAI = "sk-test-abcdef123456"
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_task_failure_is_notified_without_any_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag_airflow.notifier import NewsragNotifier
+
+    monkeypatch.setenv("WEAVIATE_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI)
+    for var in ("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", "NEWSRAG_NOTIFY_SMTP_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    error = RuntimeError(f"cannot reach https://admin:{KEY}@weaviate:8080 (Authorization: Bearer {OPENAI}); "
+                         f"postgresql://airflow:s3cr3t-pw@db/airflow refused")
+    context = {"dag": SimpleNamespace(dag_id="news_ingest"), "run_id": "manual__1",
+               "ti": SimpleNamespace(task_id="ingest_batch", try_number=2), "exception": error}
+    handler = Collect()
+    logger = logging.getLogger("evaluation.notify")  # the log notifier's logger (Airflow may restyle the root)
+    logger.addHandler(handler)
+    try:
+        NewsragNotifier(subject="news_ingest failed").notify(context)
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(handler.lines)
+    assert "news_ingest failed" in text and "ingest_batch" in text and "try 2" in text and "cannot reach" in text
+    for secret in (KEY, OPENAI, "s3cr3t-pw"):
+        assert secret not in text
+    assert "https://***@weaviate:8080" in text and "postgresql://***@db/airflow" in text
+
+
+def test_environment_secrets_are_found_by_name() -> None:
+    from evaluation.notify import environment_secrets
+
+    env = {"WEAVIATE_API_KEY": "k-123456", "NEWSRAG_APP_API_KEYS": "alpha-key, beta-key", "HOME": "/root",
+           "NEWSRAG_NOTIFY_SMTP_PASSWORD": "pw-9999", "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-1",
+           "EMPTY_TOKEN": ""}
+    assert sorted(environment_secrets(env)) == ["alpha-key", "beta-key", "jwt-secret-1", "k-123456", "pw-9999"]
