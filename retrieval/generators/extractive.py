@@ -13,6 +13,9 @@
    the context's sentences, so the topic (repeated everywhere) weighs little and the specific thing
    asked weighs most - above all when the context never mentions it, which is what an unanswerable
    question about a covered subject looks like ("What fare will the Harbor Line charge?").
+   Only the ``embed_candidates`` sentences with the highest overlap are embedded (cosine 0 for the
+   rest): embedding is most of an answer's cost, and without question words a sentence cannot
+   reach ``min_support`` anyway.
 3. It abstains with :data:`ABSTAIN_TEXT` when there are no blocks, when the best retrieval score
    is below ``min_retrieval_score`` (off by default: its scale depends on the search mode), or when
    the best support is below ``min_support``.
