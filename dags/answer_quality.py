@@ -31,6 +31,8 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
         "alpha": Param(None, type=["null", "number"], minimum=0, maximum=1),
         "mode": Param(None, type=["null", "string"], enum=[None, "hybrid", "vector", "bm25"]),
         "query_properties": Param(None, type=["null", "array"]),
+        "generator": Param(None, type=["null", "string"],
+                           description="extractive, openai, cohere...; default NEWSRAG_EVAL_GENERATOR."),
     },
 )
 def answer_quality() -> None:
@@ -42,7 +44,7 @@ def answer_quality() -> None:
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties")}
         with task_env():
-            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")))
+            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"))
 
     @task
     def batches(planned: dict[str, Any]) -> list[list[str]]:

@@ -18,6 +18,7 @@ NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
 SCHEDULE = os.environ.get("NEWSRAG_INGEST_SCHEDULE", "@hourly")
 EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
 RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
+EMBED_QUEUE = os.environ.get("NEWSRAG_EMBED_QUEUE", "default")  # e.g. "gpu": see docs/scaling.md
 
 
 @dag(
@@ -50,7 +51,7 @@ def news_ingest() -> None:
         params = get_current_context()["params"]
         return plan_batches(params.get("sources_file"), params.get("source"))
 
-    @task(pool=EMBED_POOL, max_active_tis_per_dagrun=2)
+    @task(pool=EMBED_POOL, queue=EMBED_QUEUE, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from ingest.pipeline import run_batch
         from ingest.summary import run_window

@@ -39,7 +39,7 @@ def _clients() -> Iterator[tuple[Any, Any]]:
 
 
 def plan(golden: str | None = None, sample: int | None = None, retrieval: dict[str, Any] | None = None,
-         judge: bool = False) -> dict[str, Any]:
+         judge: bool = False, generator: str | None = None) -> dict[str, Any]:
     """Snapshot the index, pick the questions and cut them into batches."""
     settings = load(EvalSettings)
     gold = load_golden(golden or settings.golden_path)
@@ -47,7 +47,8 @@ def plan(golden: str | None = None, sample: int | None = None, retrieval: dict[s
                                                           if v is not None})
     with _clients() as (store, embedder):
         index = snapshot_index(store, vector_name(embedder.model_id))
-    return {"golden": str(gold.path), "sample": sample, "judge": judge, "started_at": datetime.now(UTC).isoformat(),
+    return {"golden": str(gold.path), "sample": sample, "judge": judge, "generator": generator or settings.generator,
+            "started_at": datetime.now(UTC).isoformat(),
             "index": index.model_dump(mode="json"), "retrieval": RetrievalConfig(**config.model_dump()).model_dump(),
             "batches": plan_case_batches(gold, sample, settings.batch_size)}
 
@@ -55,7 +56,8 @@ def plan(golden: str | None = None, sample: int | None = None, retrieval: dict[s
 def evaluate(case_ids: list[str], plan_: dict[str, Any]) -> list[dict[str, Any]]:
     gold = load_golden(plan_["golden"])
     with _clients() as (store, embedder):
-        setup = make_setup(store, embedder, RetrievalConfig(**plan_["retrieval"]), judge=_judge(plan_["judge"]))
+        setup = make_setup(store, embedder, RetrievalConfig(**plan_["retrieval"]), judge=_judge(plan_["judge"]),
+                           generator=plan_.get("generator", "extractive"))
         return [r.model_dump(mode="json") for r in evaluate_batch(case_ids, gold, setup)]
 
 
@@ -77,7 +79,8 @@ def finalize(batches: list[list[dict[str, Any]]], plan_: dict[str, Any], out_dir
     results = [QuestionResult.model_validate(r) for batch in batches if batch for r in batch]
     retrieval = RetrievalConfig(**plan_["retrieval"])
     with _clients() as (store, embedder):
-        info = answerer_info(make_setup(store, embedder, retrieval).answerer)
+        info = answerer_info(make_setup(store, embedder, retrieval,
+                                        generator=plan_.get("generator", "extractive")).answerer)
     run = assemble_run(results, gold, index=IndexSnapshot(**plan_["index"]), retrieval=retrieval, info=info,
                        started_at=datetime.fromisoformat(plan_["started_at"]), sample=plan_["sample"])
     with HistoryStore(settings.history_location()) as history:

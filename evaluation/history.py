@@ -61,6 +61,10 @@ class EvalSettings(BaseSettings):
     reports_dir: Path | None = None  # default $NEWSRAG_HOME/reports
     golden_path: Path = Path("examples/news/questions.jsonl")
     batch_size: int = Field(10, ge=1, le=1000)  # questions per mapped task in the DAG
+    # What answers: set it to the app's NEWSRAG_APP_GENERATOR (e.g. openai) to measure what users
+    # get; an LLM generator renders the registry's active version of prompt_name.
+    generator: str = "extractive"
+    prompt_name: str = "news-answer"
 
     def history_location(self) -> str:
         return self.history_url or str(load(PathSettings).home / "eval-history.sqlite")

@@ -160,6 +160,10 @@ def make_setup(store: Any, embedder: Any, retrieval: RetrievalConfig | None = No
     """The answerer for ``retrieval`` (default: :func:`retrieval_from_settings`) and ``generator``.
     A judge's configuration is checked now (ConfigError/SetupError), not per question."""
     retrieval = retrieval or retrieval_from_settings()
+    if prompt is None and generator != "extractive":
+        from prompts.release import active_prompt_ref  # imported on use: prompts depends on evaluation
+
+        prompt = active_prompt_ref(load(EvalSettings).prompt_name)
     searcher = Searcher(store, embedder, search_settings(retrieval))
     if judge is not None:
         _ = judge.client
@@ -350,7 +354,7 @@ def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: Re
 
 def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out: str | Path | None = None,
             sample: int | None = None, judge: bool | None = None, console: Console | None = None,
-            retrieval: RetrievalConfig | None = None, generator: str = "extractive", store: Any = None,
+            retrieval: RetrievalConfig | None = None, generator: str | None = None, store: Any = None,
             embedder: Any = None, history: HistoryStore | None = None,
             notifiers: Sequence[Notifier] | None = None) -> int:
     """``newsrag eval``: run with a progress bar, gate, save, report, notify, print the headline
@@ -387,7 +391,8 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
                 def progress(done: int, total: int, r: QuestionResult) -> None:
                     bar.update(task, completed=done, total=total, description=f"evaluating [bold]{r.case_id}[/]")
 
-                run = run_eval(gold, store=store, embedder=embedder, retrieval=retrieval, generator=generator,
+                run = run_eval(gold, store=store, embedder=embedder, retrieval=retrieval,
+                               generator=generator or settings.generator,
                                sample=sample, judge=llm_judge, progress=progress)
         except (GoldenSetError, ConfigError, EmptyIndex) as exc:
             kind = "error" if isinstance(exc, EmptyIndex) else "bad input"

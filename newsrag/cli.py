@@ -153,12 +153,16 @@ def eval_(
     out_dir: str = typer.Option(None, "--out", help="Reports folder (default: NEWSRAG_EVAL_REPORTS_DIR)."),
     sample: int = typer.Option(None, "--sample", help="Evaluate a seeded sample of N questions."),
     judge: bool = typer.Option(None, "--judge/--no-judge", help="Use the LLM judge (default: NEWSRAG_JUDGE_ENABLED)."),
+    generator: str = typer.Option(None, "--generator",
+                                  help="extractive, openai, cohere... (default: NEWSRAG_EVAL_GENERATOR); "
+                                       "an LLM generator uses the active prompt version."),
 ) -> None:
     """Score retrieval and answers on a golden set; print the headline table and the report path.
     Exits 1 on a regression and 2 on bad input."""
     from evaluation.runner import run_cli
 
-    code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, console=out)
+    code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, generator=generator,
+                   console=out)
     if code:
         raise typer.Exit(code)
 

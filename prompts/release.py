@@ -156,3 +156,15 @@ def _run(hist: Any, run_id: str) -> Any:
     if run is None:
         raise NewsragError(f"evaluation run {run_id} is missing from the history")
     return run
+
+
+def active_prompt_ref(name: str) -> PromptRef | None:
+    """The registry's active version of ``name`` (the A arm) as a PromptRef, so that scheduled
+    evaluation measures the template users get; None when no version was ever promoted."""
+    with _registry() as reg:
+        reg.sync(author="deploy")  # the shipped files, as the release DAG registers them
+        version = reg.active(name).active
+        if version is None:
+            return None
+        t = reg.template(name, version)
+    return PromptRef(t.name, t.version, t.system, t.user)

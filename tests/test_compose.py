@@ -142,6 +142,13 @@ def test_compose_client_accepts_the_file(tmp_path: Path) -> None:
 
 # -- structure -------------------------------------------------------------------------------------
 
+def test_the_services_the_readme_names_are_the_compose_services() -> None:
+    readme = (REPO / "README.md").read_text()
+    prose = readme[readme.index("## Production shape"):readme.index("## Benchmarks")].split("```")[0]
+    named = set(re.findall(r"`([a-z][a-z0-9-]*)`", prose))
+    assert named == set(yaml.safe_load(COMPOSE.read_text())["services"])
+
+
 def test_no_version_key_and_every_service() -> None:
     data = load_compose()
     assert "version" not in data or str(data["version"]) == "3.8"

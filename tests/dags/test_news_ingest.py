@@ -66,3 +66,57 @@ def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
         assert sources == {"alpha-news", "beta-news"}
         store.drop()
     assert json.dumps(extra)  # the event extra is plain JSON
+
+
+def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses_nothing(
+        airflow_db: str, weaviate_server: Any, feed_server: Any, collection_name: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+    import os
+    import socket
+
+    feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 51)]), "application/rss+xml")
+    registry = tmp_path / "sources.yaml"
+    registry.write_text(yaml.safe_dump({"sources": [
+        {"id": "alpha-news", "type": "feed", "url": feed_server.url("/a.xml")}]}))
+    for var, value in {"NEWSRAG_INGEST_SOURCES_FILE": str(registry), "WEAVIATE_COLLECTION": collection_name,
+                       "NEWSRAG_FETCH_ALLOW_PRIVATE": "true", "NEWSRAG_HOME": str(tmp_path / "home"),
+                       "NEWSRAG_INGEST_RETRIES": "0"}.items():
+        monkeypatch.setenv(var, value)
+    session_home = Path(os.environ["AIRFLOW_HOME"]).parent / "home"
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
+    dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
+    assert str(dag.test().state) == "success"  # the real store holds the source first
+
+    from retrieval.store import WeaviateStore
+
+    with WeaviateStore(collection=collection_name) as store:
+        before = store.count()
+    assert before > 0
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    key = "wrong-conn-key-31337"
+    monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",
+                       f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead}&collection={collection_name}")
+    feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 52)]), "application/rss+xml")  # changed
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler, logger = Collect(), logging.getLogger("evaluation.notify")
+    logger.addHandler(handler)
+    try:
+        run = dag.test()
+    finally:
+        logger.removeHandler(handler)
+    assert str(run.state) == "failed"
+    text = "\n".join(lines)
+    assert "summarize" in text and f"cannot reach Weaviate at http://127.0.0.1:{dead}" in text, text
+    assert key not in text
+    with WeaviateStore(collection=collection_name) as store:
+        assert store.count() == before  # the changed article was not half-written anywhere
+        store.drop()

@@ -1,0 +1,59 @@
+"""Scheduled evaluation measures what users get: `newsrag eval --generator openai` answers with the
+registry's active prompt version, over a local server that speaks the OpenAI wire format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from evaluation.history import HistoryStore
+from evaluation.runner import run_cli
+from prompts.registry import PromptRegistry
+from prompts.template import load_template, templates_dir
+from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
+
+
+def test_eval_with_an_llm_generator_uses_the_active_prompt_version(corpus_collection: str, embedder: Any,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    systems: list[str] = []
+
+    def llm(req: Received) -> tuple[int, dict[str, str], Any]:
+        systems.append(req.json["messages"][0]["content"])
+        return 200, {}, openai_chat_completion("The sources do not say.")
+
+    server = FakeProviderServer()
+    server.route("/v1/chat/completions", llm)
+    registry_path = tmp_path / "registry.sqlite"
+    for var, value in {"OPENAI_BASE_URL": server.url("/v1"), "OPENAI_API_KEY": "sk-test-local",
+                       "WEAVIATE_COLLECTION": corpus_collection, "NEWSRAG_RELEASE_REGISTRY": str(registry_path),
+                       "NEWSRAG_EVAL_GENERATOR": "openai"}.items():
+        monkeypatch.setenv(var, value)
+    registry = PromptRegistry(registry_path)
+    registry.sync()
+    registry.register(V1.model_copy(update={"version": "2", "system": V1.system + "Answer in one line.\n"}))
+    for version in ("1", "2"):
+        registry.validate("news-answer", version)
+        registry.promote("news-answer", version, who="test")
+    registry.close()
+    try:
+        with HistoryStore(str(tmp_path / "history.sqlite")) as history:
+            code = run_cli(REPO / "examples" / "news" / "questions.jsonl", sample=3, out=tmp_path / "reports",
+                           console=Console(file=open(tmp_path / "out.txt", "w")), embedder=embedder,
+                           history=history, notifiers=[])
+            runs = history.list_runs(limit=5)
+    finally:
+        server.close()
+    assert code in (0, 1)
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run.generator, run.prompt_name, run.prompt_version) == ("openai", "news-answer", "2")
+    assert len(systems) == 3 and all(s.endswith("Answer in one line.\n") for s in systems)
