@@ -13,6 +13,7 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from ingest.models import Article, Chunk
+from retrieval.analysis import bm25_terms
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 MIN_WORDS = 6
@@ -25,12 +26,13 @@ BOILERPLATE = re.compile(
 
 class Chunker:
     def __init__(self, tokenizer: Any, chunk_tokens: int = 200, overlap_tokens: int = 30,
-                 context_chunks: int = 1) -> None:
+                 context_chunks: int = 1, stemmer: str = "english") -> None:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("overlap_tokens must be smaller than chunk_tokens")
         self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
         self.context_chunks = context_chunks  # neighbours on each side in a chunk's BM25 context
+        self.stemmer = stemmer
         # The splitter measures whole articles in tokens; the model's 256-token limit applies to
         # chunks, not to this count, so the "sequence longer than max" warning is only noise.
         from transformers.utils import logging as hf_logging
@@ -48,9 +50,10 @@ class Chunker:
         """Chunks of the article body; empty and boilerplate pieces are dropped."""
         pieces = [p for p in self._splitter.split_text(article.text) if is_content(p)]
         hash_ = article.content_hash
+        terms = [bm25_terms(p, self.stemmer) for p in pieces]  # each piece analysed once, shared by neighbours
         return [
             Chunk(doc_id=article.doc_id, chunk_index=i, text=p, token_count=self.count_tokens(p), content_hash=hash_,
-                  context=neighbourhood(pieces, i, self.context_chunks))
+                  context=neighbourhood(terms, i, self.context_chunks))
             for i, p in enumerate(pieces)
         ]
 

@@ -81,7 +81,8 @@ class IngestContext:
                 from embeddings.local import LocalEmbedder
 
                 tokenizer = LocalEmbedder().tokenizer  # token counts of the default model as a proxy
-            self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap, self.settings.context_chunks)
+            self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap, self.settings.context_chunks,
+                                                      self.analysis.stemmer)
         return self._chunkers[(size, overlap)]
 
     def ensure_schema(self) -> None:

@@ -65,8 +65,9 @@ class Chunk(BaseModel):
     text: str
     token_count: int
     content_hash: str  # the article's hash: a changed article gets all-new chunk ids
-    # The chunk with its neighbours, indexed for BM25 only: keyword evidence is spread over an
-    # article, and a passage alone loses it (see README, "Retrieval quality").
+    # The chunk with its neighbours, analysed for BM25 (retrieval.analysis) and indexed for BM25
+    # only: keyword evidence is spread over an article, and a passage alone loses it (README,
+    # "Retrieval quality").
     context: str = ""
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -210,8 +211,11 @@ def _remember(article: Article, ctx: IngestContext) -> None:
         ctx.state.save_signature(article.doc_id, article.source_id, article.url, sig.hashvalues)
 
 
+_title_terms = lru_cache(maxsize=1024)(bm25_terms)  # every chunk of an article repeats its title
+
+
 def chunk_properties(article: Article, chunk: Chunk, stemmer: str = "english") -> dict[str, Any]:
-    context = bm25_terms(f"{article.title}\n\n{chunk.context or chunk.text}", stemmer)
+    context = f"{_title_terms(article.title, stemmer)}\n\n{chunk.context or bm25_terms(chunk.text, stemmer)}"
     return {
         "text": chunk.text, "context": context, "title": article.title, "url": article.url, "source_id": article.source_id,
         "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",

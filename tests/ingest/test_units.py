@@ -9,6 +9,7 @@ import pytest
 
 from embeddings.cache import EmbeddingCache, embed_cached, text_key
 from ingest.chunking import Chunker, embedding_text, is_content
+from retrieval.analysis import bm25_terms
 from ingest.dedup import NearDuplicateIndex, signature
 from ingest.models import Article, chunk_uuid, content_hash
 from ingest.state import IngestState
@@ -37,12 +38,14 @@ def test_each_chunk_carries_its_neighbours_as_bm25_context(embedder) -> None:
     text = "\n\n".join(paragraphs(11, n=6))
     chunks = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=0, context_chunks=1).split(article(text))
     assert len(chunks) >= 3
-    texts = [c.text for c in chunks]
-    assert chunks[0].context == "\n\n".join(texts[:2])  # the first has no chunk before it
-    assert chunks[1].context == "\n\n".join(texts[:3])
-    assert chunks[-1].context == "\n\n".join(texts[-2:])
+    terms = [bm25_terms(c.text) for c in chunks]  # analysed for BM25: stemmed, stopwords out
+    assert chunks[0].context == "\n\n".join(terms[:2])  # the first has no chunk before it
+    assert chunks[1].context == "\n\n".join(terms[:3])
+    assert chunks[-1].context == "\n\n".join(terms[-2:])
     alone = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=0, context_chunks=0).split(article(text))
-    assert [c.context for c in alone] == texts
+    assert [c.context for c in alone] == terms
+    raw = Chunker(embedder.tokenizer, chunk_tokens=64, overlap_tokens=0, context_chunks=0, stemmer="none")
+    assert [c.context for c in raw.split(article(text))] == [bm25_terms(c.text, "none") for c in chunks]
     # The context never changes what is embedded, nor the ids: only the BM25 index sees it.
     assert [c.uuid for c in alone] == [c.uuid for c in chunks]
 
