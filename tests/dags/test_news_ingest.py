@@ -94,12 +94,13 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     with WeaviateStore(collection=collection_name) as store:
         before = store.count()
     assert before > 0
-    with socket.socket() as s:  # a port nothing listens on
+    with socket.socket() as s, socket.socket() as g:  # ports nothing listens on
         s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+        g.bind(("127.0.0.1", 0))
+        dead, dead_grpc = s.getsockname()[1], g.getsockname()[1]
     key = "wrong-conn-key-31337"
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",
-                       f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead}&collection={collection_name}")
+                       f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead_grpc}&collection={collection_name}")
     feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 52)]), "application/rss+xml")  # changed
     lines: list[str] = []
 

@@ -56,4 +56,4 @@ def test_eval_with_an_llm_generator_uses_the_active_prompt_version(corpus_collec
     assert len(runs) == 1
     run = runs[0]
     assert (run.generator, run.prompt_name, run.prompt_version) == ("openai", "news-answer", "2")
-    assert len(systems) == 3 and all(s.endswith("Answer in one line.\n") for s in systems)
+    assert len(systems) == 3 and all(s.rstrip().endswith("Answer in one line.") for s in systems)
