@@ -12,7 +12,7 @@ from embeddings.base import vector_name
 from embeddings.cache import EmbeddingCache
 from ingest.chunking import Chunker
 from ingest.dedup import NearDuplicateIndex
-from ingest.fetch import FetchSettings, Fetcher
+from ingest.fetch import Fetcher, FetchSettings
 from ingest.sources import SourceContext
 from ingest.state import IngestState
 from newsrag.settings import IngestSettings, PathSettings, load

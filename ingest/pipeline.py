@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from embeddings.cache import embed_cached
@@ -244,7 +244,7 @@ def _snapshot_deletes(spec: Any, articles: list[Article], ctx: IngestContext, re
         ctx.state.delete_signatures(sorted(gone))
 
 
-__all__ = ["run_source", "run_batch", "SourceError"]
+__all__ = ["SourceError", "run_batch", "run_source"]
 
 
 def run_registry(path: str, only: str | None = None, progress: Any = None) -> list[IngestReport]:

@@ -82,7 +82,7 @@ def _registry_url(ctx: SourceContext, url: str) -> str:
     """Registry URLs may be paths relative to the registry file (offline feeds)."""
     if urlsplit(url).scheme in ("http", "https"):
         return url
-    path = url[len("file://"):] if url.startswith("file://") else url
+    path = url.removeprefix("file://")
     return _resolve(ctx, path).resolve().as_uri()
 
 

@@ -20,10 +20,7 @@ from newsrag.errors import ConfigError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stopword set (the one Weaviate's "en" preset is built on).
-STOPWORDS = frozenset("""
-a an and are as at be but by for if in into is it no not of on or such that the their then there
-these they this to was will with
-""".split())
+STOPWORDS = frozenset(["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with"])
 
 
 class AnalysisSettings(BaseSettings):

@@ -76,3 +76,46 @@ def test_hostile_article_text_renders_inert(live_app: Any, page: Any) -> None:
     assert "<script>" in page.inner_text("#answer")  # shown as text, not executed
     assert page.locator("#citations a").count() == 0  # a javascript: URL never becomes a link
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page: Any) -> None:
+    """The payload travels the real path: stored chunk -> search -> extractive quote -> SSE -> page."""
+    import uuid as uuid_
+
+    from embeddings.base import vector_name
+    from ingest.chunking import embedding_text
+    from ingest.models import Article
+    from ingest.pipeline import chunk_properties
+    from retrieval.types import StoredObject
+
+    services = live_app.services
+    article = Article(
+        source_id="hostile-wire", url="https://hostile.example/zephyr", key=None,
+        title='<img src=x onerror="window.__pwned=1">Zephyr Lantern Festival',
+        text=('The Zephyr Lantern Festival drew 4,000 visitors to the old harbour on Saturday night. '
+              '<script>window.__pwned=2</script><img src=x onerror="window.__pwned=3"> '
+              'Organisers said the Zephyr lanterns were made by 40 local schools.'))
+    store = services.searcher.store  # the app's own store
+    props = chunk_properties(article, _one_chunk(article))
+    vec = services.embedder.embed_documents([embedding_text(article.title, article.text)])[0].tolist()
+    oid = str(uuid_.uuid5(uuid_.NAMESPACE_URL, "hostile-zephyr"))
+    store.upsert([StoredObject(oid, props, vec)], vector_name(services.embedder.model_id))
+    try:
+        page.goto(live_app.url + "/")
+        page.fill("#question", "How many visitors did the Zephyr Lantern Festival draw?")
+        page.click("#ask-button")
+        page.wait_for_selector("#result[data-state='done']", timeout=30_000)
+        answer = page.inner_text("#answer")
+        assert "4,000 visitors" in answer  # the hostile article was really retrieved and quoted
+        assert page.evaluate("window.__pwned") is None and page.dialogs == []  # type: ignore[attr-defined]
+        assert page.locator("#answer script, #answer img, #citations script, #citations img").count() == 0
+        assert '<img src=x onerror="window.__pwned=1">Zephyr' in page.inner_text("#citations")  # shown as text
+    finally:
+        store.delete_ids([oid])
+
+
+def _one_chunk(article: Any) -> Any:
+    from ingest.models import Chunk
+
+    return Chunk(doc_id=article.doc_id, chunk_index=0, text=article.text, token_count=60,
+                 content_hash=article.content_hash)

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.beir import BeirFormatError, load_beir, ranked_documents, score_run, write_corpus_jsonl
+from evaluation.beir import (
+    BeirFormatError,
+    load_beir,
+    ranked_documents,
+    score_run,
+    write_corpus_jsonl,
+)
 from ingest.models import doc_id_for
 from retrieval.types import Hit
 
