@@ -134,17 +134,18 @@ def ingest(dataset: Any, tmp: Path, cache: Path, store: Any, embedder: Any) -> d
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    from evaluation.beir import load_beir
+
+    dataset = load_beir(args.folder, args.split)  # a bad folder fails before anything is touched
     os.environ["NEWSRAG_HOME"] = str(tmp / "home")  # before anything reads PathSettings
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
     from embeddings import create_embedder
-    from evaluation.beir import load_beir
     from newsrag.settings import LocalWeaviateSettings, PathSettings, load
     from newsrag.weaviate_server import LocalWeaviate
     from retrieval.search import SearchSettings
     from retrieval.store import WeaviateStore
 
-    dataset = load_beir(args.folder, args.split)
     log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
         f"({args.split}), {sum(len(j) for j in dataset.qrels.values())} judgments")
     home = tmp / "home"

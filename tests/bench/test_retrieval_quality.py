@@ -60,7 +60,12 @@ def test_the_harness_ingests_scores_every_mode_and_reuses_the_cache(store: Any, 
     assert again["chunks_embedded"] == 0 and again["chunks_cached"] == 5 and again["objects"] == 5
 
 
-def test_a_malformed_folder_exits_2_with_the_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_malformed_folder_exits_2_with_the_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    # main() is a command: it may point NEWSRAG_HOME at its own folder. Restore it for later tests.
+    monkeypatch.setenv("NEWSRAG_HOME", os.environ.get("NEWSRAG_HOME", str(tmp_path)))
     bad = tmp_path / "beir"
     (bad / "qrels").mkdir(parents=True)
     (bad / "corpus.jsonl").write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
