@@ -7,6 +7,7 @@ import re
 import unicodedata
 import uuid
 from datetime import datetime
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,13 @@ def normalize_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()[:32]
+
+
+@lru_cache(maxsize=4096)
+def _article_hash(title: str, text: str) -> str:
+    """Keyed by the strings themselves (not cached on the model: a model_copy with a new text
+    would keep a stale hash); every chunk of an article asks, and normalising is the cost."""
+    return content_hash(f"{title}\n{text}")
 
 
 def doc_id_for(key: str) -> str:
@@ -54,7 +62,7 @@ class Article(BaseModel):
 
     @property
     def content_hash(self) -> str:
-        return content_hash(f"{self.title}\n{self.text}")
+        return _article_hash(self.title, self.text)
 
 
 class Chunk(BaseModel):
