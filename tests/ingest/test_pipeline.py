@@ -5,29 +5,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
 from ingest.models import Article
 from ingest.pipeline import run_source
 from ingest.registry import parse_source
-from newsrag.settings import IngestSettings
 from retrieval.store import WeaviateStore
 from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def ctx(store: WeaviateStore, embedder: Any, tmp_path: Path) -> Any:
-    c = IngestContext(IngestSettings(), store=store, embedder=embedder, home=tmp_path,
-                      fetch_settings=FetchSettings(allow_private=True, retries=0))
-    yield c
-    c.close()
 
 
 def feed_spec(server: Any, path: str = "/feed.xml", **kw: Any) -> Any:

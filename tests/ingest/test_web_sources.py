@@ -4,16 +4,13 @@ a list of article pages, and a summary-only feed whose items are followed to the
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
 from ingest.pipeline import run_source
 from ingest.registry import parse_source
-from newsrag.settings import IngestSettings
 from retrieval.store import WeaviateStore
 from tests.ingest.feedgen import paragraphs
 
@@ -30,14 +27,6 @@ def page(slug: str) -> bytes:
             f"<meta property='article:published_time' content='2026-11-0{len(slug) % 9}T08:00:00Z'></head>"
             f"<body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article><h1>{escape(title)}</h1>"
             f"{body}</article><footer>Copyright Fixture News. All rights reserved.</footer></body></html>").encode()
-
-
-@pytest.fixture
-def ctx(store: WeaviateStore, embedder: Any, tmp_path: Path) -> Any:
-    c = IngestContext(IngestSettings(), store=store, embedder=embedder, home=tmp_path,
-                      fetch_settings=FetchSettings(allow_private=True, retries=0))
-    yield c
-    c.close()
 
 
 @pytest.fixture
