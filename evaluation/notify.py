@@ -228,7 +228,7 @@ def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level:
     notifier's secrets, ``secrets``, the environment's secrets (:func:`environment_secrets`) and
     URL credentials are redacted from the message and from the failures."""
     items = list(notifiers)
-    hidden = [*secrets, *(s for n in items for s in _secrets_of(n)), *environment_secrets()]
+    hidden = [*secrets, *(s for n in items for s in _secrets_of(n))]  # redact_text adds the environment's
     subject, body = redact_text(subject, hidden), redact_text(body, hidden)
     failures: list[str] = []
     for notifier in items:

@@ -118,10 +118,6 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(_WORD.findall(text.lower()))
 
 
-def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 0.0
-
-
 class MMRReranker:
     """Maximal marginal relevance: ``lambda * relevance - (1 - lambda) * max similarity to the
     already selected hits``.

@@ -221,7 +221,10 @@ def test_mmr_uses_hit_vectors_when_present() -> None:
 
 def naive_mmr(hits: list[Hit], lambda_: float, top_k: int) -> list[str]:
     """MMR written out plainly, as the definition reads, to check the vectorised one against."""
-    from retrieval.search import jaccard, word_set
+    from retrieval.search import word_set
+
+    def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+        return len(a & b) / len(a | b) if a or b else 0.0
 
     best = max(h.score for h in hits)
     words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
