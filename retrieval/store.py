@@ -7,7 +7,7 @@ searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -159,8 +159,26 @@ class WeaviateStore:
 
     def ensure_collection(self, vector_names: Sequence[str]) -> None:
         """Create the collection with one self-provided named vector per embedding model, or add
-        a missing named vector to an existing one (a model change is a managed migration)."""
-        if not self.exists():
+        a missing named vector to an existing one (a model change is a managed migration).
+        Safe to call from parallel writers (mapped ingest tasks race to create it on a first run)."""
+        if not self.exists() and self._create(vector_names):
+            return
+        config = self._call(lambda: self._col.config.get())
+        have = set(config.vector_config or {})
+        known = {p.name for p in config.properties}
+        for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
+            if prop.name not in known:
+                self._reconcile(lambda p=prop: self._col.config.add_property(p),
+                                lambda c, p=prop: p.name in {q.name for q in c.properties})
+        for name in vector_names:
+            if name not in have:
+                self._reconcile(lambda n=name: self._col.config.add_vector(
+                    vector_config=Configure.Vectors.self_provided(name=n)),
+                    lambda c, n=name: n in (c.vector_config or {}))
+
+    def _create(self, vector_names: Sequence[str]) -> bool:
+        """Create the collection; False when a concurrent writer created it first."""
+        try:
             self._call(lambda: self.client.collections.create(
                 self.name,
                 properties=chunk_properties(),
@@ -169,17 +187,19 @@ class WeaviateStore:
                     index_null_state=True, index_timestamps=True,
                     bm25_k1=self.settings.bm25_k1, bm25_b=self.settings.bm25_b),
             ))
-            return
-        config = self._call(lambda: self._col.config.get())
-        have = set(config.vector_config or {})
-        known = {p.name for p in config.properties}
-        for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
-            if prop.name not in known:
-                self._call(lambda p=prop: self._col.config.add_property(p))
-        for name in vector_names:
-            if name not in have:
-                self._call(lambda n=name: self._col.config.add_vector(
-                    vector_config=Configure.Vectors.self_provided(name=n)))
+            return True
+        except StoreError:
+            if self.exists():
+                return False
+            raise
+
+    def _reconcile(self, change: Callable[[], Any], done: Callable[[Any], bool]) -> None:
+        """Apply a schema change unless a concurrent writer already has (its error is then moot)."""
+        try:
+            self._call(change)
+        except StoreError:
+            if not done(self._call(lambda: self._col.config.get())):
+                raise
 
     def set_bm25(self, k1: float, b: float) -> None:
         """Change the collection's BM25 parameters in place (they are mutable; nothing is re-indexed)."""

@@ -200,6 +200,12 @@ class Airflow:
         tis = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         return [(t["task_id"], t.get("map_index"), t["state"]) for t in tis]
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """A task's return value, read through the REST API."""
+        entry = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+                                    "/xcomEntries/return_value", params={"deserialize": "true"})
+        return entry["value"]
+
     def task_logs(self, dag_id: str, run_id: str) -> str:
         """The task log files of a run (for failure messages)."""
         logs = sorted((self.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/**/*.log"))
@@ -322,6 +328,8 @@ def test_news_ingest_triggered_through_the_api_fills_weaviate(loop: dict[str, An
     TIMINGS["2 news_ingest run"] = time.monotonic() - t0
     af.assert_success("news_ingest", run)
     loop["ingest_run"] = run
+    totals = af.xcom("news_ingest", run_id, "summarize")
+    assert totals["sources"] == 5 and totals["sources_failed"] == 0, f"{totals}\n" + af.task_logs("news_ingest", run_id)
     assert all(loop["feeds"].hits.get(f"/{fn}", 0) >= 1 for fn, _ in FEEDS.values())  # fetched over HTTP
 
     from retrieval.store import WeaviateStore

@@ -120,3 +120,44 @@ def test_an_older_collection_gains_new_properties_and_bm25_parameters_can_change
     assert store.bm25_params() == (1.2, 0.75)  # made elsewhere: it keeps its own (Weaviate's default)
     store.set_bm25(0.9, 0.4)
     assert store.bm25_params() == (0.9, 0.4)
+
+
+def test_parallel_writers_may_race_to_create_the_collection(store: WeaviateStore, embedder,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mapped ingest tasks start together on a first run: each sees no collection and creates it.
+    The loser must carry on with the winner's collection, not fail its source."""
+    name = vector_name(embedder.model_id)
+    with WeaviateStore(collection=store.name) as winner:
+        winner.ensure_collection([name])
+    calls: list[bool] = []
+    real_exists = store.exists
+
+    def stale_first(self: object = None) -> bool:  # the first check ran before the winner created it
+        calls.append(True)
+        return len(calls) > 1 and real_exists()
+
+    monkeypatch.setattr(store, "exists", stale_first)
+    store.ensure_collection([name])
+    monkeypatch.undo()
+    assert len(calls) == 2  # the stale check, then the re-check after the refused create
+    assert store.exists() and store.upsert(objects(embedder)[:1], name) == 1
+
+
+def test_parallel_writers_may_race_to_migrate_an_older_collection(store: WeaviateStore, embedder) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from weaviate.classes.config import Configure, DataType, Property
+
+    name = vector_name(embedder.model_id)
+    store.client.collections.create(store.name, properties=[Property(name="text", data_type=DataType.TEXT)],
+                                    vector_config=[Configure.Vectors.self_provided(name=name)])
+
+    def migrate(_: int) -> None:
+        with WeaviateStore(collection=store.name) as s:
+            s.ensure_collection([name, "other_model"])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(migrate, range(4)))
+    config = store.client.collections.use(store.name).config.get()
+    assert {"context", "doc_id"} <= {p.name for p in config.properties}
+    assert set(config.vector_config or {}) == {name, "other_model"}
