@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlparse
@@ -102,6 +103,14 @@ def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
                                      additional_config=extra)
 
 
+def _has_property(name: str, config: Any) -> bool:
+    return name in {p.name for p in config.properties}
+
+
+def _has_vector(name: str, config: Any) -> bool:
+    return name in (config.vector_config or {})
+
+
 def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
@@ -168,13 +177,11 @@ class WeaviateStore:
         known = {p.name for p in config.properties}
         for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
             if prop.name not in known:
-                self._reconcile(lambda p=prop: self._col.config.add_property(p),
-                                lambda c, p=prop: p.name in {q.name for q in c.properties})
+                self._reconcile(partial(self._col.config.add_property, prop), partial(_has_property, prop.name))
         for name in vector_names:
             if name not in have:
-                self._reconcile(lambda n=name: self._col.config.add_vector(
-                    vector_config=Configure.Vectors.self_provided(name=n)),
-                    lambda c, n=name: n in (c.vector_config or {}))
+                add = partial(self._col.config.add_vector, vector_config=Configure.Vectors.self_provided(name=name))
+                self._reconcile(add, partial(_has_vector, name))
 
     def _create(self, vector_names: Sequence[str]) -> bool:
         """Create the collection; False when a concurrent writer created it first."""
