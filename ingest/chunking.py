@@ -7,6 +7,7 @@ with each chunk (see :func:`embedding_text`), so the default budget leaves room 
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -33,26 +34,35 @@ class Chunker:
         self.chunk_tokens = chunk_tokens
         self.context_chunks = context_chunks  # neighbours on each side in a chunk's BM25 context
         self.stemmer = stemmer
-        # The splitter measures whole articles in tokens; the model's 256-token limit applies to
-        # chunks, not to this count, so the "sequence longer than max" warning is only noise.
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.get_logger("transformers.tokenization_utils_base").setLevel(hf_logging.ERROR)
-        self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer, chunk_size=chunk_tokens, chunk_overlap=overlap_tokens, separators=SEPARATORS,
-            keep_separator="end", strip_whitespace=True,
+        # The model's fast (Rust) tokenizer, without the bundled fixed padding to 128 or truncation,
+        # measures pieces; the splitter measures most pieces twice, so lengths are memoised per article.
+        backend = copy.deepcopy(tokenizer.backend_tokenizer)
+        backend.no_padding()
+        backend.no_truncation()
+        self._backend = backend
+        self._lengths: dict[str, int] = {}
+        self._splitter = RecursiveCharacterTextSplitter(
+            chunk_size=chunk_tokens, chunk_overlap=overlap_tokens, separators=SEPARATORS,
+            keep_separator="end", strip_whitespace=True, length_function=self.count_tokens,
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        count = self._lengths.get(text)
+        if count is None:
+            count = self._lengths[text] = len(self._backend.encode(text, add_special_tokens=False))
+        return count
 
     def split(self, article: Article) -> list[Chunk]:
         """Chunks of the article body; empty and boilerplate pieces are dropped."""
-        pieces = [p for p in self._splitter.split_text(article.text) if is_content(p)]
+        try:
+            pieces = [p for p in self._splitter.split_text(article.text) if is_content(p)]
+            counts = [self.count_tokens(p) for p in pieces]
+        finally:
+            self._lengths.clear()  # bounded by one article
         hash_ = article.content_hash
         terms = [bm25_terms(p, self.stemmer) for p in pieces]  # each piece analysed once, shared by neighbours
         return [
-            Chunk(doc_id=article.doc_id, chunk_index=i, text=p, token_count=self.count_tokens(p), content_hash=hash_,
+            Chunk(doc_id=article.doc_id, chunk_index=i, text=p, token_count=counts[i], content_hash=hash_,
                   context=neighbourhood(terms, i, self.context_chunks))
             for i, p in enumerate(pieces)
         ]
