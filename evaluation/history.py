@@ -10,17 +10,15 @@ earlier runs as they were and no partial run):
   ``metrics`` JSON ``{metric: value}``, the whole :class:`QuestionResult`), for per-question history.
 
 Times are stored as fixed-width UTC ISO strings, so ordering by ``started_at`` is chronological in
-both databases. The same SQL runs on both; only the parameter style differs (``?`` vs ``%s``).
+both databases. The same SQL runs on both (the connection layer is :mod:`newsrag.sqldb`, shared
+with the prompt registry).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +29,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evaluation.models import EvalRun
-from newsrag.errors import ConfigError, SetupError, StoreError
+from newsrag.errors import ConfigError, StoreError
 from newsrag.settings import PathSettings, load
+from newsrag.sqldb import SqlDb, display_url
+
+__all__ = ["EvalSettings", "HistoryStore", "RunSummary", "display_url"]
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS eval_runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL,
@@ -49,7 +50,6 @@ RUN_COLUMNS = ("run_id, started_at, finished_at, status, golden_path, golden_sha
                "prompt_version, generator, model, collection, object_count, headline, run_json")
 SUMMARY_COLUMNS = ("run_id, started_at, status, golden_sha256, prompt_name, prompt_version, generator, "
                    "model, collection, object_count, headline")
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 class EvalSettings(BaseSettings):
@@ -71,11 +71,6 @@ class EvalSettings(BaseSettings):
 
     def reports_path(self) -> Path:
         return self.reports_dir or load(PathSettings).home / "reports"
-
-
-def display_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (a history URL may carry credentials)."""
-    return _PASSWORD.sub(r"\1***@", url)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -106,54 +101,6 @@ class RunSummary:
     headline: dict[str, float | None]
 
 
-class _Db:
-    """One connection and its dialect: sqlite3 or psycopg 3, with ``?`` placeholders in the SQL."""
-
-    def __init__(self, location: str) -> None:
-        self.postgres = location.startswith(("postgresql://", "postgres://"))
-        self.conn: Any
-        self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
-        if self.postgres:
-            try:
-                import psycopg
-            except ImportError as exc:
-                raise SetupError("a postgresql:// history needs psycopg: pip install 'newsrag[postgres]'") from exc
-            try:
-                self.errors = (psycopg.Error,)
-                self.conn = psycopg.connect(location, autocommit=True)
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot open the evaluation history at {display_url(location)}: "
-                                 f"{type(exc).__name__}") from None
-        else:
-            path = Path(location.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self.postgres:
-            sql = sql.replace("?", "%s")
-        cur = self.conn.execute(sql, tuple(params))
-        return list(cur.fetchall()) if cur.description else []
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self.postgres:
-            with self.conn.transaction():
-                yield
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class HistoryStore:
     """Evaluation runs over time. ``location``: a sqlite path or a ``postgresql://`` URL (default:
     ``NEWSRAG_EVAL_HISTORY_URL``, else ``$NEWSRAG_HOME/eval-history.sqlite``)."""
@@ -163,8 +110,8 @@ class HistoryStore:
         if not self.location:
             raise ConfigError("NEWSRAG_EVAL_HISTORY_URL: empty location")
         self._lock = threading.RLock()
-        self._db = _Db(self.location)
-        with self._lock, self._db.transaction():
+        self._db = SqlDb(self.location, what="evaluation history")
+        with self._lock, self._db.transaction(lock="newsrag.eval_history.schema"):
             for stmt in SCHEMA:
                 self._db.execute(stmt)
 

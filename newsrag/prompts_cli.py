@@ -99,6 +99,8 @@ def rollback(name: str, why: str = typer.Option("", "--why")) -> None:
 @run
 def ab(name: str, canary: str = typer.Argument(None), weight: float = typer.Option(0.1, "--weight"),
        stop: bool = typer.Option(False, "--stop", help="End the A/B test.")) -> None:
-    """Serve CANARY to a sticky WEIGHT share of users (or --stop)."""
+    """Serve CANARY to a sticky WEIGHT share (0..1) of users (or --stop)."""
+    if not stop and canary is None:
+        raise ConfigError("name the canary version, or pass --stop to end the A/B test")
     a = _registry().set_ab(name, None if stop else canary, 0.0 if stop else weight, who="cli")
     out.print(f"{name}: active {a.active}, canary {a.canary or '-'} at {a.canary_weight:.0%}")

@@ -1,5 +1,11 @@
 """Prompt templates as versioned data: YAML files under ``prompts/templates/<name>/<version>.yaml``."""
 
-from prompts.template import PromptError, PromptTemplate, RenderedPrompt, load_template, templates_dir
+from prompts.template import (
+    PromptError,
+    PromptTemplate,
+    RenderedPrompt,
+    load_template,
+    templates_dir,
+)
 
 __all__ = ["PromptError", "PromptTemplate", "RenderedPrompt", "load_template", "templates_dir"]

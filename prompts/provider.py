@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from prompts.registry import ActivePrompt, PromptRegistry, RegistryError, arm_for
 from prompts.template import PromptTemplate

@@ -34,6 +34,11 @@ class PromptError(NewsragError):
     """A template is malformed, fails validation, or cannot be rendered; the message says why."""
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a version (integer or semver): "10" after "9", "1.10.0" after "1.9.0"."""
+    return tuple(int(x) for x in version.split("."))
+
+
 def templates_dir() -> Path:
     return Path(__file__).resolve().parent / "templates"
 
@@ -84,7 +89,7 @@ class PromptTemplate(BaseModel):
         try:
             return RenderedPrompt(self.name, self.version, _ENV.from_string(self.system).render(**variables),
                                   _ENV.from_string(self.user).render(**variables), dict(self.model_parameters))
-        except Exception as exc:  # jinja errors of every kind become one named error
+        except Exception as exc:  # noqa: BLE001 - jinja errors of every kind become one named error
             raise PromptError(f"cannot render {self.ref}: {exc}") from None
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a real weaviate-server for the session, one collection per test, the local
-embedder, and an isolated Airflow home. Every test carries exactly one of unit/integration/e2e."""
+embedder, a private throwaway PostgreSQL cluster, and an isolated Airflow home. Every test carries
+exactly one of unit/integration/e2e."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ class FeedServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits[path] = server.hits.get(path, 0) + 1
                 route = server.routes.get(path)
@@ -110,7 +111,7 @@ class FeedServer:
                 else:
                     server.serve_static(self, *route)
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server API; callables only (webhooks)
+            def do_POST(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits[path] = server.hits.get(path, 0) + 1
                 route = server.routes.get(path)
@@ -184,3 +185,33 @@ def corpus_collection(weaviate_server: object, embedder: object, tmp_path_factor
     finally:
         store.drop()
         store.close()
+
+
+# -- a private PostgreSQL cluster (Debian's postgresql package; scripts/setup installs it) ---------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session; yields its URL (with a password)."""
+    from tests.postgres import PrivatePostgres, require_bindir
+
+    server = PrivatePostgres(require_bindir())
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose connections work in a fresh schema of their own (dropped after the test)."""
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres_server}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
