@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -36,6 +37,16 @@ class Plan:
     write: list[Article] = field(default_factory=list)  # new or changed
     changed: set[str] = field(default_factory=set)  # doc ids whose old versions go after the write
     repair: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, hash) with stale extra versions
+    signatures: dict[str, Any] = field(default_factory=dict)  # MinHash per new doc id, computed once
+
+
+@dataclass
+class Prepared:
+    """One write group, chunked and embedded, ready to upsert."""
+
+    group: list[Article]
+    chunks: list[tuple[Article, Chunk]]
+    objects: list[StoredObject]
 
 
 def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: bool = False) -> IngestReport:
@@ -96,8 +107,7 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
     articles = _fresh(spec, collected.articles, report, ctx.window)
     ctx.ensure_schema()
     plan = _plan(articles, ctx, report)
-    for start in range(0, len(plan.write), ctx.settings.write_group):
-        _write(spec, plan.write[start:start + ctx.settings.write_group], plan, ctx, report)
+    _write_groups(spec, plan, ctx, report)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
     windowed = ctx.window is not None  # a backfill sees part of the source: no snapshot deletes, no validators
@@ -148,18 +158,19 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> 
             report.changed += 1
             plan.changed.add(a.doc_id)
             plan.write.append(a)
-        elif not _is_near_duplicate(a, ctx, report):
+        elif not _is_near_duplicate(a, plan, ctx, report):
             report.new += 1
             plan.write.append(a)
     return plan
 
 
-def _is_near_duplicate(article: Article, ctx: IngestContext, report: IngestReport) -> bool:
+def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report: IngestReport) -> bool:
     sig = signature(article.text)
     original = ctx.near_dups.find(article.doc_id, sig) if sig is not None else None
     if original is None:
         if sig is not None:  # visible at once, so a copy later in this same run is caught too
             ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
+            plan.signatures[article.doc_id] = sig
         return False
     report.duplicates += 1
     if original.source_id != article.source_id:
@@ -167,7 +178,26 @@ def _is_near_duplicate(article: Article, ctx: IngestContext, report: IngestRepor
     return True
 
 
-def _write(spec: Any, group: list[Article], plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
+def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
+    """Chunk and embed group N+1 while group N is upserted on a writer thread: on a CPU-bound
+    embedder the insert's network and serialization time would otherwise add to the run. A group's
+    old versions are deleted, and its articles remembered, only after its own upsert returned."""
+    size = ctx.settings.write_group
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsrag-upsert") as writer:
+        pending: tuple[Future[int], Prepared] | None = None
+        try:
+            for start in range(0, len(plan.write), size):
+                prepared = _prepare(spec, plan.write[start:start + size], ctx, report)
+                if pending:
+                    _finish(*pending, plan, ctx, report)
+                    pending = None
+                pending = (writer.submit(ctx.store.upsert, prepared.objects, ctx.vector_name), prepared)
+        finally:
+            if pending:  # also when embedding the next group failed: what was written is accounted for
+                _finish(*pending, plan, ctx, report)
+
+
+def _prepare(spec: Any, group: list[Article], ctx: IngestContext, report: IngestReport) -> Prepared:
     chunker = ctx.chunker(spec.chunking)
     chunks: list[tuple[Article, Chunk]] = []
     for a in group:
@@ -181,31 +211,35 @@ def _write(spec: Any, group: list[Article], plan: Plan, ctx: IngestContext, repo
     stemmer = ctx.analysis.stemmer
     objects = [StoredObject(c.uuid, chunk_properties(a, c, stemmer), vectors[i].tolist())
                for i, (a, c) in enumerate(chunks)]
-    failed_docs = _upsert(objects, chunks, ctx, report)
-    for a in group:
-        if a.doc_id in failed_docs or not any(x is a for x, _ in chunks):
+    return Prepared(group, chunks, objects)
+
+
+def _finish(upsert: Future[int], prepared: Prepared, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
+    failed_docs = _upserted(upsert, prepared, report)
+    for a in prepared.group:
+        if a.doc_id in failed_docs or not any(x is a for x, _ in prepared.chunks):
             continue
         if a.doc_id in plan.changed:
             report.chunks_deleted += ctx.store.delete_doc_except(a.doc_id, a.content_hash)
-        _remember(a, ctx)
+        _remember(a, ctx, plan.signatures.pop(a.doc_id, None))
 
 
-def _upsert(objects: list[StoredObject], chunks: list[tuple[Article, Chunk]], ctx: IngestContext,
-            report: IngestReport) -> set[str]:
+def _upserted(upsert: Future[int], prepared: Prepared, report: IngestReport) -> set[str]:
+    """Account for one group's upsert; returns the doc ids whose chunks failed to write."""
     try:
-        report.chunks_written += ctx.store.upsert(objects, ctx.vector_name)
+        report.chunks_written += upsert.result()
         return set()
     except BatchWriteError as exc:
-        by_uuid = {c.uuid: a for a, c in chunks}
+        by_uuid = {c.uuid: a for a, c in prepared.chunks}
         failed = {by_uuid[u].doc_id: (by_uuid[u], why) for u, why in exc.failures.items() if u in by_uuid}
         for article, why in failed.values():
             report.failed.append(ItemFailure(item=article.url or article.doc_id, reason=f"write failed: {why}"))
-        report.chunks_written += len(objects) - len(exc.failures)
+        report.chunks_written += len(prepared.objects) - len(exc.failures)
         return set(failed)
 
 
-def _remember(article: Article, ctx: IngestContext) -> None:
-    sig = signature(article.text)
+def _remember(article: Article, ctx: IngestContext, sig: Any = None) -> None:
+    sig = sig if sig is not None else signature(article.text)
     if sig is not None:
         ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
         ctx.state.save_signature(article.doc_id, article.source_id, article.url, sig.hashvalues)
