@@ -73,6 +73,12 @@ def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
     except (wex.WeaviateConnectionError, wex.WeaviateStartUpError, wex.WeaviateGRPCUnavailableError) as exc:
         where = settings.url or "the local server"
         raise StoreUnavailable(f"cannot reach Weaviate at {where}: {_short(exc)}") from None
+    except wex.UnexpectedStatusCodeError as exc:
+        if exc.status_code not in (401, 403):
+            raise
+        raise StoreError(f"Weaviate at {settings.url or 'the local server'} refused the credentials (HTTP "
+                         f"{exc.status_code}): check WEAVIATE_API_KEY (in Airflow, the password of the "
+                         f"weaviate_default Connection). {_short(exc)}") from None
     except ValueError as exc:  # the client validates host/port combinations with pydantic
         raise ConfigError(f"WEAVIATE_URL / WEAVIATE_GRPC_URL: {_short(exc)}") from None
 
@@ -109,6 +115,10 @@ def _has_property(name: str, config: Any) -> bool:
 
 def _has_vector(name: str, config: Any) -> bool:
     return name in (config.vector_config or {})
+
+
+def _version(obj: StoredObject) -> tuple[Any, Any]:
+    return obj.properties.get("doc_id"), obj.properties.get("content_hash")
 
 
 def _short(exc: Exception) -> str:
@@ -222,17 +232,38 @@ class WeaviateStore:
 
     # -- writes ----------------------------------------------------------------------------
     def upsert(self, objects: Sequence[StoredObject], vector_name: str) -> int:
-        """Write objects by id (existing ids are replaced). Raises BatchWriteError listing every failed id."""
+        """Write objects by id (existing ids are replaced). Raises BatchWriteError listing every failed id.
+
+        A document version's first chunk (``chunk_index`` 0) marks it as stored (:meth:`doc_versions`
+        reads only those), so it is written after the version's other chunks, and only when all of
+        them were: a write cut short (Weaviate gone mid-batch, an object refused) leaves a version
+        without its marker, which the next ingestion writes again instead of skipping it as unchanged."""
         failures: dict[str, str] = {}
-        for start in range(0, len(objects), WRITE_BATCH):
-            part = objects[start:start + WRITE_BATCH]
-            data = [DataObject(properties=o.properties, uuid=o.uuid, vector={vector_name: o.vector}) for o in part]
-            result = self._call(lambda d=data: self._col.data.insert_many(d))
-            for index, error in (result.errors or {}).items():
-                failures[part[index].uuid] = getattr(error, "message", str(error))
+        markers = [o for o in objects if o.properties.get("chunk_index") == 0]
+        self._insert([o for o in objects if o.properties.get("chunk_index") != 0], vector_name, failures)
+        torn = {_version(o): failures[o.uuid] for o in objects if o.uuid in failures}
+        for o in markers:
+            if _version(o) in torn:
+                failures[o.uuid] = f"held back: another chunk of this version failed ({torn[_version(o)]})"
+        self._insert([o for o in markers if o.uuid not in failures], vector_name, failures)
         if failures:
             raise BatchWriteError(failures)
         return len(objects)
+
+    def _insert(self, objects: Sequence[StoredObject], vector_name: str, failures: dict[str, str]) -> None:
+        for start in range(0, len(objects), WRITE_BATCH):
+            part = objects[start:start + WRITE_BATCH]
+            data = [DataObject(properties=o.properties, uuid=o.uuid, vector={vector_name: o.vector}) for o in part]
+            errors = self._call(partial(self._insert_many, data))
+            for index, error in errors.items():
+                failures[part[index].uuid] = getattr(error, "message", str(error))
+
+    def _insert_many(self, data: list[DataObject[Any, Any]]) -> dict[int, Any]:
+        """Per-object errors of one insert (the client raises instead when every object failed)."""
+        try:
+            return dict(self._col.data.insert_many(data).errors or {})
+        except wex.WeaviateInsertManyAllFailedError as exc:
+            return dict.fromkeys(range(len(data)), _short(exc))
 
     def update_properties(self, uuid: str, properties: dict[str, Any]) -> None:
         self._call(lambda: self._col.data.update(uuid=uuid, properties=properties))
