@@ -3,14 +3,13 @@ every figure the ratios are computed from is present (a renamed stage once left 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.bench.conftest import load_script
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE = ROOT / "examples" / "news" / "archive.jsonl"
 
 
-def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_ingest", ROOT / "bench" / "ingest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_benchmark_measures_the_pipeline_and_its_re_runs(monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("NEWSRAG_HOME", os.environ["NEWSRAG_HOME"])  # the bench points it at its own folder
-    bench = bench_module()
+    bench = load_script("ingest")
     bench.main([str(ARCHIVE), "--json"])
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     correctness = {k: v["ok"] for k, v in res["checks"].items() if not v["target"]}
@@ -43,5 +33,5 @@ def test_the_benchmark_measures_the_pipeline_and_its_re_runs(monkeypatch: pytest
 
 
 def test_no_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench_module().main([]) == 2
+    assert load_script("ingest").main([]) == 2
     assert "give at least one JSONL path" in capsys.readouterr().err

@@ -3,16 +3,14 @@ Weaviate: rows for BM25, vector and hybrid, documents mapped from chunks, the ca
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from evaluation.beir import load_beir
 from retrieval.search import SearchSettings
+from tests.bench.conftest import load_script
 
 pytestmark = pytest.mark.integration
 
@@ -20,18 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "beir-tiny"
 
 
-def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_retrieval_quality", ROOT / "bench" / "retrieval_quality.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_harness_ingests_scores_every_mode_and_reuses_the_cache(store: Any, embedder: Any,
                                                                      tmp_path: Path) -> None:
-    bench = bench_module()
+    bench = load_script("retrieval_quality")
     dataset = load_beir(TINY, "test")
     cache = tmp_path / "cache.sqlite"
     (tmp_path / "run1").mkdir()
@@ -71,5 +60,5 @@ def test_a_malformed_folder_exits_2_with_the_file_and_line(tmp_path: Path, capsy
     (bad / "corpus.jsonl").write_text('{"_id": "a", "text": "x"}\n{"_id": "a", "text": "y"}\n')
     (bad / "queries.jsonl").write_text('{"_id": "q", "text": "x?"}\n')
     (bad / "qrels" / "train.tsv").write_text("q\ta\t1\n")
-    assert bench_module().main([str(bad), "--cache", str(tmp_path / "c.sqlite")]) == 2
+    assert load_script("retrieval_quality").main([str(bad), "--cache", str(tmp_path / "c.sqlite")]) == 2
     assert "corpus.jsonl:2: duplicate document id 'a' (first on line 1)" in capsys.readouterr().err
