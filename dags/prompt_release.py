@@ -1,7 +1,10 @@
-"""prompt_release: validate a candidate template, evaluate it against the active version on the same
-golden set and index snapshot, then promote (optionally as a canary) or reject. Wiring only.
+"""prompt_release: validate a candidate template, snapshot the index once, evaluate candidate and
+active on that snapshot and the same golden questions, compare with confidence intervals, then
+promote (optionally as a canary A/B arm) or reject. Wiring only.
 
-Runs on demand with Params, and whenever the deploy step updates the prompts Asset."""
+Runs on demand with Params, and whenever the deploy step (the prompts_deploy DAG, or a CI job
+posting an event through the REST API) updates the prompts Asset: such a run releases the newest
+version of ``name`` that the triggering events list in their ``registered`` extra."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
     default_args={"retries": 0, "on_failure_callback": on_failure()},
     params={
         "name": Param("news-answer", type="string", description="Template name."),
-        "version": Param(None, type=["null", "string"], description="Candidate version (default: newest)."),
+        "version": Param(None, type=["null", "string"],
+                         description="Candidate version (default: what the deploy registered, else the newest)."),
         "canary_weight": Param(0.0, type="number", minimum=0, maximum=1,
                                description="> 0 starts an A/B test instead of a full promotion."),
     },
@@ -32,31 +36,44 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
 def prompt_release() -> None:
     @task
     def validate() -> dict[str, Any]:
-        from prompts.release import validate
-        from retrieval.generators.llm import latest_version
+        from prompts.release import validate_request
 
-        p = get_current_context()["params"]
-        return validate(p["name"], p.get("version") or latest_version(p["name"]))
+        context = get_current_context()
+        deployed = [dict(e.extra or {}) for e in context["triggering_asset_events"][PROMPTS]]
+        return validate_request(context["params"]["name"], context["params"].get("version"), deployed)
 
     @task.branch
-    def valid(checked: dict[str, Any]) -> str:
-        return "evaluate" if checked["ok"] else "reject"
+    def valid(checked: dict[str, Any]) -> str | None:
+        if checked["candidate"] is None:
+            return None  # the deploy registered nothing for this template: skip the rest
+        return "snapshot" if checked["ok"] else "reject"
 
     @task
-    def evaluate(checked: dict[str, Any]) -> dict[str, Any]:
+    def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
         from newsrag_airflow.connections import task_env
-        from prompts.release import evaluate
+
+        from prompts.release_eval import snapshot
 
         with task_env():
-            return evaluate(checked)
+            return snapshot(checked)
 
     @task
-    def compare(evaluated: dict[str, Any]) -> dict[str, Any]:
+    def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
         from newsrag_airflow.connections import task_env
-        from prompts.release import compare
+
+        from prompts.release_eval import evaluate
 
         with task_env():
-            return compare(evaluated)
+            return evaluate(plan, role)
+
+    @task
+    def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
+        from newsrag_airflow.connections import task_env
+
+        from prompts.release_eval import compare
+
+        with task_env():
+            return compare(plan, active, candidate)
 
     @task.branch
     def decide(compared: dict[str, Any]) -> str:
@@ -83,10 +100,12 @@ def prompt_release() -> None:
         return notify(outcome[0])
 
     checked = validate()
-    evaluated = evaluate(checked)
+    plan = snapshot(checked)
     rejected_invalid = reject(checked)
-    valid(checked) >> [evaluated, rejected_invalid]
-    compared = compare(evaluated)
+    valid(checked) >> [plan, rejected_invalid]
+    active_run = evaluate.override(task_id="evaluate_active")(plan, "active")
+    candidate_run = evaluate.override(task_id="evaluate_candidate")(plan, "candidate")
+    compared = compare(plan, active_run, candidate_run)
     promoted = promote(compared)
     rejected = reject.override(task_id="reject_after_eval")(compared)
     decide(compared) >> [promoted, rejected]

@@ -1,6 +1,10 @@
-"""A prompt release as plain steps (the prompt_release DAG wires them): validate the candidate,
-evaluate candidate and active on the same golden set and index snapshot, compare with confidence
-intervals, then promote (optionally as a canary A/B arm) or reject with the report.
+"""A prompt release as plain steps (the prompts_deploy and prompt_release DAGs wire them).
+
+deploy: register the prompts folder's templates and say which versions are new (the DAG emits
+``Asset("newsrag://prompts")`` with that list). prompt_release: pick the candidate (the Params, or
+the version a deploy registered), validate it, snapshot the index once, evaluate candidate and
+active on that snapshot and the same golden questions (:mod:`prompts.release_eval`), compare with
+confidence intervals, then promote (optionally as a canary A/B arm) or reject with the report.
 
 Prompts only change what an LLM generator says, so releases evaluate with an LLM generator
 (``NEWSRAG_RELEASE_GENERATOR``, default ``openai``, which also covers OpenAI-compatible servers).
@@ -8,99 +12,98 @@ Prompts only change what an LLM generator says, so releases evaluate with an LLM
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.errors import NewsragError
 from newsrag.settings import PathSettings, load
 from prompts.registry import PromptRegistry
+from prompts.template import version_key
 from retrieval.generators import PromptRef
 
 
 class ReleaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_RELEASE_", extra="ignore")
 
-    registry: str | None = None  # default: $NEWSRAG_HOME/prompt-registry.sqlite (shared with the app)
+    # A SQLite path or a postgresql:// URL; default $NEWSRAG_HOME/prompt-registry.sqlite. The app
+    # must read the same registry (NEWSRAG_APP_PROMPT_REGISTRY).
+    registry: str | None = None
     generator: str = "openai"
     golden: str | None = None  # default: NEWSRAG_EVAL_GOLDEN_PATH
     sample: int | None = Field(None, ge=1)
+    prompts_dir: Path | None = None  # the folder the deploy step registers; default: the shipped templates
+
+
+def registry_location() -> str:
+    return load(ReleaseSettings).registry or str(load(PathSettings).home / "prompt-registry.sqlite")
 
 
 def open_registry() -> PromptRegistry:
-    settings = load(ReleaseSettings)
-    return PromptRegistry(settings.registry or load(PathSettings).home / "prompt-registry.sqlite")
+    return PromptRegistry(registry_location())
 
 
-def validate(name: str, version: str, who: str = "prompt_release") -> dict[str, Any]:
-    """Register the shipped template files (the deploy step's output), then lint and test-render."""
-    with _registry() as reg:
-        reg.sync(author="deploy")
-        problems = reg.validate(name, version, who=who)
-        active = reg.active(name).active
-    return {"name": name, "candidate": version, "active": active, "ok": not problems, "problems": problems}
+def deploy(folder: str | None = None, who: str = "deploy") -> dict[str, Any]:
+    """Register every template of the prompts folder; ``registered`` lists the new ``name@version``
+    refs (empty when nothing changed). Refused as a whole on a malformed file or a changed version."""
+    path = Path(folder) if folder else load(ReleaseSettings).prompts_dir
+    with opened_registry() as reg:
+        registered = reg.sync(path, author=who)
+    return {"registered": registered, "folder": str(path or "shipped templates")}
 
 
-def evaluate(plan: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate candidate and active (or the candidate alone when none is active yet) on the same
-    golden set and index snapshot; both runs are saved to the evaluation history."""
-    from evaluation.golden import load_golden
-    from evaluation.history import EvalSettings, HistoryStore
-    from evaluation.runner import make_setup, retrieval_from_settings, run_eval
+def deployed_candidate(name: str, deployed: Iterable[Mapping[str, Any]]) -> str | None:
+    """The newest version of ``name`` among the refs deploy events registered (their ``extra``)."""
+    versions = [ref.split("@", 1)[1] for extra in deployed for ref in extra.get("registered") or []
+                if isinstance(ref, str) and ref.startswith(f"{name}@")]
+    return max(versions, key=version_key) if versions else None
 
-    settings, eval_settings = load(ReleaseSettings), load(EvalSettings)
-    golden = load_golden(settings.golden or eval_settings.golden_path)
-    runs: dict[str, Any] = {}
-    with _clients() as (store, embedder), _registry() as reg, HistoryStore(eval_settings.history_location()) as hist:
-        for role, version in (("active", plan["active"]), ("candidate", plan["candidate"])):
+
+def validate_request(name: str, version: str | None = None,
+                     deployed: list[Mapping[str, Any]] | None = None, who: str = "prompt_release") -> dict[str, Any]:
+    """Pick the candidate and validate it. ``version`` (a Param) wins; an Asset-triggered run takes
+    the newest version of ``name`` its deploy events registered; a manual run without a version
+    takes the newest registered one. ``candidate`` is None when the deploy registered no version of
+    ``name`` (nothing to release)."""
+    trigger = "deploy" if version is None and deployed else "params"
+    with opened_registry() as reg:
+        reg.sync(author="deploy")  # the shipped files, so a manual run sees them without a deploy
+        active = reg.active(name).active  # RegistryError naming the known templates when unknown
+        if trigger == "deploy":
+            version = deployed_candidate(name, deployed or [])
             if version is None:
-                continue
-            t = reg.template(plan["name"], version)
-            setup = make_setup(store, embedder, retrieval_from_settings(), generator=settings.generator,
-                               prompt=PromptRef(t.name, t.version, t.system, t.user))
-            run = run_eval(golden, store=store, embedder=embedder, setup=setup, sample=settings.sample)
-            hist.save(run)
-            runs[role] = run.run_id
-    return {**plan, "runs": runs}
-
-
-def compare(evaluated: dict[str, Any], out_dir: str | None = None) -> dict[str, Any]:
-    """Gate the candidate against the active version's run; write the comparison report."""
-    from evaluation.history import EvalSettings, HistoryStore
-    from evaluation.regression import RegressionSettings, apply_gate
-    from evaluation.report import write_report
-
-    eval_settings = load(EvalSettings)
-    with HistoryStore(eval_settings.history_location()) as hist:
-        candidate = _run(hist, evaluated["runs"]["candidate"])
-        active = _run(hist, evaluated["runs"]["active"]) if "active" in evaluated["runs"] else None
-        reasons = apply_gate(candidate, active, load(RegressionSettings))
-        hist.save(candidate)
-        report = write_report(candidate, hist, Path(out_dir) if out_dir else eval_settings.reports_path(),
-                              compare_run=active, feedback=_live_feedback())
-    return {**evaluated, "decision": "reject" if reasons else "promote", "reasons": reasons, "report": str(report),
-            "headline": {k: a.mean for k, a in candidate.aggregates.items()}}
+                return {"name": name, "candidate": None, "active": active, "ok": False, "trigger": trigger,
+                        "problems": [f"the deploy registered no new version of {name}; nothing to release"]}
+        version = version or max(reg.versions(name), key=version_key)
+        problems = reg.validate(name, version, who=who)
+    return {"name": name, "candidate": version, "active": active, "ok": not problems, "problems": problems,
+            "trigger": trigger}
 
 
 def promote(result: dict[str, Any], canary_weight: float = 0.0, who: str = "prompt_release") -> dict[str, Any]:
-    with _registry() as reg:
+    """Make the candidate active, or with ``canary_weight`` > 0 (and an active version) serve it as
+    the A/B test's canary arm to that sticky share of keys first."""
+    with opened_registry() as reg:
         why = f"evaluation passed (report {result['report']})"
         run_id = result["runs"]["candidate"]
-        if canary_weight > 0 and result["active"] is not None:
-            state = reg.set_ab(result["name"], result["candidate"], canary_weight, who=who, why=why, eval_run_id=run_id)
+        if canary_weight > 0 and result["active"] is not None and result["active"] != result["candidate"]:
+            state = reg.set_ab(result["name"], result["candidate"], canary_weight, who=who, why=why,
+                               eval_run_id=run_id)
         else:
             state = reg.promote(result["name"], result["candidate"], who=who, why=why, eval_run_id=run_id)
-    return {**result, "active_after": state.active, "canary": state.canary, "canary_weight": state.canary_weight}
+    return {**result, "decision": "canary" if state.canary else "promote", "active_after": state.active,
+            "canary": state.canary, "canary_weight": state.canary_weight}
 
 
 def reject(result: dict[str, Any], who: str = "prompt_release") -> dict[str, Any]:
     """Record the rejection (the active version is untouched) and say why."""
     reasons = result.get("reasons") or result.get("problems") or ["validation failed"]
-    with _registry() as reg:
+    with opened_registry() as reg:
         reg.record(result["name"], "reject", result["candidate"], who=who, why="; ".join(reasons),
-                      eval_run_id=(result.get("runs") or {}).get("candidate"))
+                   eval_run_id=(result.get("runs") or {}).get("candidate"))
         active = reg.active(result["name"]).active
     return {**result, "decision": "reject", "reasons": reasons, "active_after": active}
 
@@ -108,60 +111,30 @@ def reject(result: dict[str, Any], who: str = "prompt_release") -> dict[str, Any
 def notify(result: dict[str, Any]) -> dict[str, Any]:
     from evaluation.notify import notifiers_from_env, notify_all
 
-    verdict = "promoted" if result.get("decision") == "promote" else "rejected"
+    verdict = {"promote": "promoted", "canary": "started as a canary"}.get(result.get("decision", ""), "rejected")
     subject = f"newsrag prompt release: {result['name']}@{result['candidate']} {verdict}"
-    body = "\n".join([subject, f"active now: {result.get('active_after')}",
-                      *[f"- {r}" for r in result.get("reasons") or []], f"report: {result.get('report')}"])
-    failures = notify_all(notifiers_from_env(), subject, body, level="info" if verdict == "promoted" else "warning")
+    canary = f" (canary {result['canary']} at {result['canary_weight']:.0%})" if result.get("canary") else ""
+    body = "\n".join([subject, f"active now: {result.get('active_after')}{canary}",
+                      *[f"- {r}" for r in result.get("reasons") or []],
+                      *[f"  {line}" for line in result.get("comparison_lines") or []],
+                      f"report: {result.get('report')}"])
+    failures = notify_all(notifiers_from_env(), subject, body, level="warning" if verdict == "rejected" else "info")
     return {**result, "notify_failures": failures}
 
 
-class _registry:  # noqa: N801 - a tiny context manager
-    def __enter__(self) -> PromptRegistry:
-        self.reg = open_registry()
-        return self.reg
-
-    def __exit__(self, *exc: object) -> None:
-        self.reg.close()
-
-
-class _clients:  # noqa: N801
-    def __enter__(self) -> tuple[Any, Any]:
-        from embeddings import create_embedder
-        from retrieval.store import WeaviateStore
-
-        self.store = WeaviateStore()
-        return self.store, create_embedder()
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
-
-
-def _live_feedback() -> list[Any]:
-    """The app's feedback (per version and arm) when this worker can see it; none otherwise."""
-    from evaluation.feedback import FeedbackStore
-
-    path = load(PathSettings).home / "feedback.sqlite"
-    if not path.exists():
-        return []
-    store = FeedbackStore(path)
+@contextmanager
+def opened_registry() -> Iterator[PromptRegistry]:
+    reg = open_registry()
     try:
-        return store.feedback()
+        yield reg
     finally:
-        store.close()
-
-
-def _run(hist: Any, run_id: str) -> Any:
-    run = hist.get(run_id)
-    if run is None:
-        raise NewsragError(f"evaluation run {run_id} is missing from the history")
-    return run
+        reg.close()
 
 
 def active_prompt_ref(name: str) -> PromptRef | None:
     """The registry's active version of ``name`` (the A arm) as a PromptRef, so that scheduled
     evaluation measures the template users get; None when no version was ever promoted."""
-    with _registry() as reg:
+    with opened_registry() as reg:
         reg.sync(author="deploy")  # the shipped files, as the release DAG registers them
         version = reg.active(name).active
         if version is None:

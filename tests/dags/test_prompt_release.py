@@ -1,6 +1,8 @@
 """dag.test() of prompt_release with an LLM served over loopback in the OpenAI wire format: a
 candidate that is no worse is promoted; one that drops the citation instruction is rejected, the
-active version is unchanged and the report says why; an invalid one never reaches evaluation."""
+active version is unchanged and the report says why; an invalid one never reaches evaluation. Both
+evaluations of a release record the one snapshot taken upstream; a canary release starts an A/B
+arm instead of promoting."""
 
 from __future__ import annotations
 
@@ -10,21 +12,23 @@ from typing import Any
 
 import pytest
 
-from prompts.registry import PromptRegistry
-from prompts.template import load_template, templates_dir
+from evaluation.history import HistoryStore
+from prompts.registry import ActivePrompt, PromptRegistry
+from prompts.template import PromptTemplate, load_template, templates_dir
 from tests.dags.conftest import REPO, load_dag
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 
 pytestmark = pytest.mark.integration
 
 V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
-CITE = re.compile(r"Cite every claim.*?provided\.", re.S)
+CITE = re.compile(r"Cite every claim.*?provided\.", re.DOTALL)
+GOOD = V1.model_copy(update={"version": "2", "system": V1.system + "Be concise.\n"})
 
 
 def obedient_llm(req: Received) -> tuple[int, dict[str, str], Any]:
     """Answers with article 1's most relevant-looking sentence; cites only when told to."""
     system, user = req.json["messages"][0]["content"], req.json["messages"][-1]["content"]
-    body = re.search(r'<article n="1"[^>]*>\ntitle: [^\n]*\n(.*?)\n</article>', user, re.S)
+    body = re.search(r'<article n="1"[^>]*>\ntitle: [^\n]*\n(.*?)\n</article>', user, re.DOTALL)
     question = set(re.findall(r"\w{4,}", user.rsplit("Question:", 1)[-1].lower()))
     sentences = re.split(r"(?<=[.!?])\s+", body.group(1)) if body else []
     best = max(sentences, key=lambda s: len(question & set(re.findall(r"\w{4,}", s.lower()))), default="")
@@ -47,7 +51,7 @@ def release_env(airflow_db: str, corpus_collection: str, tmp_path: Path, monkeyp
     registry.sync()
     registry.validate("news-answer", "1")
     registry.promote("news-answer", "1", who="setup")
-    registry.register(V1.model_copy(update={"version": "2", "system": V1.system + "Be concise.\n"}))
+    registry.register(GOOD)
     registry.register(V1.model_copy(update={"version": "3", "system": CITE.sub("", V1.system)}))
     registry.register(V1.model_copy(update={"version": "4", "user": "{{ question }}\n{{ context }}\n"}))
     yield registry
@@ -55,21 +59,51 @@ def release_env(airflow_db: str, corpus_collection: str, tmp_path: Path, monkeyp
     server.close()
 
 
-def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegistry) -> None:
+@pytest.fixture
+def snapshots(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every index snapshot taken (the tasks run in this process)."""
+    import evaluation.runner
+
+    taken: list[Any] = []
+    real = evaluation.runner.snapshot_index
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        taken.append(real(*args, **kwargs))
+        return taken[-1]
+
+    monkeypatch.setattr(evaluation.runner, "snapshot_index", spy)
+    return taken
+
+
+def history_runs(tmp_path: Path) -> list[Any]:
+    with HistoryStore(str(tmp_path / "history.sqlite")) as hist:
+        return hist.list_runs(limit=100)
+
+
+def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegistry, snapshots: list[Any],
+                                                       tmp_path: Path) -> None:
     assert "Cite every claim" not in release_env.template("news-answer", "3").system
     dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
 
     good = dag.test(run_conf={"name": "news-answer", "version": "2"})
     assert str(good.state) == "success"
     assert release_env.active("news-answer").active == "2"
+    # One snapshot, taken upstream, recorded by both evaluations, on the same questions.
+    active_run, candidate_run = sorted(history_runs(tmp_path), key=lambda r: r.prompt_version)
+    assert len(snapshots) == 1
+    assert (active_run.prompt_version, candidate_run.prompt_version) == ("1", "2")
+    assert active_run.index == candidate_run.index == snapshots[0]
+    assert active_run.golden_sha256 == candidate_run.golden_sha256
+    assert [r.case_id for r in active_run.results] == [r.case_id for r in candidate_run.results]
+    assert len(candidate_run.results) == 10
 
     bad = dag.test(run_conf={"name": "news-answer", "version": "3"})
     assert str(bad.state) == "success"
     assert release_env.active("news-answer").active == "2"  # untouched
     rejection = [e for e in release_env.events("news-answer") if e.action == "reject"][-1]
     assert rejection.version == "3" and "citation_precision" in (rejection.why or "")
-    report = next(Path(p) for p in Path(release_env.path).parent.glob("reports/*/report.html")
-                  if rejection.eval_run_id in str(p))
+    assert re.search(r"paired diff .*95% CI \[-[\d.]+, -[\d.]+\]", rejection.why or "")  # the gate's interval
+    report = next(p for p in (tmp_path / "reports").glob("*/report.html") if rejection.eval_run_id in str(p))
     html = report.read_text()
     assert "citation" in html.lower() and "regression" in html.lower()
 
@@ -78,3 +112,110 @@ def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegist
     last = release_env.events("news-answer")[-1]
     assert (last.action, last.version) == ("reject", "4") and "between <context> and </context>" in (last.why or "")
     assert release_env.active("news-answer").active == "2"
+
+
+def test_a_canary_release_starts_an_ab_arm_instead_of_promoting(release_env: PromptRegistry) -> None:
+    dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
+    run = dag.test(run_conf={"name": "news-answer", "version": "2", "canary_weight": 0.1})
+    assert str(run.state) == "success"
+    assert release_env.active("news-answer") == ActivePrompt("news-answer", "1", "2", 0.1)
+    ab = release_env.events("news-answer")[-1]
+    assert (ab.action, ab.version, ab.canary, ab.canary_weight, ab.who) == ("ab", "1", "2", 0.1, "prompt_release")
+    assert ab.eval_run_id and "evaluation passed" in (ab.why or "")
+    assert not [e for e in release_env.events("news-answer") if e.action == "promote" and e.version == "2"]
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["promote"] == "success" and states["reject_after_eval"] == "skipped"
+
+
+def write_templates(folder: Path, *templates: PromptTemplate) -> Path:
+    import yaml
+
+    for t in templates:
+        path = folder / t.name / f"{t.version}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(t.model_dump(mode="json"), sort_keys=False))
+    return folder
+
+
+def deploy_events(after_id: int = 0) -> list[Any]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(select(AssetEvent).where(AssetEvent.source_dag_id == "prompts_deploy",
+                                                        AssetEvent.id > after_id).order_by(AssetEvent.id)).all()
+        return [(e.id, dict(e.extra)) for e in rows]
+
+
+def consume_events(monkeypatch: pytest.MonkeyPatch, event_ids: list[int]) -> None:
+    """The next dag.test() run consumes these asset events, as a run the scheduler creates for them."""
+    import airflow.models.dagrun as dagrun_module
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.types import DagRunType
+    from sqlalchemy import select
+
+    create = dagrun_module.get_or_create_dagrun
+
+    def asset_triggered(*args: Any, **kwargs: Any) -> Any:
+        run, session = create(*args, **kwargs), kwargs["session"]
+        run.consumed_asset_events.extend(session.scalars(select(AssetEvent).where(AssetEvent.id.in_(event_ids))))
+        run.run_type = DagRunType.ASSET_TRIGGERED
+        session.commit()
+        return run
+
+    monkeypatch.setattr(dagrun_module, "get_or_create_dagrun", asset_triggered)
+
+
+def test_the_deploy_step_emits_the_prompts_asset_and_the_release_takes_its_version(
+        release_env: PromptRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v5 = V1.model_copy(update={"version": "5", "system": V1.system + "Prefer the newest article.\n"})
+    monkeypatch.setenv("NEWSRAG_RELEASE_PROMPTS_DIR", str(write_templates(tmp_path / "prompts", V1, v5)))
+    deploy = load_dag(REPO / "dags" / "prompts_deploy.py", "prompts_deploy")
+    seen = max([i for i, _ in deploy_events()], default=0)
+
+    assert str(deploy.test().state) == "success"
+    events = deploy_events(seen)
+    assert len(events) == 1 and events[0][1]["registered"] == ["news-answer@5"]
+    assert release_env.versions("news-answer")[-1] == "5"
+    again = deploy.test()  # nothing new: the task is skipped and no event schedules a release
+    assert str(again.state) == "success" and deploy_events(events[0][0]) == []
+    assert {str(ti.state) for ti in again.get_task_instances()} == {"skipped"}
+
+    release_env.register(V1.model_copy(update={"version": "6", "system": V1.system + "Six.\n"}))  # not deployed
+    consume_events(monkeypatch, [events[0][0]])
+    release = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
+    run = release.test()  # no Params: the candidate comes from the asset event
+    assert str(run.state) == "success"
+    assert release_env.active("news-answer").active == "5"
+    promoted = release_env.events("news-answer")[-1]
+    assert (promoted.action, promoted.version, promoted.previous) == ("promote", "5", "1")
+
+
+def test_an_asset_event_without_a_version_of_the_template_releases_nothing(
+        release_env: PromptRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.sdk import Asset
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    prompts = Asset("newsrag://prompts", group="newsrag")  # its uri is normalised to newsrag://prompts/
+    with create_session() as session:  # as a CI job posting to /api/v2/assets/events would
+        asset = session.scalars(select(AssetModel).where(AssetModel.name == prompts.name)).first()
+        if asset is None:
+            asset = AssetModel(name=prompts.name, uri=prompts.uri, group=prompts.group)
+            session.add(asset)
+            session.flush()
+        event = AssetEvent(asset_id=asset.id, extra={"registered": ["other-template@7"], "from_rest_api": True})
+        session.add(event)
+        session.flush()
+        event_id = event.id
+    consume_events(monkeypatch, [event_id])
+    events_before = len(release_env.events())
+    run = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release").test()
+    assert str(run.state) == "success"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states.pop("validate") == "success" and states.pop("valid") == "success"
+    assert set(states.values()) == {"skipped"}, str(sorted(states.items()))
+    assert release_env.active("news-answer") == ActivePrompt("news-answer", "1")
+    assert len(release_env.events()) == events_before  # nothing validated, promoted or rejected
