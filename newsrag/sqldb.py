@@ -51,6 +51,7 @@ class SqlDb:
         self.what = what
         self.postgres = is_postgres(location)
         self.lock = threading.RLock()
+        self._in_tx = False
         self.conn: Any
         self.errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         if self.postgres:
@@ -84,7 +85,15 @@ class SqlDb:
         if self.postgres:
             sql = sql.replace("?", "%s")
         with self.lock:
-            cur = self._live().execute(sql, tuple(params))
+            try:
+                cur = self._live().execute(sql, tuple(params))
+            except self.errors:
+                # A read outside a transaction on a connection the server dropped (a restart, a
+                # failover) is retried once on a new connection; anything else is reported.
+                read = sql.lstrip()[:6].upper() == "SELECT"
+                if not (self.postgres and self.conn.broken and read and not self._in_tx):
+                    raise
+                cur = self._live().execute(sql, tuple(params))
             return list(cur.fetchall()) if cur.description else []
 
     def _live(self) -> Any:
@@ -98,10 +107,14 @@ class SqlDb:
         """One transaction; with ``lock``, writers using the same name run one at a time."""
         with self.lock:
             if self.postgres:
-                with self._live().transaction():
-                    if lock is not None:
-                        self.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(lock),))
-                    yield
+                self._in_tx = True
+                try:
+                    with self._live().transaction():
+                        if lock is not None:
+                            self.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(lock),))
+                        yield
+                finally:
+                    self._in_tx = False
                 return
             self.conn.execute("BEGIN IMMEDIATE")
             try:

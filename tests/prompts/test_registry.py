@@ -180,3 +180,26 @@ def test_a_postgres_registry_never_shows_its_password(postgres_url: str) -> None
     with pytest.raises(StoreError, match=r"cannot open the prompt registry at postgresql://postgres:\*\*\*@") as info:
         PromptRegistry(wrong)
     assert "wrong-pw-123" not in str(info.value)
+
+
+@pytest.mark.integration
+def test_a_postgres_registry_survives_a_dropped_connection(postgres_server: str, postgres_url: str) -> None:
+    import psycopg
+
+    reg = PromptRegistry(postgres_url)
+    reg.sync()
+    reg.register(version("2", " two"))
+    for n in ("1", "2"):
+        reg.validate("news-answer", n)
+    reg.promote("news-answer", "1")
+
+    def drop_connection() -> None:  # as a server restart or failover would
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (reg._db.conn.info.backend_pid,))
+
+    drop_connection()
+    assert reg.active("news-answer").active == "1"  # the read reconnects
+    drop_connection()
+    assert reg.promote("news-answer", "2", who="after-restart").active == "2"
+    assert [e.version for e in reg.events("news-answer") if e.action == "promote"] == ["1", "2"]
+    reg.close()
