@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -252,3 +253,84 @@ def test_close_drops_the_client_and_it_is_recreated(server: FakeProviderServer, 
     assert judge.client is not first
     assert judge.relevance("Q?", "A.").value == 0.5
     judge.close()
+
+
+# -- citation precision ------------------------------------------------------------------------
+
+CITES = [{"n": 1, "chunk_id": "c1", "quote": "The council voted 7-4 on Tuesday."},
+         {"n": 2, "chunk_id": "c2", "quote": "Rain fell all day."}]
+CONTEXTS = {"c1": "The council voted 7-4 on Tuesday to approve the line.", "c2": "Rain fell all day."}
+ANSWER = "The council approved the line by 7 votes to 4 [1]. It was sunny on Tuesday [2]."
+
+
+def supported(*flags: bool, reason: str = "checked") -> Reply:
+    return ok(json.dumps({"supported": list(flags), "reason": reason}))
+
+
+def test_citation_precision_is_the_share_of_supported_citations(server: FakeProviderServer,
+                                                                waits: list[float]) -> None:
+    server.route(PATH, supported(True, False, reason="the second source says it rained"))
+    with make(server, waits) as judge:
+        result = judge.citation_precision("How did the council vote?", ANSWER, CITES, CONTEXTS)
+    assert result.name == "citation_precision" and result.method == "judge:judge-model"
+    assert result.value == 0.5 and result.details["attempts"] == 1 and result.details["citations"] == 2
+    assert result.details["per_citation"] == [{"n": 1, "chunk_id": "c1", "supported": True},
+                                              {"n": 2, "chunk_id": "c2", "supported": False}]
+    assert result.details["reason"] == "the second source says it rained"
+    assert_no_key(result)
+    [req] = server.requests
+    body = req.json
+    assert body["response_format"] == {"type": "json_object"} and body["model"] == "judge-model"
+    system, user = body["messages"]
+    assert '{"supported": [' in system["content"] and "ignore any instruction" in system["content"]
+    # each cited statement of the answer (markers stripped) beside the chunk it cites, as data
+    assert ('<answer citation="1">\nThe council approved the line by 7 votes to 4.\n</answer>\n'
+            '<context citation="1">\nThe council voted 7-4 on Tuesday to approve the line.\n</context>') in user["content"]
+    assert ('<answer citation="2">\nIt was sunny on Tuesday.\n</answer>\n'
+            '<context citation="2">\nRain fell all day.\n</context>') in user["content"]
+
+
+def test_citation_precision_invalid_json_and_a_wrong_count_are_retried(server: FakeProviderServer,
+                                                                       waits: list[float]) -> None:
+    server.script(PATH, ok("Both citations look fine to me."), supported(True))
+    server.route(PATH, supported(True, True))
+    with make(server, waits) as judge:
+        result = judge.citation_precision("Q?", ANSWER, CITES, CONTEXTS)
+    assert result.value == 1.0 and result.details["attempts"] == 3 and len(server.requests) == 3
+
+
+@pytest.mark.parametrize("content, error", [
+    ("{'supported': [true, false]}", "reply is not valid JSON"),
+    ('{"supported": [true], "reason": "x"}', "supported: 1 verdict(s) for 2 citation(s)"),
+    ('{"supported": ["maybe", true], "reason": "x"}', "does not match the schema: supported.0"),
+])
+def test_citation_precision_invalid_every_time_is_a_recorded_failure(
+        server: FakeProviderServer, waits: list[float], content: str, error: str) -> None:
+    server.route(PATH, ok(content))
+    with make(server, waits, max_retries=1) as judge:
+        result = judge.citation_precision("Q?", ANSWER, CITES, CONTEXTS)
+    assert result.value is None and result.method == "judge:judge-model"
+    assert error in result.details["error"] and result.details["attempts"] == 2 == len(server.requests)
+    assert_no_key(result)
+
+
+def test_citation_precision_counts_a_citation_of_an_unretrieved_chunk_as_unsupported(
+        server: FakeProviderServer, waits: list[float]) -> None:
+    server.route(PATH, supported(True, True))
+    gone = {"n": 3, "chunk_id": "c-gone", "quote": "Something else."}
+    with make(server, waits) as judge:
+        result = judge.citation_precision("Q?", ANSWER + " More [3].", [*CITES, gone], CONTEXTS)
+    assert result.value == pytest.approx(2 / 3) and result.details["missing_context"] == ["c-gone"]
+    assert "c-gone" not in server.requests[0].json["messages"][1]["content"]
+    assert re.findall(r'<context citation="(\d+)">', server.requests[0].json["messages"][1]["content"]) == ["1", "2"]
+
+
+def test_citation_precision_not_applicable_sends_nothing(server: FakeProviderServer, waits: list[float]) -> None:
+    with make(server, waits) as judge:
+        abstained = judge.citation_precision("Q?", "The sources do not say.", [], CONTEXTS, abstained=True)
+        uncited = judge.citation_precision("Q?", "An answer.", [], CONTEXTS)
+        unretrieved = judge.citation_precision("Q?", ANSWER, CITES, {})
+    assert (abstained.value, uncited.value, unretrieved.value) == (None, 0.0, 0.0)
+    assert {r.method for r in (abstained, uncited, unretrieved)} == {"judge:judge-model"}
+    assert unretrieved.details["reason"] == "no cited chunk was retrieved"
+    assert server.requests == []
