@@ -9,25 +9,21 @@ golden set, earlier, not failed). ``best`` means "highest mean", so for latency 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Sequence, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import matplotlib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure  # no pyplot: no global backend or GUI state (renders like Agg)
-from matplotlib.ticker import MaxNLocator
+from markupsafe import Markup
 
-from evaluation.arms import SCORE_METRICS, feedback_by_arm, scores_by_version
+from evaluation.arms import SCORE_METRICS, breakdown_by_arm
+from evaluation.charts import Point, forest_chart, trend_chart
 from evaluation.models import Aggregate, EvalRun, QuestionResult
 from evaluation.stats import paired_bootstrap_diff
 
@@ -41,14 +37,11 @@ LABELS = {"hit@k": "Hit@k", "recall@k": "Recall@k", "mrr": "MRR", "ndcg@k": "nDC
           "abstention_accuracy": "Abstention accuracy", "latency_ms": "Latency"}
 LOWER_IS_BETTER = frozenset({"latency_ms"})
 INDEX_METRICS = ("hit@k", "faithfulness", "abstention_accuracy")
-WORST_N, TREND_LIMIT, CHANGED_LIMIT = 10, 30, 30
+WORST_N, TREND_LIMIT, CHANGED_LIMIT, ARM_RUNS = 10, 30, 30, 100
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-C = {"ink": "#334155", "muted": "#94a3b8", "grid": "#e8edf3", "accent": "#2563eb",
-     "band": "#dbe7fb", "good": "#15803d", "bad": "#c2410c", "flat": "#64748b"}
 _SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|access[_-]?token|"
                          r"auth[_-]?token|bearer)$", re.IGNORECASE)
 _EPS = 1e-9
-Point = tuple[datetime, float, float | None, float | None]  # when, mean, low, high
 
 
 def metric_order(names: Iterable[str]) -> list[str]:
@@ -125,11 +118,11 @@ def runs_in(out_dir: Path) -> list[EvalRun]:
     return [run for _, run in _reports(out_dir)]
 
 
-def _ask(history: Any, name: str, *args: Any) -> tuple[bool, Any]:
-    """``(True, history.name(*args))``, or ``(False, None)`` when absent or broken."""
+def _ask(history: Any, name: str, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+    """``(True, history.name(*args, **kwargs))``, or ``(False, None)`` when absent or broken."""
     fn = getattr(history, name, None)
     try:
-        return (True, fn(*args)) if callable(fn) else (False, None)
+        return (True, fn(*args, **kwargs)) if callable(fn) else (False, None)
     except Exception as exc:  # noqa: BLE001 - a broken history must not cost us the report
         log.warning("history.%s failed, using the reports on disk: %s", name, exc)
         return False, None
@@ -163,73 +156,16 @@ def _trend(metric: str, run: EvalRun, history: Any, runs: list[EvalRun]) -> list
     return [*earlier[-(TREND_LIMIT - 1):], (now, agg.mean, agg.low, agg.high)]
 
 
-def _svg(fig: Figure, title: str, uid: str) -> Markup:
-    """The figure as inline SVG: no prolog, no metadata, ids made unique, a <title>, fluid size."""
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "newsrag"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    text = buf.getvalue()[buf.getvalue().index("<svg"):]
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.DOTALL)
-    text = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", text)
-    text = re.sub(r'(\bid="|href="#|url\(#)', rf"\g<1>{uid}-", text)
-    text = re.sub(r"font-family:[^;\"]*", "font-family: inherit", text)
-    head, rest = text.split(">", 1)
-    head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    return Markup(f'{head} role="img" aria-labelledby="{uid}-title" class="chart">'
-                  f'<title id="{uid}-title">{escape(title)}</title>{rest}')
-
-
-def _axes(fig: Figure, grid: Literal["x", "y"] = "y") -> Any:
-    ax = fig.add_subplot()
-    ax.spines[["top", "right", "left"]].set_visible(False)
-    ax.spines["bottom"].set_color(C["muted"])
-    ax.tick_params(labelsize=8.5, colors=C["ink"], length=0, pad=3)
-    ax.grid(axis=grid, color=C["grid"], linewidth=0.8)
-    ax.set_axisbelow(True)
-    return ax
-
-
 def _trend_chart(metric: str, pts: list[Point], uid: str) -> Markup:
-    fig = Figure(figsize=(3.3, 1.55))
-    fig.subplots_adjust(left=0.15, right=0.96, top=0.9, bottom=0.16)  # fixed: constrained doubles the cost
-    ax = _axes(fig)
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    lows, highs = [p[2] for p in pts if p[2] is not None], [p[3] for p in pts if p[3] is not None]
-    if len(pts) > 1 and len(lows) == len(highs) == len(pts):
-        ax.fill_between(xs, lows, highs, color=C["band"], lw=0)
-    ax.plot(xs, ys, color=C["muted"], lw=1.5, marker="o", ms=3, mfc="white", mew=1.2)
-    ax.plot(xs[-1:], ys[-1:], "o", ms=7, color=C["accent"], mec="white", mew=1.5, zorder=5)
-    ax.annotate(fmt(ys[-1], metric).removesuffix(" ms"), (xs[-1], ys[-1]), xytext=(0, 7),
-                textcoords="offset points", ha="center", fontsize=8, color=C["accent"], fontweight="bold")
-    lo, hi = min(ys + lows), max(ys + highs)
-    pad = max((hi - lo) * 0.15, abs(hi) * 0.04, 0.01)
-    ax.set_ylim(lo - pad, min(hi + pad * 3, 1.0) if 0 <= lo and hi <= 1 and not lower_is_better(metric) else hi + pad * 3)
-    ax.yaxis.set_major_locator(MaxNLocator(3))
-    ax.set_xticks([])  # a single run has no timeline
-    if len(pts) > 1:
-        locator = AutoDateLocator(minticks=2, maxticks=4)
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(
-            locator, show_offset=False, formats=["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%S"],
-            zero_formats=["", "%Y", "%b", "%b %d", "%H:%M", "%H:%M"]))
-    return _svg(fig, f"{label(metric)} over the last {len(pts)} run(s); this run highlighted", uid)
+    return trend_chart(pts, f"{label(metric)} over the last {len(pts)} run(s); this run highlighted",
+                       fmt(pts[-1][1], metric).removesuffix(" ms"), uid, unit=not lower_is_better(metric))
 
 
 def _forest_chart(rows: list[dict[str, Any]], uid: str) -> Markup | None:
-    rows = [r for r in rows if r["paired"] is not None and not lower_is_better(r["metric"])]
-    if not rows:
-        return None
-    fig = Figure(figsize=(9.5, 0.3 * len(rows) + 0.75), layout="constrained")
-    ax = _axes(fig, grid="x")
-    ax.axvline(0, color=C["ink"], lw=0.9)
-    for i, r in enumerate(rows):
-        p, colour = r["paired"], C[r["cls"]]
-        ax.plot([p.low, p.high], [i, i], color=colour, lw=2.2, solid_capstyle="round")
-        ax.plot([p.diff], [i], "o", ms=6, color=colour, mec="white", mew=1.2)
-    ax.set_yticks(range(len(rows)), [label(r["metric"]) for r in rows])
-    ax.set_ylim(len(rows) - 0.5, -0.6)
-    ax.set_xlabel("paired difference (this run − baseline), 95% CI", fontsize=8.5, color=C["ink"])
-    return _svg(fig, "Paired bootstrap differences per metric with 95% intervals", uid)
+    bars = [(label(r["metric"]), r["paired"].diff, r["paired"].low, r["paired"].high, r["cls"]) for r in rows
+            if r["paired"] is not None and not lower_is_better(r["metric"])]
+    return forest_chart(bars, "Paired bootstrap differences per metric with 95% intervals",
+                        "paired difference (this run − baseline), 95% CI", uid)
 
 
 def _delta(run: EvalRun, other: EvalRun | None, metric: str) -> dict[str, Any] | None:
@@ -363,18 +299,34 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)  # readers (the index, a browser) never see half a file
 
 
+def report_dir(out_dir: Path, run_id: str) -> Path:
+    """The folder of one run's report (its id made safe as a folder name)."""
+    return Path(out_dir) / _slug(run_id)
+
+
+def _arm_rows(run: EvalRun, history: Any, runs: list[EvalRun], feedback: Sequence[Any]) -> list[dict[str, Any]]:
+    """Live feedback and the latest offline scores per prompt version and arm: the runs on this
+    golden set that did not fail (the history's, else the reports in out_dir), and this run."""
+    asked, known = _ask(history, "list_runs", ARM_RUNS, golden_sha256=run.golden_sha256)
+    pool = [r for r in (known if asked and known is not None else runs)
+            if r.golden_sha256 == run.golden_sha256 and r.status != "failed" and r.run_id != run.run_id]
+    return breakdown_by_arm(feedback, [*pool, run])
+
+
 def write_report(run: EvalRun, history: Any | None, out_dir: Path,
                  compare_run: EvalRun | None = None, feedback: Sequence[Any] | None = None) -> Path:
-    """Write ``out_dir/<run_id>/report.html`` and ``report.json``, refresh ``out_dir/index.html``;
+    """Write ``out_dir/<run_id>/report.html`` and ``report.json`` (the run, plus ``arms``: live
+    feedback and offline scores per prompt version and A/B arm), refresh ``out_dir/index.html``;
     return the report's path. ``compare_run`` is the baseline of the comparison section;
-    ``feedback`` (FeedbackStore records) adds live feedback per prompt version and A/B arm."""
+    ``feedback``: the app's FeedbackStore records."""
     data = _scrub(run.model_dump(mode="json"))
     run = EvalRun.model_validate(data)
-    run_dir = Path(out_dir) / _slug(run.run_id)
+    run_dir = report_dir(out_dir, run.run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write(run_dir / "report.json", json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    base = EvalRun.model_validate(_scrub(compare_run.model_dump(mode="json"))) if compare_run else None
     runs, qs = runs_in(Path(out_dir)), run.results
+    arms = {"metrics": list(SCORE_METRICS), "rows": _arm_rows(run, history, runs, feedback or [])}
+    _write(run_dir / "report.json", json.dumps({**data, "arms": arms}, indent=2, ensure_ascii=False) + "\n")
+    base = EvalRun.model_validate(_scrub(compare_run.model_dump(mode="json"))) if compare_run else None
     trends = [{"metric": m, "label": label(m), "n": len(pts), "svg": len(pts) > 1 and _trend_chart(m, pts, f"t{i}")}
               for i, m in enumerate(metric_order(run.aggregates)) if (pts := _trend(m, run, history, runs))]
     html = _env().get_template("report.html.j2").render(
@@ -382,9 +334,7 @@ def write_report(run: EvalRun, history: Any | None, out_dir: Path,
         per_tag=_breakdown(run.per_tag, Counter(t for q in qs for t in q.tags)),
         per_type=_breakdown(run.per_type, Counter(q.type for q in qs)),
         worst=sorted(qs, key=_worst_key)[:WORST_N], comparison=_comparison(run, base) if base else None,
-        methods=_methods(run, base), generated_at=datetime.now(UTC),
-        arms={"feedback": feedback_by_arm(feedback or []), "scores": scores_by_version(runs + [run]),
-              "metrics": [label(m) for m in SCORE_METRICS]})
+        methods=_methods(run, base), generated_at=datetime.now(UTC), arms=arms)
     _write(path := run_dir / "report.html", html)
     write_index(Path(out_dir))
     return path
