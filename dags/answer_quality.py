@@ -31,6 +31,8 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
         "alpha": Param(None, type=["null", "number"], minimum=0, maximum=1),
         "mode": Param(None, type=["null", "string"], enum=[None, "hybrid", "vector", "bm25"]),
         "query_properties": Param(None, type=["null", "array"]),
+        "top_k": Param(None, type=["null", "integer"], minimum=1, maximum=100,
+                       description="Chunks retrieved per question; default NEWSRAG_SEARCH_TOP_K."),
         "generator": Param(None, type=["null", "string"],
                            description="extractive, openai, cohere...; default NEWSRAG_EVAL_GENERATOR."),
     },
@@ -42,7 +44,7 @@ def answer_quality() -> None:
         from newsrag_airflow.connections import task_env
 
         p = get_current_context()["params"]
-        retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties")}
+        retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties", "top_k")}
         with task_env():
             return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"))
 
@@ -69,7 +71,9 @@ def answer_quality() -> None:
             k: summary[k] for k in ("run_id", "status", "report", "headline")}
         return summary
 
-    @task(retries=0)
+    # finalize already notified the regression (with its figures): no failure callback here, or
+    # every regression would be notified twice
+    @task(retries=0, on_failure_callback=None)
     def check_regressions(summary: dict[str, Any]) -> dict[str, Any]:
         from evaluation.dag_tasks import check
 

@@ -1,7 +1,8 @@
 """The answer_quality DAG's steps as plain functions over JSON-serializable data (XCom-sized).
 
-plan → evaluate (mapped over case batches) → finalize (assemble, gate, save, report, notify).
-Nothing here knows Airflow; the DAG file only wires these together.
+plan → evaluate (mapped over case batches) → finalize (assemble, gate, save, report, notify) →
+check. The plan fixes the run id, so a retried finalize replaces its run (and does not notify a
+regression twice). Nothing here knows Airflow; the DAG file only wires these together.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.base import vector_name
+from evaluation.finish import finalize_run
 from evaluation.golden import load_golden
 from evaluation.history import EvalSettings, HistoryStore
 from evaluation.models import QuestionResult, RetrievalConfig
 from evaluation.notify import notifiers_from_env
 from evaluation.regression import RegressionSettings
-from evaluation.runner import (assemble_run, evaluate_batch, finalize_run, make_setup, plan_case_batches,
-                               retrieval_from_settings, snapshot_index)
+from evaluation.runner import (
+    assemble_run,
+    evaluate_batch,
+    make_setup,
+    new_run_id,
+    plan_case_batches,
+    retrieval_from_settings,
+    snapshot_index,
+)
 from newsrag.errors import NewsragError
 from newsrag.settings import load
 
@@ -47,8 +56,9 @@ def plan(golden: str | None = None, sample: int | None = None, retrieval: dict[s
                                                           if v is not None})
     with _clients() as (store, embedder):
         index = snapshot_index(store, vector_name(embedder.model_id))
+    started_at = datetime.now(UTC)
     return {"golden": str(gold.path), "sample": sample, "judge": judge, "generator": generator or settings.generator,
-            "started_at": datetime.now(UTC).isoformat(),
+            "started_at": started_at.isoformat(), "run_id": new_run_id(started_at),
             "index": index.model_dump(mode="json"), "retrieval": RetrievalConfig(**config.model_dump()).model_dump(),
             "batches": plan_case_batches(gold, sample, settings.batch_size)}
 
@@ -70,7 +80,8 @@ def _judge(enabled: bool) -> Any:
 
 
 def finalize(batches: list[list[dict[str, Any]]], plan_: dict[str, Any], out_dir: str | None = None) -> dict[str, Any]:
-    """Assemble the run, gate it against the last good run, save, write the report, notify."""
+    """Assemble the run, gate it against the last good run, save, write the report, notify.
+    Raises ``ReportWriteError`` (naming the path and why) when the report could not be written."""
     from evaluation.models import IndexSnapshot
     from evaluation.runner import answerer_info
 
@@ -82,17 +93,20 @@ def finalize(batches: list[list[dict[str, Any]]], plan_: dict[str, Any], out_dir
         info = answerer_info(make_setup(store, embedder, retrieval,
                                         generator=plan_.get("generator", "extractive")).answerer)
     run = assemble_run(results, gold, index=IndexSnapshot(**plan_["index"]), retrieval=retrieval, info=info,
-                       started_at=datetime.fromisoformat(plan_["started_at"]), sample=plan_["sample"])
+                       started_at=datetime.fromisoformat(plan_["started_at"]), sample=plan_["sample"],
+                       run_id=plan_.get("run_id"))
     with HistoryStore(settings.history_location()) as history:
-        _, report, failures = finalize_run(run, history, out_dir=Path(out_dir) if out_dir else settings.reports_path(),
-                                           gate=load(RegressionSettings), notifiers=notifiers_from_env())
+        done = finalize_run(run, history, out_dir=Path(out_dir) if out_dir else settings.reports_path(),
+                            gate=load(RegressionSettings), notifiers=notifiers_from_env())
     headline = {k: a.mean for k, a in run.aggregates.items()}
-    return {"run_id": run.run_id, "status": run.status, "report": str(report) if report else None,
-            "regressions": run.regressions, "headline": headline, "notify_failures": failures}
+    return {"run_id": run.run_id, "status": run.status, "report": str(done.report) if done.report else None,
+            "regressions": run.regressions, "headline": headline, "notified": done.notified,
+            "notify_failures": done.notify_failures}
 
 
 def check(summary: dict[str, Any]) -> dict[str, Any]:
-    """Fail (for the orchestrator's alerting) when the run regressed."""
+    """Fail the DAG run when the run regressed (finalize already notified: the DAG must not
+    notify this failure again)."""
     if summary["status"] == "regression":
         raise RegressionDetected(f"answer quality regressed in run {summary['run_id']}: "
                                  + "; ".join(summary["regressions"]) + f" (report: {summary['report']})")

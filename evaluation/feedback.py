@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsrag.errors import NewsragError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from newsrag.errors import NewsragError, StoreError
+from newsrag.settings import PathSettings, load
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS answers (trace_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,
@@ -93,6 +96,35 @@ class FeedbackStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class FeedbackSettings(BaseSettings):
+    """Where the app logs answers and feedback: its own ``NEWSRAG_APP_FEEDBACK_DB``, default
+    ``$NEWSRAG_HOME/feedback.sqlite`` (read here too, so the evaluation report finds it)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_APP_", extra="ignore")
+
+    feedback_db: str | None = None
+
+    def location(self) -> Path:
+        return Path(self.feedback_db) if self.feedback_db else load(PathSettings).home / "feedback.sqlite"
+
+
+def read_feedback(path: str | Path | None = None) -> list[FeedbackRecord]:
+    """Every feedback record of the store at ``path`` (default :class:`FeedbackSettings`), oldest
+    first; none when the app never wrote one (no file, which is then not created). A file that is
+    not a readable feedback store raises :class:`StoreError` naming it."""
+    path = Path(path) if path is not None else load(FeedbackSettings).location()
+    if not path.exists():
+        return []
+    try:
+        store = FeedbackStore(path)
+        try:
+            return store.feedback()
+        finally:
+            store.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"feedback store {path} is unreadable: {type(exc).__name__}: {exc}") from exc
 
 
 def _now() -> str:

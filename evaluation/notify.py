@@ -215,24 +215,32 @@ def notifiers_from_env(settings: NotifySettings | None = None) -> list[Notifier]
     return out
 
 
-def _secrets_of(notifier: Any) -> list[str]:
+def _secrets_of(notifier: Any) -> list[str] | None:
+    """The notifier's secrets; None (logged) when its ``secrets()`` fails: it is then not used,
+    since what it must hide is unknown."""
     try:
         return list(getattr(notifier, "secrets", list)())
-    except Exception:  # noqa: BLE001 - a broken secrets() must not break notification
-        return []
+    except Exception as exc:  # noqa: BLE001 - reported as that notifier's failure by notify_all
+        log.warning("notifier %s: secrets() failed (%s); not sending through it",
+                    getattr(notifier, "name", type(notifier).__name__), type(exc).__name__)
+        return None
 
 
 def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level: Level = "info",
                secrets: Iterable[str | SecretStr | None] = ()) -> list[str]:
     """Send to every notifier; returns ``"<name>: <error>"`` per failure. Never raises. Every
     notifier's secrets, ``secrets``, the environment's secrets (:func:`environment_secrets`) and
-    URL credentials are redacted from the message and from the failures."""
-    items = list(notifiers)
-    hidden = [*secrets, *(s for n in items for s in _secrets_of(n))]  # redact_text adds the environment's
+    URL credentials are redacted from the message and from the failures. A notifier whose
+    ``secrets()`` fails is skipped (a failure)."""
+    items = [(n, _secrets_of(n)) for n in notifiers]
+    hidden = [*secrets, *(s for _, own in items for s in own or [])]  # redact_text adds the environment's
     subject, body = redact_text(subject, hidden), redact_text(body, hidden)
     failures: list[str] = []
-    for notifier in items:
+    for notifier, own in items:
         name = str(getattr(notifier, "name", type(notifier).__name__))
+        if own is None:
+            failures.append(f"{name}: its secrets() failed, so it was not used")
+            continue
         try:
             notifier.send(subject, body, level=level)
         except Exception as exc:  # noqa: BLE001 - one failing channel must not silence the others
@@ -256,10 +264,10 @@ def headline_rows(run: EvalRun, previous: EvalRun | None = None) -> list[tuple[s
     return rows
 
 
-def run_message(run: EvalRun, report_path: str | Path | None = None,
-                baseline: EvalRun | None = None) -> tuple[str, str, Level]:
+def run_message(run: EvalRun, report_path: str | Path | None = None, baseline: EvalRun | None = None,
+                report_error: str | None = None) -> tuple[str, str, Level]:
     """``(subject, body, level)`` describing a run: its regressions (if any), every metric with its
-    interval and its change against the baseline, and where the report is."""
+    interval and its change against the baseline, and where the report is (or why it is not)."""
     regression = run.status == "regression"
     verdict = "REGRESSION" if regression else run.status
     subject = (f"newsrag eval {verdict}: run {run.run_id} (prompt {run.prompt_name} {run.prompt_version}, "
@@ -275,7 +283,8 @@ def run_message(run: EvalRun, report_path: str | Path | None = None,
     lines += ["", "metrics: mean [95% CI]" + (" (change vs baseline)" if baseline else "")]
     lines += [f"  {name}: {value} {ci}" + (f" ({delta})" if delta else "")
               for name, value, ci, delta in headline_rows(run, baseline)]
-    lines += ["", f"report: {report_path}" if report_path else "report: not written"]
+    lines += ["", f"report: {report_path}" if report_path else
+              f"report: NOT written: {report_error}" if report_error else "report: not written"]
     return subject, "\n".join(lines), "error" if regression else "info"
 
 

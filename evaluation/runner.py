@@ -6,15 +6,14 @@ Metrics (names: ``evaluation.regression.KNOWN_METRICS``): ``hit@k``, ``recall@k`
 ``ndcg@k`` at k = top_k on *documents* (None without gold; ``retrieved`` flags relevant chunks);
 offline ``faithfulness``, ``answer_relevance`` (cosine, run's embedder), ``correctness``,
 ``citation_precision``, ``abstention_accuracy``; with a judge also ``<name>_judge`` for
-faithfulness, answer_relevance and correctness (method ``judge:<model>``), so the offline figures
-stay comparable across runs with and without a judge. An exception in one question - or a judge
+faithfulness, answer_relevance, correctness and citation_precision (method ``judge:<model>``), so
+the offline figures stay comparable across runs with and without a judge. An exception in one question - or a judge
 failure - is recorded in its ``error``, never fatal; ``failure_reason`` says why it failed. Airflow: :func:`plan_case_batches` -> :func:`evaluate_batch` per batch ->
 :func:`assemble_run` gives what :func:`run_eval` gives for the same inputs.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 import uuid
@@ -34,17 +33,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from embeddings.base import vector_name
 from evaluation import answer_metrics as am
 from evaluation import metrics as em
+from evaluation.finish import Finalized, ReportWriteError, finalize_run
 from evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
 from evaluation.history import EvalSettings, HistoryStore
 from evaluation.judge import JudgeSettings, LLMJudge
 from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.notify import Notifier, notifiers_from_env, notify_all, print_summary, run_message
+from evaluation.notify import Notifier, notifiers_from_env, print_summary
 from evaluation.regression import (
     JUDGE_SUFFIX,
     RegressionSettings,
     aggregate,
     aggregate_groups,
-    apply_gate,
     failure_reason,
 )
 from newsrag.errors import ConfigError, NewsragError
@@ -65,7 +64,7 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, QuestionResult], None]  # (done, total, the result just made)
 Embed = Callable[[Sequence[str]], Any]
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_REPORT_FAILED = 0, 1, 2, 3
 
 
 class EmptyIndex(NewsragError):
@@ -207,7 +206,8 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
     errors = []
     for m in (judge.faithfulness(q, answer.text, list(texts.values()), abstained=ab),
               judge.relevance(q, answer.text, abstained=ab),
-              judge.correctness(q, answer.text, case.reference_answer, abstained=ab)):
+              judge.correctness(q, answer.text, case.reference_answer, abstained=ab),
+              judge.citation_precision(q, answer.text, answer.citations, texts, abstained=ab)):
         r.metrics[m.name + JUDGE_SUFFIX] = _mv(m)
         if m.details.get("error"):
             errors.append(f"judge {m.name}: {m.details['error']}")
@@ -274,6 +274,11 @@ def evaluate_batch(case_ids: Sequence[str], golden: GoldenSet, setup: EvalSetup,
     return _run_cases(case_ids, golden, setup, progress)[0]
 
 
+def new_run_id(started_at: datetime) -> str:
+    """A run id: the start time (UTC) and a random suffix."""
+    return f"{started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
 def assemble_run(results: Sequence[QuestionResult], golden: GoldenSet, *, index: IndexSnapshot,
                  retrieval: RetrievalConfig, info: AnswererInfo, started_at: datetime,
                  finished_at: datetime | None = None, sample: int | None = None, judge_model: str | None = None,
@@ -287,7 +292,7 @@ def assemble_run(results: Sequence[QuestionResult], golden: GoldenSet, *, index:
     if len(latencies) > 1:  # the mean is the latency_ms aggregate
         timings["latency_p95_ms"] = round(quantiles(latencies, n=20, method="inclusive")[-1], 2)
     return EvalRun(
-        run_id=run_id or f"{started_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
+        run_id=run_id or new_run_id(started_at),
         started_at=started_at, finished_at=finished_at or datetime.now(UTC), golden_path=str(golden.path),
         golden_sha256=golden.sha256, sample_size=sample, index=index, prompt_name=info.prompt_name,
         prompt_version=info.prompt_version, generator=info.generator, model=info.model, retrieval=retrieval,
@@ -321,45 +326,15 @@ def run_eval(golden: GoldenSet, *, store: Any, embedder: Any, retrieval: Retriev
 # -- after a run, and the command line -----------------------------------------------------------
 
 
-def _write_report(run: EvalRun, history: HistoryStore, out_dir: Path, compare_run: EvalRun | None) -> Path | None:
-    """``evaluation.report.write_report`` when it exists; None (logged) when not or when it fails."""
-    try:
-        write = importlib.import_module("evaluation.report").write_report
-    except (ImportError, AttributeError) as exc:
-        log.warning("report not written: evaluation.report.write_report is not available (%s)", exc)
-        return None
-    try:
-        return Path(write(run, history, out_dir, compare_run=compare_run))
-    except Exception:
-        log.exception("writing the report of run %s failed", run.run_id)  # the run is saved: go on
-        return None
-
-
-def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: RegressionSettings,
-                 notifiers: Sequence[Notifier], compare_run: EvalRun | None = None
-                 ) -> tuple[EvalRun | None, Path | None, list[str]]:
-    """Gate ``run`` against ``compare_run`` or the last good run on its golden set, save it, write
-    the report (compared with that baseline) and notify about a regression. Returns (baseline,
-    report path or None, notification failures). Also the reduce step of a DAG."""
-    baseline = compare_run or history.last_good(run.golden_sha256, before=run.started_at)
-    apply_gate(run, baseline, gate)
-    history.save(run)
-    report_path = _write_report(run, history, out_dir, baseline)
-    failures: list[str] = []
-    if run.status == "regression":
-        subject, body, level = run_message(run, report_path, baseline)
-        failures = notify_all(notifiers, subject, body, level=level)
-    return baseline, report_path, failures
-
-
 def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out: str | Path | None = None,
             sample: int | None = None, judge: bool | None = None, console: Console | None = None,
             retrieval: RetrievalConfig | None = None, generator: str | None = None, store: Any = None,
             embedder: Any = None, history: HistoryStore | None = None,
             notifiers: Sequence[Notifier] | None = None) -> int:
     """``newsrag eval``: run with a progress bar, gate, save, report, notify, print the headline
-    table. Returns 0 (ok), 1 (regression) or 2 (bad input: golden set, a setting, an unknown
-    ``compare`` run id, an empty index). Other errors (Weaviate down, ...) propagate."""
+    table. Returns 0 (ok), 1 (regression), 2 (bad input: golden set, a setting, an unknown
+    ``compare`` run id, an empty index) or 3 (the report could not be written: the error names its
+    path and why; the run is saved). Other errors (Weaviate down, ...) propagate."""
     console = console or Console()
     with ExitStack() as stack:
         try:
@@ -398,7 +373,13 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
             kind = "error" if isinstance(exc, EmptyIndex) else "bad input"
             console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", highlight=False)
             return EXIT_BAD_INPUT
-        _, report_path, failures = finalize_run(run, history, out_dir=Path(out) if out else settings.reports_path(),
-                                                gate=gate, notifiers=channels, compare_run=compare_run)
-        print_summary(console, run, compare_run or history.previous(run), report_path, failures)
+        try:
+            done = finalize_run(run, history, out_dir=Path(out) if out else settings.reports_path(),
+                                gate=gate, notifiers=channels, compare_run=compare_run)
+        except ReportWriteError as exc:
+            done = exc.finalized or Finalized(None)
+            print_summary(console, run, compare_run or history.previous(run), None, done.notify_failures)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            return EXIT_REPORT_FAILED
+        print_summary(console, run, compare_run or history.previous(run), done.report, done.notify_failures)
         return EXIT_REGRESSION if run.status == "regression" else EXIT_OK

@@ -1,10 +1,14 @@
 """dag.test() of answer_quality on the example corpus in the real Weaviate: the report's numbers
-equal a direct library computation, and a broken retrieval setting is a notified regression."""
+equal a direct library computation and carry the live feedback per prompt version and arm; a broken
+retrieval setting makes quality drop, which is flagged as a regression naming the metrics and
+notified exactly once; a report that cannot be written fails the run, naming its path."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,13 @@ from tests.dags.conftest import REPO, load_dag
 pytestmark = pytest.mark.integration
 
 GOLDEN = REPO / "examples" / "news" / "questions.jsonl"
+# A deliberately broken retrieval: alpha forced to pure BM25, over the titles only (the chunk text
+# and its stemmed neighbourhood removed), one chunk per question. On the example corpus BM25 over
+# the raw text alone (the title removed) loses nothing measurable (hit@k 1.0 at k=8, and only 2 of
+# 24 documents at k=1); this one hands the generator an article's title chunk, seldom the passage
+# holding the answer.
+BROKEN = {"alpha": 0.0, "query_properties": ["title"], "top_k": 1}
+FEEDBACK = [("t1", "1", "a", 1), ("t2", "1", "a", 1), ("t3", "1", "a", -1), ("t4", "2", "b", -1)]
 
 
 @pytest.fixture
@@ -33,12 +44,29 @@ def eval_env(airflow_db: str, corpus_collection: str, feed_server: Any, tmp_path
     monkeypatch.setenv("NEWSRAG_EVAL_HISTORY_URL", str(tmp_path / "history.sqlite"))
     monkeypatch.setenv("NEWSRAG_EVAL_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("NEWSRAG_EVAL_GOLDEN_PATH", str(GOLDEN))
+    monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(tmp_path / "feedback.sqlite"))
     monkeypatch.setenv("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", feed_server.url("/slack-hook"))
-    return {"posts": posts, "reports": tmp_path / "reports", "history": tmp_path / "history.sqlite"}
+    return {"posts": posts, "reports": tmp_path / "reports", "history": tmp_path / "history.sqlite",
+            "feedback": tmp_path / "feedback.sqlite", "tmp": tmp_path}
 
 
-def test_report_equals_library_computation_and_broken_retrieval_is_a_notified_regression(
+def record_feedback(path: Path) -> None:
+    """Live feedback as the app records it: answers of the extractive prompt per version and arm."""
+    from evaluation.feedback import FeedbackStore
+    from retrieval.answer import Answer
+
+    store = FeedbackStore(path)
+    for trace, version, arm, rating in FEEDBACK:
+        answer = Answer(text="An answer [1].", abstained=False, citations=[], trace_id=trace,
+                        prompt_name="extractive", prompt_version=version, generator="extractive", model="m")
+        store.record_answer(answer, "A question?", arm=arm)
+        store.add_feedback(trace, rating)
+    store.close()
+
+
+def test_report_equals_library_computation_and_a_quality_drop_is_notified_once(
         eval_env: dict[str, Any], corpus_collection: str, embedder: Any) -> None:
+    record_feedback(eval_env["feedback"])
     dag = load_dag(REPO / "dags" / "answer_quality.py", "answer_quality")
     good = dag.test()
     assert str(good.state) == "success"
@@ -60,15 +88,62 @@ def test_report_equals_library_computation_and_broken_retrieval_is_a_notified_re
     report = eval_env["reports"] / dag_run.run_id / "report.html"
     saved = json.loads((report.parent / "report.json").read_text())
     assert saved["aggregates"]["hit@k"]["mean"] == pytest.approx(direct.aggregates["hit@k"].mean)
-    assert "hit@k" in report.read_text() or "Hit@k" in report.read_text()
+    html = report.read_text()
+    assert "Hit@k" in html
+    # live feedback per version and arm (from the app's store) beside the offline scores (history)
+    rows = {(r["version"], r["arm"]): r for r in saved["arms"]["rows"]}
+    assert sorted(rows) == [("1", "a"), ("2", "b"), ("n/a", "-")]
+    assert (rows[("1", "a")]["up"], rows[("1", "a")]["down"], rows[("2", "b")]["down"]) == (2, 1, 1)
+    assert rows[("1", "a")]["share_up"] == pytest.approx(2 / 3)
+    assert rows[("n/a", "-")]["run_id"] == dag_run.run_id
+    for metric, value in rows[("n/a", "-")]["scores"].items():
+        assert value == pytest.approx(dag_run.aggregates[metric].mean), metric
+    arms = html.split('<section id="arms"')[1].split("</section>")[0]
+    assert '<tr data-prompt="extractive" data-version="1" data-arm="a">' in arms and "67%" in arms
+    hit_cell = f'<td class="num" data-metric="hit@k">{dag_run.aggregates["hit@k"].mean:.3f}</td>'
+    assert hit_cell in arms
     assert eval_env["posts"] == []  # no regression, no alert
 
-    broken = dag.test(run_conf={"mode": "bm25", "query_properties": ["url"]})
+    broken = dag.test(run_conf=BROKEN)
     assert str(broken.state) == "failed"
     with HistoryStore(str(eval_env["history"])) as history:
         latest = history.list_runs()[0]
-    assert latest.status == "regression" and latest.retrieval.mode == "bm25"
-    assert latest.regressions and all(r.error for r in latest.results)  # every search was refused
-    texts = [p["text"] for p in eval_env["posts"]]
-    assert any(latest.run_id in t and "regress" in t.lower() for t in texts)
-    assert all(os.environ["NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL"] not in t for t in texts)  # the secret is never sent
+    retrieval = latest.retrieval
+    assert latest.status == "regression" and (retrieval.alpha, retrieval.query_properties, retrieval.top_k) == (
+        0.0, ["title"], 1)
+    assert all(r.error is None and r.metrics for r in latest.results)  # every question was answered and scored
+    dropped = {m.group(1): (float(m.group(2)), float(m.group(3)))
+               for m in map(re.compile(r"^(\S+) dropped (\d\.\d+) -> (\d\.\d+) vs run (\S+)").match, latest.regressions)
+               if m and m.group(4) == dag_run.run_id}
+    # the extractive generator, given a title chunk, abstains on answerable questions
+    assert "abstention_accuracy" in dropped, latest.regressions
+    assert not any("failed with an error" in r for r in latest.regressions)  # quality, not crashes
+    for metric, (before, after) in dropped.items():
+        assert before == pytest.approx(dag_run.aggregates[metric].mean, abs=5e-4)
+        assert after == pytest.approx(latest.aggregates[metric].mean, abs=5e-4) and after < before - 0.05
+    [post] = eval_env["posts"]  # exactly one notification: finalize's, not the failure callback's too
+    assert latest.run_id in post["text"] and "REGRESSION" in post["text"]
+    assert all(reason in post["text"] for reason in latest.regressions)
+    assert os.environ["NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL"] not in post["text"]  # the secret is never sent
+
+
+def test_a_report_that_cannot_be_written_fails_the_run_naming_the_path(
+        eval_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = eval_env["tmp"] / "reports-is-a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("NEWSRAG_EVAL_REPORTS_DIR", str(blocked))
+    dag = load_dag(REPO / "dags" / "answer_quality.py", "answer_quality")
+    for t in dag.tasks:
+        t.retry_delay = timedelta(0)  # finalize is retried at once (and fails again)
+    run = dag.test()
+    assert str(run.state) == "failed"
+
+    from evaluation.history import HistoryStore
+
+    with HistoryStore(str(eval_env["history"])) as history:
+        [saved] = history.list_runs()  # the retry replaced the run it had saved: no duplicate
+    assert saved.status == "ok" and len(saved.results) == 28
+    assert not (blocked.parent / "reports").exists()
+    [post] = eval_env["posts"]  # the failure callback, once: the run did not regress
+    assert f"report of run {saved.run_id} not written to {blocked / saved.run_id / 'report.html'}" in post["text"]
+    assert "NotADirectoryError" in post["text"] and "task finalize" in post["text"]

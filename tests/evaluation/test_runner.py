@@ -35,6 +35,7 @@ from evaluation.regression import RegressionSettings, apply_gate
 from evaluation.runner import (
     EXIT_BAD_INPUT,
     EXIT_REGRESSION,
+    EXIT_REPORT_FAILED,
     EmptyIndex,
     answerer_info,
     assemble_run,
@@ -278,12 +279,12 @@ def test_a_judge_timeout_is_recorded_per_question_and_the_run_completes(
                                  timeout=0.2, max_retries=0)
         with LLMJudge(settings, sleep=lambda _s: None) as judge:
             run = run_eval(subset, store=corpus, embedder=embedder, judge=judge)
-        assert len(server.requests_to("/v1/chat/completions")) == 3  # q01 only: q25 abstains, has no reference
+        assert len(server.requests_to("/v1/chat/completions")) == 4  # q01 only: q25 abstains, has no reference
     answered, abstained = run.results
     assert run.judge == "judge-model" and run.status == "ok"
     assert not answered.abstained and answered.error is not None and "timed out" in answered.error
     assert "judge faithfulness" in (answered.failure_reason or "")
-    for name in ("faithfulness_judge", "answer_relevance_judge", "correctness_judge"):
+    for name in ("faithfulness_judge", "answer_relevance_judge", "correctness_judge", "citation_precision_judge"):
         assert answered.metrics[name].value is None and answered.metrics[name].method == "judge:judge-model"
         assert "timed out" in answered.metrics[name].details["error"]
         assert run.aggregates[name].n == 0
@@ -303,3 +304,21 @@ def test_a_malformed_golden_line_exits_2_naming_the_line(tmp_path: Path, corpus:
                    history=HistoryStore(tmp_path / "h.sqlite"), notifiers=[])
     assert code == EXIT_BAD_INPUT
     assert "bad input" in out.getvalue() and f"{bad}:2: invalid JSON" in out.getvalue()
+
+
+def test_a_report_that_cannot_be_written_exits_3_naming_the_path_and_keeps_the_history(
+        good_run: EvalRun, corpus: WeaviateStore, embedder: Any, tmp_path: Path) -> None:
+    history = HistoryStore(tmp_path / "history.sqlite")
+    history.save(good_run)
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file, not a folder")
+    out = io.StringIO()
+    code = run_cli(GOLDEN, out=blocked, sample=4, console=Console(file=out, width=400), store=corpus,
+                   embedder=embedder, history=history, notifiers=[CapturingNotifier()])
+    printed = " ".join(out.getvalue().split())
+    assert code == EXIT_REPORT_FAILED
+    [run] = [r for r in history.list_runs() if r.run_id != good_run.run_id]
+    assert f"error: report of run {run.run_id} not written to {blocked / run.run_id / 'report.html'}: " \
+           "NotADirectoryError" in printed
+    assert "the run is saved in the evaluation history" in printed and "report: not written" in printed
+    assert history.get(good_run.run_id) == good_run and len(run.results) == 4

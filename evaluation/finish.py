@@ -1,0 +1,86 @@
+"""After a run: gate it, save it, write its report, notify about a regression (CLI and DAG alike).
+
+:func:`finalize_run`, in this order:
+
+1. gate the run against ``compare_run`` or the last good run on its golden set;
+2. save it in the history (one transaction: earlier runs are never touched);
+3. write the report (HTML, JSON, index) with the app's live feedback per prompt version and arm;
+4. on a regression, notify - once per run: finalizing a run id that the history already holds as
+   a regression (a retried DAG task) does not notify again;
+5. when the report could not be written, raise :class:`ReportWriteError` naming the report's
+   path and the reason (after 4: the run is saved and a regression notified either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluation.feedback import read_feedback
+from evaluation.history import HistoryStore
+from evaluation.models import EvalRun
+from evaluation.notify import Notifier, notify_all, run_message
+from evaluation.regression import RegressionSettings, apply_gate
+from newsrag.errors import NewsragError
+
+
+@dataclass
+class Finalized:
+    """What :func:`finalize_run` did: the baseline, the report's path, whether it notified."""
+
+    baseline: EvalRun | None
+    report: Path | None = None
+    notified: bool = False
+    notify_failures: list[str] = field(default_factory=list)
+
+
+class ReportWriteError(NewsragError):
+    """The run's report could not be written. The run itself is saved in the history;
+    ``finalized`` tells what :func:`finalize_run` did before raising."""
+
+    def __init__(self, run_id: str, path: Path, reason: str) -> None:
+        self.run_id, self.path, self.reason = run_id, path, reason
+        self.finalized: Finalized | None = None
+        super().__init__(f"report of run {run_id} not written to {path}: {reason} "
+                         "(the run is saved in the evaluation history)")
+
+
+def write_run_report(run: EvalRun, history: HistoryStore, out_dir: Path, baseline: EvalRun | None = None,
+                     feedback_path: str | Path | None = None) -> Path:
+    """The run's report with the live feedback of the store at ``feedback_path`` (default: the
+    app's, :class:`evaluation.feedback.FeedbackSettings`). Any failure, the feedback store's
+    included, is a :class:`ReportWriteError`."""
+    from evaluation.report import report_dir, write_report  # imported on use: matplotlib
+
+    target = report_dir(out_dir, run.run_id) / "report.html"
+    try:
+        feedback = read_feedback(feedback_path)
+        return Path(write_report(run, history, out_dir, compare_run=baseline, feedback=feedback))
+    except Exception as exc:
+        raise ReportWriteError(run.run_id, target, f"{type(exc).__name__}: {exc}") from exc
+
+
+def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: RegressionSettings,
+                 notifiers: Sequence[Notifier], compare_run: EvalRun | None = None,
+                 feedback_path: str | Path | None = None) -> Finalized:
+    """Gate, save, report and notify (see the module's docstring). Raises
+    :class:`ReportWriteError` (with ``finalized`` set) when the report could not be written, and
+    the history's ``StoreError`` when the run could not be saved (nothing is then notified)."""
+    baseline = compare_run or history.last_good(run.golden_sha256, before=run.started_at)
+    apply_gate(run, baseline, gate)
+    earlier = history.get(run.run_id)
+    history.save(run)
+    done, error = Finalized(baseline), None
+    try:
+        done.report = write_run_report(run, history, out_dir, baseline, feedback_path)
+    except ReportWriteError as exc:
+        error = exc
+    if run.status == "regression" and not (earlier is not None and earlier.status == "regression"):
+        subject, body, level = run_message(run, done.report, baseline, error.reason if error else None)
+        done.notify_failures = notify_all(notifiers, subject, body, level=level)
+        done.notified = True
+    if error is not None:
+        error.finalized = done
+        raise error
+    return done

@@ -1,0 +1,147 @@
+"""After a run: a report that cannot be written is a clear error (path and reason) after the run is
+saved and a regression notified, the history keeps every earlier run, a regression is notified
+exactly once (also when the same run is finalized again), and the report carries the app's live
+feedback per prompt version and arm."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaluation.feedback import FeedbackStore
+from evaluation.finish import ReportWriteError, finalize_run, write_run_report
+from evaluation.history import HistoryStore
+from evaluation.models import EvalRun
+from evaluation.regression import RegressionSettings, aggregate
+from retrieval.answer import Answer
+from tests.evaluation.factories import T0, make_run, question
+
+pytestmark = pytest.mark.unit
+
+N = 20
+
+
+class Capture:
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, subject: str, body: str, *, level: Any = "info") -> None:
+        self.sent.append((subject, body, level))
+
+
+def scored_run(run_id: str, hits: float, hours: int) -> EvalRun:
+    """``N`` answerable questions, the first ``hits * N`` of them with their gold in the top k."""
+    results = [question(f"q{i:02d}", metrics={"hit@k": 1.0 if i < hits * N else 0.0, "faithfulness": 0.9,
+                                              "abstention_accuracy": 1.0}) for i in range(N)]
+    run = make_run(run_id, T0 + timedelta(hours=hours), {}, results=results)
+    run.aggregates = aggregate(results)
+    return run
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[HistoryStore]:
+    store = HistoryStore(tmp_path / "history.sqlite")
+    yield store
+    store.close()
+
+
+def rows(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT run_id, status, run_json FROM eval_runs ORDER BY started_at").fetchall()
+
+
+def test_a_report_that_cannot_be_written_is_a_clear_error_and_the_history_keeps_every_run(
+        history: HistoryStore, tmp_path: Path) -> None:
+    good = scored_run("r-good", 0.9, 0)
+    finalize_run(good, history, out_dir=tmp_path / "ok-reports", gate=RegressionSettings(), notifiers=[])
+    before = rows(tmp_path / "history.sqlite")
+    blocked = tmp_path / "reports"
+    blocked.write_text("a file where the reports folder should be")
+    bad, capture = scored_run("r-bad", 0.3, 1), Capture()
+
+    with pytest.raises(ReportWriteError) as caught:
+        finalize_run(bad, history, out_dir=blocked, gate=RegressionSettings(), notifiers=[capture])
+    message = str(caught.value)
+    assert f"report of run r-bad not written to {blocked / 'r-bad' / 'report.html'}: NotADirectoryError" in message
+    assert caught.value.path == blocked / "r-bad" / "report.html"
+    assert isinstance(caught.value.__cause__, NotADirectoryError)
+    after = rows(tmp_path / "history.sqlite")
+    assert after[0] == before[0]  # the earlier run, byte for byte
+    assert [(r[0], r[1]) for r in after] == [("r-good", "ok"), ("r-bad", "regression")]
+    assert EvalRun.model_validate_json(after[1][2]).regressions == bad.regressions
+    # the regression is still notified, saying why there is no report
+    [(subject, body, level)] = capture.sent
+    assert level == "error" and "REGRESSION" in subject and "hit@k dropped 0.900 -> 0.300" in body
+    assert "report: NOT written: NotADirectoryError" in body
+    assert caught.value.finalized is not None and caught.value.finalized.notified
+
+
+def test_finalizing_the_same_regressed_run_again_does_not_notify_twice(history: HistoryStore,
+                                                                       tmp_path: Path) -> None:
+    """A retried DAG task finalizes the same run id again (the plan fixed it)."""
+    finalize_run(scored_run("r-good", 0.9, 0), history, out_dir=tmp_path / "r", gate=RegressionSettings(),
+                 notifiers=[])
+    blocked = tmp_path / "blocked"
+    blocked.write_text("x")
+    capture = Capture()
+    with pytest.raises(ReportWriteError):
+        finalize_run(scored_run("r-bad", 0.3, 1), history, out_dir=blocked, gate=RegressionSettings(),
+                     notifiers=[capture])
+    retried = finalize_run(scored_run("r-bad", 0.3, 1), history, out_dir=tmp_path / "r",
+                           gate=RegressionSettings(), notifiers=[capture])
+    assert len(capture.sent) == 1 and not retried.notified
+    assert retried.report == tmp_path / "r" / "r-bad" / "report.html" and retried.report.is_file()
+    assert [r.run_id for r in history.list_runs()] == ["r-bad", "r-good"]  # replaced, not duplicated
+    other = finalize_run(scored_run("r-bad-2", 0.3, 2), history, out_dir=tmp_path / "r",
+                         gate=RegressionSettings(), notifiers=[capture])
+    assert other.notified and len(capture.sent) == 2  # a new regressed run is notified
+
+
+def test_an_ok_run_is_not_notified(history: HistoryStore, tmp_path: Path) -> None:
+    capture = Capture()
+    done = finalize_run(scored_run("r1", 0.9, 0), history, out_dir=tmp_path, gate=RegressionSettings(),
+                        notifiers=[capture])
+    assert capture.sent == [] and not done.notified and done.baseline is None and done.report is not None
+
+
+def test_an_unreadable_feedback_store_fails_the_report_naming_it(history: HistoryStore, tmp_path: Path) -> None:
+    broken = tmp_path / "feedback.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    run = scored_run("r1", 0.9, 0)
+    history.save(run)
+    with pytest.raises(ReportWriteError, match=rf"not written to .*r1.*StoreError: feedback store {broken} is "
+                                               "unreadable: DatabaseError"):
+        write_run_report(run, history, tmp_path / "reports", feedback_path=broken)
+
+
+def test_the_report_carries_live_feedback_from_the_apps_store(history: HistoryStore, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feedback store is found where the app keeps it (NEWSRAG_APP_FEEDBACK_DB)."""
+    path = tmp_path / "app-feedback.sqlite"
+    store = FeedbackStore(path)
+
+    for trace, version, arm, rating in (("t1", "3", "a", 1), ("t2", "3", "a", 1), ("t3", "3", "a", -1),
+                                        ("t4", "4", "b", -1)):
+        answer = Answer(text="An answer [1].", trace_id=trace, prompt_name="news-answer", prompt_version=version,
+                        generator="openai", model="m")
+        store.record_answer(answer, "Q?", arm=arm)
+        store.add_feedback(trace, rating)
+    store.close()
+    monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(path))
+    run = scored_run("r1", 0.9, 0)
+    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[])
+    assert done.report is not None
+    arms = json.loads((done.report.parent / "report.json").read_text())["arms"]
+    assert [(r["version"], r["arm"], r["up"], r["down"]) for r in arms["rows"]] == [("3", "a", 2, 1),
+                                                                                    ("4", "b", 0, 1)]
+    assert arms["rows"][0]["scores"]["hit@k"] == pytest.approx(0.9) and arms["rows"][0]["run_id"] == "r1"
+    assert arms["rows"][1]["run_id"] is None  # version 4 has live feedback but no evaluation run
+    assert "67%" in done.report.read_text() and 'data-version="4" data-arm="b"' in done.report.read_text()
