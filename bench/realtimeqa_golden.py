@@ -69,9 +69,46 @@ def weeks_in(data_dir: Path, limit: int | None) -> list[str]:
     return weeks[:limit] if limit else weeks
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+class FormatError(ValueError):
+    """The folder does not hold RealTimeQA-format data; the message names the file and line."""
+
+
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` per non-blank line; :class:`FormatError` naming the file and line
+    of the first line that is not a JSON object."""
+    records = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line.rstrip("\r\n"))
+                except json.JSONDecodeError as exc:
+                    raise FormatError(f"{path}:{n}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                if not isinstance(obj, dict):
+                    raise FormatError(f"{path}:{n}: a line must hold a JSON object, not {type(obj).__name__}")
+                records.append((n, obj))
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return records
+
+
+def check_question(q: dict[str, Any], where: str) -> list[str]:
+    """The correct choice texts of a ``*_qa.jsonl`` record; :class:`FormatError` (``where``:
+    file:line) when a field the golden set needs is missing or malformed."""
+    if not isinstance(q.get("question_id"), str | int) or not str(q.get("question_id")).strip():
+        raise FormatError(f"{where}: missing or empty field 'question_id'")
+    if not isinstance(q.get("question_sentence"), str) or not q["question_sentence"].strip():
+        raise FormatError(f"{where}: missing or empty field 'question_sentence'")
+    choices, answer = q.get("choices") or [], q.get("answer") or []
+    if not isinstance(choices, list) or not isinstance(answer, list):
+        raise FormatError(f"{where}: 'choices' and 'answer' must be lists")
+    if not all(str(i).isdigit() and int(i) < len(choices) for i in answer):
+        raise FormatError(f"{where}: 'answer' {answer!r} is not a list of indices into the {len(choices)} choices")
+    if q.get("evidence") is not None and not isinstance(q["evidence"], str):
+        raise FormatError(f"{where}: 'evidence' must be a string")
+    return [str(choices[int(i)]) for i in answer]
 
 
 def build_corpus(data_dir: Path, weeks: list[str], out: Path) -> tuple[list[dict[str, Any]], dict[str, set[str]], int]:
@@ -81,12 +118,15 @@ def build_corpus(data_dir: Path, weeks: list[str], out: Path) -> tuple[list[dict
     per_question: dict[str, set[str]] = {}
     total = 0
     for week in weeks:
-        for record in read_jsonl(data_dir / f"{week}_gcs.jsonl"):
-            results = record.get("search_result") if isinstance(record.get("search_result"), list) else [record]
+        path = data_dir / f"{week}_gcs.jsonl"
+        for n, record in read_jsonl(path):
+            results = record.get("search_result", [record])
+            if not isinstance(results, list):
+                raise FormatError(f"{path}:{n}: 'search_result' must be a list of articles")
             qid = str(record.get("question_id") or "")
             for article in results:
                 if not isinstance(article, dict):
-                    continue
+                    raise FormatError(f"{path}:{n}: a search result must be an object (url, title, text, ...)")
                 total += 1
                 url = str(article.get("url") or "")
                 if not url:
@@ -198,14 +238,14 @@ def build_golden(data_dir: Path, weeks: list[str], articles: list[dict[str, Any]
     seen: set[str] = set()
     duplicates = 0
     for week in weeks:
-        for q in read_jsonl(data_dir / f"{week}_qa.jsonl"):
+        qa_path = data_dir / f"{week}_qa.jsonl"
+        for line, q in read_jsonl(qa_path):
+            correct = check_question(q, f"{qa_path}:{line}")
             qid = str(q["question_id"])
             if qid in seen:
                 duplicates += 1
                 continue
             seen.add(qid)
-            choices = [str(c) for c in q.get("choices") or []]
-            correct = [choices[int(i)] for i in q.get("answer") or [] if str(i).isdigit() and int(i) < len(choices)]
             text = evidence_text(str(q.get("evidence") or ""))
             span = gold_span(text, index) if text else None
             gold = [urls[i] for i in index.containing(normalize_span(span))] if span else []
@@ -422,10 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     weeks = weeks_in(data_dir, args.weeks)
     corpus_path, golden_path = out_dir / "corpus.jsonl", out_dir / "golden.jsonl"
-    articles, per_question, total = build_corpus(data_dir, weeks, corpus_path)
-    log(f"weeks {', '.join(weeks)}: {total} search results -> {len(articles)} articles (by url) in {corpus_path}")
-    stats = build_golden(data_dir, weeks, articles, per_question, golden_path, out_dir / "golden_diagnostics.jsonl",
-                         args.answerable_by)
+    try:
+        articles, per_question, total = build_corpus(data_dir, weeks, corpus_path)
+        log(f"weeks {', '.join(weeks)}: {total} search results -> {len(articles)} articles (by url) in {corpus_path}")
+        stats = build_golden(data_dir, weeks, articles, per_question, golden_path,
+                             out_dir / "golden_diagnostics.jsonl", args.answerable_by)
+    except FormatError as exc:
+        print(f"bench/realtimeqa_golden.py: error: {exc}", file=sys.stderr)
+        return 2
     stats["build_s"] = round(time.perf_counter() - t0, 1)
     (out_dir / "golden_stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     print(f"golden set {golden_path}: {stats['questions']} questions, {stats['answerable']} answerable, "
