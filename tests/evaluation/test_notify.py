@@ -194,6 +194,23 @@ def test_a_failing_notifier_does_not_stop_the_others_and_secrets_stay_hidden(
     assert "sk-live-123" not in caplog.text and "notification via failing failed" in caplog.text
 
 
+def test_a_notifier_whose_secrets_cannot_be_read_is_not_used_and_that_is_reported(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """What it would have to hide is unknown, so it must not send (and the failure is not hidden)."""
+    class Broken(Capture):
+        name = "broken"
+
+        def secrets(self) -> list[str]:
+            raise RuntimeError("vault sk-vault-9876 unreachable")
+
+    broken, capture = Broken(), Capture()
+    with caplog.at_level(logging.WARNING, logger="evaluation.notify"):
+        failures = notify_all([broken, capture], "run r1 regressed", "body")
+    assert broken.sent == [] and capture.sent == [("run r1 regressed", "body", "info")]
+    assert failures == ["broken: its secrets() failed, so it was not used"]
+    assert "notifier broken: secrets() failed (RuntimeError)" in caplog.text and "sk-vault" not in caplog.text
+
+
 def test_notify_all_redacts_each_notifiers_own_secrets(fake_smtp: type[FakeSMTP]) -> None:
     capture = Capture()
     smtp = SmtpNotifier("smtp.example", 587, "e@example.org", ["a@example.org"], "bot", SMTP_PASSWORD)
