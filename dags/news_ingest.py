@@ -66,12 +66,17 @@ def news_ingest() -> None:
         with task_env():
             return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window)
 
-    @task(outlets=[NEWS_INDEX], trigger_rule="all_done")
+    # No retries: the totals of the same results cannot change (and a wrong Connection is notified at once).
+    @task(outlets=[NEWS_INDEX], trigger_rule="all_done", retries=0)
     def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        from newsrag_airflow.consumers import check_consumers
+
         from ingest.summary import summarize
 
+        context = get_current_context()
         totals = summarize(list(results), expected=sum(len(b) for b in batches))
-        get_current_context()["outlet_events"][NEWS_INDEX].extra = totals
+        context["outlet_events"][NEWS_INDEX].extra = totals
+        check_consumers(context["ti"], NEWS_INDEX.uri, totals)  # a paused answer_quality is logged and notified
         return totals
 
     batches = plan_batches()

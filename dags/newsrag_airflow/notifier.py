@@ -1,15 +1,23 @@
-"""One place that configures failure and regression notifications for every DAG.
+"""One place that configures failure, regression and warning notifications for every DAG.
 
 An Airflow notifier that forwards to newsrag's own notifiers (log by default; Slack webhook and
-SMTP when NEWSRAG_NOTIFY_* is set). Secrets are redacted by the library; task context values
+SMTP when NEWSRAG_NOTIFY_* is set), and :func:`notify` for task code that has something to report
+without failing (a paused consumer DAG). Secrets are redacted by the library; task context values
 that could carry secrets (conf, params) are never included.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from airflow.sdk import BaseNotifier
+
+
+def notify(subject: str, body: str, level: Literal["info", "warning", "error"] = "error") -> list[str]:
+    """Send through every configured channel; returns the failures (never raises, never a secret)."""
+    from evaluation.notify import notifiers_from_env, notify_all
+
+    return notify_all(notifiers_from_env(), subject, body, level=level)
 
 
 class NewsragNotifier(BaseNotifier):
@@ -17,16 +25,20 @@ class NewsragNotifier(BaseNotifier):
 
     def __init__(self, subject: str = "newsrag: {{ dag.dag_id }} task {{ ti.task_id }} failed") -> None:
         super().__init__()
-        self.subject = subject
+        self.subject = self._template = subject
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        # Rendering replaces self.subject; tasks sharing this instance (default_args, several tasks
+        # in one process as under dag.test) must each render the template, not the last subject.
+        self.subject = self._template
+        super().render_template_fields(context, jinja_env)
 
     def notify(self, context: Any) -> None:
-        from evaluation.notify import notifiers_from_env, notify_all
-
         ti = context.get("ti")
         error = context.get("exception")
         body = (f"DAG {context['dag'].dag_id}, run {context.get('run_id')}, task {getattr(ti, 'task_id', '?')}"
                 f" (try {getattr(ti, 'try_number', '?')}): {error}")
-        notify_all(notifiers_from_env(), self.subject, body, level="error")
+        notify(self.subject, body, level="error")
 
 
 def on_failure() -> NewsragNotifier:

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, FeedServer
+from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.e2e
 
@@ -175,8 +176,8 @@ class Airflow:
         errors = self.request("GET", "/api/v2/importErrors")
         raise AssertionError(f"DAGs not parsed: have {seen}; import errors: {errors}\n" + self.log_tail())
 
-    def unpause(self, dag_id: str) -> None:
-        assert self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})["is_paused"] is False
+    def unpause(self, dag_id: str, paused: bool = False) -> None:
+        assert self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})["is_paused"] is paused
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
@@ -243,6 +244,16 @@ def loop(weaviate_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     llm = FakeProviderServer()
     llm.route("/v1/chat/completions", obedient_llm)
 
+    slack_path = f"/services/T0/B0/e2e-{uuid.uuid4().hex}"  # the webhook URL is a secret
+    slack: list[str] = []
+
+    def slack_hook(h: Any) -> None:
+        slack.append(json.loads(h.rfile.read(int(h.headers["Content-Length"])))["text"])
+        h.send_response(200)
+        h.end_headers()
+
+    feeds.routes[slack_path] = slack_hook
+
     prompt_registry = tmp / "prompt-registry.sqlite"
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({"admin": "admin"}))
@@ -285,6 +296,7 @@ def loop(weaviate_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "NEWSRAG_EVAL_BATCH_SIZE": "100",  # one evaluate task: each task process loads the model
         "NEWSRAG_RELEASE_REGISTRY": str(prompt_registry),
         "NEWSRAG_RELEASE_SAMPLE": "6",
+        "NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL": feeds.url(slack_path),
         "OPENAI_BASE_URL": llm.url("/v1"),
         "OPENAI_API_KEY": "sk-test-local",
         "HF_HUB_OFFLINE": "1",
@@ -292,7 +304,8 @@ def loop(weaviate_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     })
     af = Airflow(home, env, port)
     state: dict[str, Any] = {"airflow": af, "collection": collection, "tmp": tmp, "feeds": feeds, "llm": llm,
-                             "prompt_registry": prompt_registry, "reports": tmp / "reports"}
+                             "prompt_registry": prompt_registry, "reports": tmp / "reports",
+                             "registry_file": registry_file, "slack": slack, "slack_path": slack_path}
     try:
         t0 = time.monotonic()
         af.cli("db", "migrate")
@@ -431,3 +444,41 @@ def test_prompt_release_through_the_api_reaches_the_app(loop: dict[str, Any], em
             os.environ.pop("OPENAI_API_KEY", None)
     finally:
         registry.close()
+
+
+def test_a_paused_consumer_is_logged_and_notified_by_the_producer(loop: dict[str, Any]) -> None:
+    """answer_quality paused: news_ingest still succeeds, and its summarize task log and a Slack
+    notification (the shared notifier) say that nobody scores the fresh data; Airflow queues no
+    Asset event for the paused DAG, so no answer_quality run appears."""
+    af: Airflow = loop["airflow"]
+    assert "ingest_run" in loop, "needs the news_ingest step"
+    feeds: FeedServer = loop["feeds"]
+    feeds.routes["/late-wire.xml"] = (rss(feeds.base, [item("late-wire-harbor", 7001)]), "application/rss+xml")
+    registry = yaml.safe_load(loop["registry_file"].read_text())
+    registry["sources"].append({"id": "late-wire", "type": "feed", "url": feeds.url("/late-wire.xml")})
+    loop["registry_file"].write_text(yaml.safe_dump(registry))  # read at run time by plan_batches
+    runs_before = {r["dag_run_id"] for r in af.runs("answer_quality")}
+    sent_before = len(loop["slack"])
+    af.unpause("answer_quality", paused=True)
+    try:
+        t0 = time.monotonic()
+        run_id = af.trigger("news_ingest", {"source": "late-wire"})  # one small fresh source
+        run = af.wait_run("news_ingest", run_id, timeout=240)
+        TIMINGS["6 paused-consumer ingest run"] = time.monotonic() - t0
+        af.assert_success("news_ingest", run)
+        assert af.xcom("news_ingest", run_id, "summarize")["new"] == 1
+        logs = sorted((af.home / "logs").glob(f"dag_id=news_ingest/run_id={run_id}/task_id=summarize/**/*.log"))
+        text = "\n".join(p.read_text(errors="replace") for p in logs)
+        asset = f"weaviate://{loop['collection']}/"  # Airflow normalises the URI with a trailing slash
+        assert f"consumer DAG 'answer_quality' of Asset {asset} is paused" in text, text[-3000:]
+        assert "airflow dags unpause answer_quality" in text
+        sent = loop["slack"][sent_before:]
+        assert len(sent) == 1, sent
+        assert f"news_ingest updated {asset} but answer_quality is paused" in sent[0]
+        assert f"run {run_id}" in sent[0] and "nobody scores the fresh data" in sent[0]
+        for secret in ("sk-test-local", loop["slack_path"]):
+            assert secret not in sent[0] and secret not in text
+        time.sleep(5)  # the scheduler had time to queue a run, had Airflow kept the event
+        assert {r["dag_run_id"] for r in af.runs("answer_quality")} == runs_before
+    finally:
+        af.unpause("answer_quality")
