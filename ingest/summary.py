@@ -25,8 +25,10 @@ def summarize(results: Iterable[Any], expected: int | None = None) -> dict[str, 
     totals.update(sources=len(reports) + missing, sources_failed=len(failed) + missing, failed_sources=failed,
                   items_failed=sum(len(r.get("failed", [])) for r in reports))
     if totals["sources"] and totals["sources_failed"] == totals["sources"]:
-        errors = "; ".join(f"{r['source_id']}: {r.get('error')}" for r in reports if r.get("status") == "failed")
-        raise AllSourcesFailed(f"all {totals['sources']} source(s) failed: {errors}")
+        errors = [f"{r['source_id']}: {r.get('error')}" for r in reports if r.get("status") == "failed"]
+        if missing:
+            errors.append(f"{missing} source(s) without a report (their ingest task failed: see its log)")
+        raise AllSourcesFailed(f"all {totals['sources']} source(s) failed: {'; '.join(errors)}")
     return totals
 
 
