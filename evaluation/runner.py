@@ -160,7 +160,8 @@ def make_setup(store: Any, embedder: Any, retrieval: RetrievalConfig | None = No
     A judge's configuration is checked now (ConfigError/SetupError), not per question."""
     retrieval = retrieval or retrieval_from_settings()
     if prompt is None and generator != "extractive":
-        from prompts.release import active_prompt_ref  # imported on use: prompts depends on evaluation
+        # imported on use: prompts depends on evaluation
+        from prompts.release import active_prompt_ref
 
         prompt = active_prompt_ref(load(EvalSettings).prompt_name)
     searcher = Searcher(store, embedder, search_settings(retrieval))

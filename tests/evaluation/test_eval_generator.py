@@ -45,10 +45,10 @@ def test_eval_with_an_llm_generator_uses_the_active_prompt_version(corpus_collec
         registry.promote("news-answer", version, who="test")
     registry.close()
     try:
-        with HistoryStore(str(tmp_path / "history.sqlite")) as history:
+        with HistoryStore(str(tmp_path / "history.sqlite")) as history, \
+                (tmp_path / "out.txt").open("w") as printed:
             code = run_cli(REPO / "examples" / "news" / "questions.jsonl", sample=3, out=tmp_path / "reports",
-                           console=Console(file=open(tmp_path / "out.txt", "w")), embedder=embedder,
-                           history=history, notifiers=[])
+                           console=Console(file=printed), embedder=embedder, history=history, notifiers=[])
             runs = history.list_runs(limit=5)
     finally:
         server.close()
