@@ -1,8 +1,9 @@
-"""LLM-as-judge for faithfulness, relevance, correctness and citation precision over the OpenAI
-Chat Completions API (or any compatible server through ``NEWSRAG_JUDGE_BASE_URL``).
+"""LLM-as-judge for faithfulness, relevance, correctness, citation precision and abstention over
+the OpenAI Chat Completions API (or any compatible server through ``NEWSRAG_JUDGE_BASE_URL``).
 
 One request per metric asks for ``{"score": 0..1, "reason": "..."}`` - for citation precision
-``{"supported": [true|false per citation], "reason": "..."}``, the value being the share of true -
+``{"supported": [true|false per citation], "reason": "..."}``, the value being the share of true;
+for abstention ``{"abstained": true|false, "reason": "..."}``, right when it matches the case -
 with ``response_format={"type": "json_object"}``; the reply is validated with pydantic (and the
 verdict count against the citations). Invalid JSON,
 a reply off the schema, 408/429/5xx, timeouts and connection errors are retried up to
@@ -52,6 +53,7 @@ def _system(reply_format: str) -> str:
 SYSTEM = _system('{"score": <number from 0 to 1>, "reason": "<one short sentence>"}')
 CITATION_SYSTEM = _system('{"supported": [<true or false for each citation, in citation order>], '
                           '"reason": "<one short sentence>"}')
+ABSTENTION_SYSTEM = _system('{"abstained": <true or false>, "reason": "<one short sentence>"}')
 TASKS = {
     "faithfulness": (
         "Score how well the context supports the answer: 1 when every claim of the answer is "
@@ -70,6 +72,11 @@ TASKS = {
         "that source text itself states or directly implies the statement: true when it does, "
         "false when it does not (or supports only part of it). Give exactly one true or false per "
         "citation. Use only the cited source text, not the other citations or your own knowledge."),
+    "abstention_accuracy": (
+        "Decide whether the answer declines to answer the question: true when it says that the "
+        "sources do not contain the answer, that it cannot answer, or only asks for more "
+        "information; false when it gives an answer, even a partial or hedged one. Do not judge "
+        "whether the answer is right."),
 }
 _TAG = re.compile(r"<(/?\s*(?:context|question|answer|reference)\b)", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -99,6 +106,15 @@ class JudgeVerdict(BaseModel):
 
 
 V = TypeVar("V", bound=BaseModel)
+
+
+class AbstentionVerdict(BaseModel):
+    """Abstention's reply: did the answer decline to answer?"""
+
+    model_config = ConfigDict(extra="ignore")
+
+    abstained: bool
+    reason: str
 
 
 class CitationVerdict(BaseModel):
@@ -240,6 +256,24 @@ class LLMJudge:
         return MetricResult(name=name, value=value, method=self.method, details={
             **details, "reason": verdict.reason, "citations": len(items), "per_citation": per_citation,
             "missing_context": [it["chunk_id"] for it in items if it["context"] is None]})
+
+    def abstention(self, question: str, answer_text: str, answerable: bool, *,
+                   abstained: bool = False) -> MetricResult:
+        """1.0 when the answer declines to answer exactly when the question is unanswerable, as
+        :func:`evaluation.answer_metrics.abstention_correct`, but with the model deciding whether
+        the text declines (a generator's own flag misses a refusal in other words). An answer the
+        generator flagged as an abstention, or an empty one, is one without asking."""
+        name = "abstention_accuracy"
+        if abstained or not answer_text.strip():
+            result = self._skip(name, float(not answerable), "abstained" if abstained else "empty answer")
+            result.details.update(judged_abstained=True, answerable=answerable)
+            return result
+        parts = [untrusted("question", question), untrusted("answer", answer_text)]
+        verdict, details = self._ask(name, "\n".join(parts), ABSTENTION_SYSTEM, AbstentionVerdict)
+        if verdict is None:
+            return MetricResult(name=name, value=None, method=self.method, details=details)
+        return MetricResult(name=name, value=float(verdict.abstained != answerable), method=self.method, details={
+            "reason": verdict.reason, **details, "judged_abstained": verdict.abstained, "answerable": answerable})
 
     def _skip(self, name: str, value: float | None, reason: str) -> MetricResult:
         return MetricResult(name=name, value=value, method=self.method, details={"reason": reason})

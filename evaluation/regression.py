@@ -41,7 +41,7 @@ OFFLINE_ANSWER_METRICS = ("faithfulness", "answer_relevance", "correctness", "ci
                           "abstention_accuracy")
 JUDGE_SUFFIX = "_judge"
 JUDGE_METRICS = tuple(f"{m}{JUDGE_SUFFIX}" for m in ("faithfulness", "answer_relevance", "correctness",
-                                                     "citation_precision"))
+                                                     "citation_precision", "abstention_accuracy"))
 KNOWN_METRICS = RETRIEVAL_METRICS + OFFLINE_ANSWER_METRICS + JUDGE_METRICS
 HEADLINE_METRICS = ("hit@k", "recall@k", "mrr", "ndcg@k", "faithfulness", "answer_relevance",
                     "correctness", "citation_precision", "abstention_accuracy")

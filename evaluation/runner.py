@@ -6,8 +6,8 @@ Metrics (names: ``evaluation.regression.KNOWN_METRICS``): ``hit@k``, ``recall@k`
 ``ndcg@k`` at k = top_k on *documents* (None without gold; ``retrieved`` flags relevant chunks);
 offline ``faithfulness``, ``answer_relevance`` (cosine, run's embedder), ``correctness``,
 ``citation_precision``, ``abstention_accuracy``; with a judge also ``<name>_judge`` for
-faithfulness, answer_relevance, correctness and citation_precision (method ``judge:<model>``), so
-the offline figures stay comparable across runs with and without a judge. An exception in one question - or a judge
+faithfulness, answer_relevance, correctness, citation_precision and abstention_accuracy (method
+``judge:<model>``), so the offline figures stay comparable across runs with and without a judge. An exception in one question - or a judge
 failure - is recorded in its ``error``, never fatal; ``failure_reason`` says why it failed. Airflow: :func:`plan_case_batches` -> :func:`evaluate_batch` per batch ->
 :func:`assemble_run` gives what :func:`run_eval` gives for the same inputs.
 """
@@ -208,7 +208,8 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
     for m in (judge.faithfulness(q, answer.text, list(texts.values()), abstained=ab),
               judge.relevance(q, answer.text, abstained=ab),
               judge.correctness(q, answer.text, case.reference_answer, abstained=ab),
-              judge.citation_precision(q, answer.text, answer.citations, texts, abstained=ab)):
+              judge.citation_precision(q, answer.text, answer.citations, texts, abstained=ab),
+              judge.abstention(q, answer.text, case.answerable, abstained=ab)):
         r.metrics[m.name + JUDGE_SUFFIX] = _mv(m)
         if m.details.get("error"):
             errors.append(f"judge {m.name}: {m.details['error']}")

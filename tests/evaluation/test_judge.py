@@ -334,3 +334,40 @@ def test_citation_precision_not_applicable_sends_nothing(server: FakeProviderSer
     assert {r.method for r in (abstained, uncited, unretrieved)} == {"judge:judge-model"}
     assert unretrieved.details["reason"] == "no cited chunk was retrieved"
     assert server.requests == []
+
+
+# -- abstention --------------------------------------------------------------------------------
+
+def abstained_reply(flag: bool, reason: str = "checked") -> Reply:
+    return ok(json.dumps({"abstained": flag, "reason": reason}))
+
+
+@pytest.mark.parametrize("flag, answerable, value", [(True, False, 1.0), (True, True, 0.0),
+                                                     (False, True, 1.0), (False, False, 0.0)])
+def test_abstention_is_right_when_a_refusal_in_other_words_matches_the_case(
+        server: FakeProviderServer, waits: list[float], flag: bool, answerable: bool, value: float) -> None:
+    server.route(PATH, abstained_reply(flag, "it says the articles do not cover it"))
+    refusal = "I could not find anything about that in the articles I was given."
+    with make(server, waits) as judge:
+        result = judge.abstention("Who won the 2031 final?", refusal, answerable)
+    assert result.name == "abstention_accuracy" and result.method == "judge:judge-model" and result.value == value
+    assert result.details["judged_abstained"] is flag and result.details["answerable"] is answerable
+    system, user = server.requests[0].json["messages"]
+    assert '{"abstained": <true or false>' in system["content"]
+    assert f"<answer>\n{refusal}\n</answer>" in user["content"]
+
+
+def test_abstention_invalid_json_is_retried_then_recorded(server: FakeProviderServer, waits: list[float]) -> None:
+    server.route(PATH, ok("It refuses, I think."))
+    with make(server, waits, max_retries=1) as judge:
+        result = judge.abstention("Q?", "An answer.", True)
+    assert result.value is None and "not valid JSON" in result.details["error"]
+    assert result.details["attempts"] == 2 == len(server.requests) and result.method == "judge:judge-model"
+
+
+def test_a_flagged_abstention_or_an_empty_answer_sends_nothing(server: FakeProviderServer,
+                                                               waits: list[float]) -> None:
+    with make(server, waits) as judge:
+        flagged = judge.abstention("Q?", "The sources do not say.", False, abstained=True)
+        empty = judge.abstention("Q?", " ", True)
+    assert (flagged.value, empty.value) == (1.0, 0.0) and server.requests == []

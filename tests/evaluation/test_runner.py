@@ -279,17 +279,19 @@ def test_a_judge_timeout_is_recorded_per_question_and_the_run_completes(
                                  timeout=0.2, max_retries=0)
         with LLMJudge(settings, sleep=lambda _s: None) as judge:
             run = run_eval(subset, store=corpus, embedder=embedder, judge=judge)
-        assert len(server.requests_to("/v1/chat/completions")) == 4  # q01 only: q25 abstains, has no reference
+        assert len(server.requests_to("/v1/chat/completions")) == 5  # q01 only: q25 abstains, has no reference
     answered, abstained = run.results
     assert run.judge == "judge-model" and run.status == "ok"
     assert not answered.abstained and answered.error is not None and "timed out" in answered.error
     assert "judge faithfulness" in (answered.failure_reason or "")
-    for name in ("faithfulness_judge", "answer_relevance_judge", "correctness_judge", "citation_precision_judge"):
+    for name in ("faithfulness_judge", "answer_relevance_judge", "correctness_judge", "citation_precision_judge",
+                 "abstention_accuracy_judge"):
         assert answered.metrics[name].value is None and answered.metrics[name].method == "judge:judge-model"
         assert "timed out" in answered.metrics[name].details["error"]
-        assert run.aggregates[name].n == 0
+        assert run.aggregates[name].n == (name == "abstention_accuracy_judge")  # q25's needs no request
     assert answered.metrics["hit@k"].value == 1.0 and answered.metrics["faithfulness"].value is not None
     assert abstained.abstained and abstained.error is None and abstained.failure_reason is None
+    assert abstained.metrics["abstention_accuracy_judge"].value == 1.0  # flagged by the generator: not asked
 
 
 def test_a_malformed_golden_line_exits_2_naming_the_line(tmp_path: Path, corpus: WeaviateStore, embedder: Any) -> None:
