@@ -22,7 +22,7 @@ class AppSettings(BaseSettings):
     generator: str = "extractive"
     model_name: str = "newsrag"  # the id /v1/models advertises
     feedback_db: str | None = None  # default: $NEWSRAG_HOME/feedback.sqlite
-    prompt_registry: str | None = None  # default: $NEWSRAG_HOME/prompt-registry.sqlite
+    prompt_registry: str | None = None  # sqlite path or postgresql:// URL; default $NEWSRAG_HOME/prompt-registry.sqlite
     prompt_name: str = "news-answer"
     prompt_ttl_seconds: float = Field(5.0, ge=0)  # a promotion reaches the app within this time
 
