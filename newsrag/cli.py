@@ -158,7 +158,7 @@ def eval_(
                                        "an LLM generator uses the active prompt version."),
 ) -> None:
     """Score retrieval and answers on a golden set; print the headline table and the report path.
-    Exits 1 on a regression and 2 on bad input."""
+    Exits 1 on a regression, 2 on bad input and 3 when the run was saved but its report could not be written."""
     from evaluation.runner import run_cli
 
     code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, generator=generator,

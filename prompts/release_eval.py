@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.errors import NewsragError
-from newsrag.settings import PathSettings, load
+from newsrag.settings import load
 from prompts.release import ReleaseSettings, opened_registry
 from retrieval.generators import PromptRef
 
@@ -163,17 +163,11 @@ def comparison_lines(table: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _live_feedback() -> list[Any]:
-    """The app's feedback (per version and arm) when this worker can see it; none otherwise."""
-    from evaluation.feedback import FeedbackStore
+    """The app's feedback (per version and arm): the store NEWSRAG_APP_FEEDBACK_DB names, else the
+    default; none when the app never wrote one, a clear error when the file is not a feedback store."""
+    from evaluation.feedback import read_feedback
 
-    path = load(PathSettings).home / "feedback.sqlite"
-    if not path.exists():
-        return []
-    store = FeedbackStore(path)
-    try:
-        return store.feedback()
-    finally:
-        store.close()
+    return list(read_feedback())
 
 
 def _run(hist: Any, run_id: str) -> Any:

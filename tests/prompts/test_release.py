@@ -70,3 +70,27 @@ def test_the_comparison_has_each_metrics_paired_difference_with_its_interval() -
     assert "citation_precision: 1.000 -> 0.200 (paired diff -0.800" in "\n".join(comparison_lines(table))
     alone = comparison(candidate, None)  # the first release of a template: no active version
     assert "diff" not in alone["citation_precision"] and comparison_lines(alone) == []
+
+
+def test_the_release_reads_the_feedback_store_the_app_writes(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from evaluation.feedback import FeedbackStore
+    from newsrag.errors import StoreError
+    from prompts.release_eval import _live_feedback
+
+    path = tmp_path / "app" / "feedback.db"
+    monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(path))
+    assert _live_feedback() == []  # the app never wrote one
+    path.parent.mkdir()
+    store = FeedbackStore(path)
+    answer = SimpleNamespace(trace_id="t1", text="x", abstained=False, prompt_name="news-answer", prompt_version="2",
+                             generator="extractive", model=None, model_dump=lambda mode: {})
+    store.record_answer(answer, "q?", arm="canary")
+    store.add_feedback("t1", 1)
+    store.close()
+    records = _live_feedback()
+    assert [(r.prompt_version, r.arm, r.rating) for r in records] == [("2", "canary", 1)]
+    path.write_bytes(b"not a database")
+    with pytest.raises(StoreError, match="feedback"):
+        _live_feedback()
