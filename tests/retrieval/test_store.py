@@ -161,3 +161,10 @@ def test_parallel_writers_may_race_to_migrate_an_older_collection(store: Weaviat
     config = store.client.collections.use(store.name).config.get()
     assert {"context", "doc_id"} <= {p.name for p in config.properties}
     assert set(config.vector_config or {}) == {name, "other_model"}
+
+
+def test_prose_is_searchable_but_not_filterable(store: WeaviateStore, embedder) -> None:
+    store.ensure_collection([vector_name(embedder.model_id)])
+    props = {p.name: p for p in store.client.collections.use(store.name).config.get().properties}
+    assert all(props[n].index_searchable and not props[n].index_filterable for n in ("text", "context", "title"))
+    assert props["doc_id"].index_filterable and props["source_id"].index_filterable
