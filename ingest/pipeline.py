@@ -192,6 +192,9 @@ def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestRepor
                     _finish(*pending, plan, ctx, report)
                     pending = None
                 pending = (writer.submit(ctx.store.upsert, prepared.objects, ctx.vector_name), prepared)
+                if not ctx.settings.overlap_writes:
+                    _finish(*pending, plan, ctx, report)
+                    pending = None
         finally:
             if pending:  # also when embedding the next group failed: what was written is accounted for
                 _finish(*pending, plan, ctx, report)

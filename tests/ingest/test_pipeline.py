@@ -157,3 +157,48 @@ def test_rerun_after_a_retry_leaves_what_one_clean_run_leaves(ctx: IngestContext
     ctx.state.forget_validators(spec.url)
     again = run_source(spec, ctx)
     assert again.chunks_written == 0 and stored_docs(store) == snapshot
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_write_groups_land_the_same_with_or_without_overlapped_upserts(ctx: IngestContext, store: WeaviateStore,
+                                                                       feed_server: Any, overlap: bool) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"write_group": 2, "overlap_writes": overlap})
+    items = [item(s, i) for i, s in enumerate(["rail-vote", "storm", "budget", "ferry", "harbor"], 1)]
+    serve(feed_server, items)
+    spec = feed_spec(feed_server)
+    first = run_source(spec, ctx)
+    want = sum(expected_chunks(ctx, feed_server, it) for it in items)
+    assert (first.status, first.new, first.chunks_written) == ("ok", 5, want) and store.count() == want
+    changed = [it.with_paras([*it.paras[:1], f"A new closing paragraph number {n} about the harbor ferry "
+                              "schedule, announced by the port authority on Monday."]) for n, it in enumerate(items)]
+    serve(feed_server, changed)
+    second = run_source(spec, ctx)
+    assert (second.changed, second.chunks_deleted) == (5, want)  # every old version deleted after its write
+    docs = assert_consistent(store)
+    assert len(docs) == 5 and store.count() == sum(expected_chunks(ctx, feed_server, it) for it in changed)
+
+
+def test_an_embedding_failure_mid_run_keeps_the_groups_already_written(ctx: IngestContext, store: WeaviateStore,
+                                                                      feed_server: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"write_group": 2, "overlap_writes": True})
+    items = [item(s, i) for i, s in enumerate(["rail-vote", "storm", "budget", "ferry"], 1)]
+    serve(feed_server, items)
+    spec = feed_spec(feed_server)
+    real, calls = ctx.embedder.embed_documents, []
+
+    def failing_second_group(texts: list[str]) -> Any:
+        calls.append(len(texts))
+        if len(calls) == 2:
+            raise RuntimeError("embedder crashed")
+        return real(texts)
+
+    monkeypatch.setattr(ctx.embedder, "embed_documents", failing_second_group)
+    first = run_source(spec, ctx)
+    group_one = sum(expected_chunks(ctx, feed_server, it) for it in items[:2])
+    assert first.status == "failed" and "embedder crashed" in (first.error or "")
+    assert first.chunks_written == group_one == store.count()  # the in-flight upsert was waited for
+    monkeypatch.setattr(ctx.embedder, "embed_documents", real)
+    second = run_source(spec, ctx)
+    assert (second.status, second.unchanged, second.new) == ("ok", 2, 2)
+    assert len(assert_consistent(store)) == 4
