@@ -56,7 +56,8 @@ class IngestContext:
 
     @cached_property
     def state(self) -> IngestState:
-        return IngestState(self.settings.state_file or self.home / "ingest-state.sqlite")
+        return IngestState(self.settings.state_file or self.home / "ingest-state.sqlite",
+                           scope=f"{self.store.name}/{self.vector_name}")
 
     @cached_property
     def fetcher(self) -> Fetcher:

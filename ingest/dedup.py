@@ -59,6 +59,10 @@ class NearDuplicateIndex:
     def add_hashvalues(self, doc_id: str, source_id: str, url: str, values: npt.NDArray[np.uint64]) -> None:
         self.add(doc_id, source_id, url, MinHash(num_perm=NUM_PERM, hashvalues=values, scheme=SCHEME))
 
+    def sources(self) -> dict[str, str]:
+        """doc id -> source id of every signature held."""
+        return {doc_id: meta[0] for doc_id, meta in self._meta.items()}
+
     def remove(self, doc_id: str) -> None:
         if doc_id in self._meta:
             self._lsh.remove(doc_id)

@@ -166,7 +166,7 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> 
 
 def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report: IngestReport) -> bool:
     sig = signature(article.text)
-    original = ctx.near_dups.find(article.doc_id, sig) if sig is not None else None
+    original = _stored_original(article, sig, plan, ctx) if sig is not None else None
     if original is None:
         if sig is not None:  # visible at once, so a copy later in this same run is caught too
             ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
@@ -176,6 +176,18 @@ def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report:
     if original.source_id != article.source_id:
         ctx.store.add_also_source(original.doc_id, article.source_id)
     return True
+
+
+def _stored_original(article: Article, sig: Any, plan: Plan, ctx: IngestContext) -> Any:
+    """The original this article copies, if the store still holds it (or this run writes it). A
+    signature whose document is gone (retention, a manual delete) is dropped: the store is the
+    truth, and a copy of a story nobody has any more is that story's only copy."""
+    while (original := ctx.near_dups.find(article.doc_id, sig)) is not None:
+        if original.doc_id in plan.signatures or ctx.store.doc_versions([original.doc_id]):
+            return original
+        ctx.near_dups.remove(original.doc_id)
+        ctx.state.delete_signatures([original.doc_id])
+    return None
 
 
 def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
@@ -270,6 +282,16 @@ def _retention(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
     cutoff = _cutoff(spec)
     if cutoff and ctx.store.exists():
         report.chunks_deleted += ctx.store.delete_older_than(spec.id, cutoff)
+        _forget_missing_signatures(spec.id, ctx)
+
+
+def _forget_missing_signatures(source_id: str, ctx: IngestContext) -> None:
+    """Signatures of this source's documents the store no longer holds go too."""
+    mine = [d for d, s in ctx.near_dups.sources().items() if s == source_id]
+    gone = sorted(set(mine) - ctx.store.source_doc_ids(source_id)) if mine else []
+    for doc_id in gone:
+        ctx.near_dups.remove(doc_id)
+    ctx.state.delete_signatures(gone)
 
 
 def _snapshot_deletes(spec: Any, articles: list[Article], ctx: IngestContext, report: IngestReport) -> None:

@@ -202,3 +202,60 @@ def test_an_embedding_failure_mid_run_keeps_the_groups_already_written(ctx: Inge
     second = run_source(spec, ctx)
     assert (second.status, second.unchanged, second.new) == ("ok", 2, 2)
     assert len(assert_consistent(store)) == 4
+
+
+def syndicated(story: Any) -> Any:
+    copy = story.with_paras(["PORT CALDER (Wire) — " + story.paras[0], *story.paras[1:],
+                             "Reporting by A. Writer; editing by B. Editor."])
+    return type(copy)(slug="syndicated", title="Syndicated: " + story.title, paras=copy.paras,
+                      published=copy.published)
+
+
+def test_a_copy_of_a_story_retention_deleted_is_stored(ctx: IngestContext, store: WeaviateStore,
+                                                       feed_server: Any) -> None:
+    now = datetime.now(UTC)
+    story = item("wire-story", 41, published=now - timedelta(days=40))
+    serve(feed_server, [story], "/a.xml")
+    agency = feed_spec(feed_server, "/a.xml", id="agency", max_age_days=30)
+    assert run_source(feed_spec(feed_server, "/a.xml", id="agency"), ctx).new == 1
+    assert run_source(agency, ctx).chunks_deleted > 0 and store.count() == 0  # retention: the story is gone
+    copy = syndicated(item("wire-story", 41, published=now - timedelta(days=1)))
+    serve(feed_server, [copy], "/b.xml")
+    paper = run_source(feed_spec(feed_server, "/b.xml", id="paper"), ctx)
+    assert (paper.new, paper.duplicates) == (1, 0)  # the only copy left is stored, not dropped
+    assert store.count() == paper.chunks_written > 0
+    assert "agency" not in ctx.near_dups.sources().values()
+
+
+def test_a_signature_whose_document_was_deleted_no_longer_drops_copies(ctx: IngestContext, store: WeaviateStore,
+                                                                       feed_server: Any) -> None:
+    story = item("wire-story", 42)
+    serve(feed_server, [story], "/a.xml")
+    run_source(feed_spec(feed_server, "/a.xml", id="agency"), ctx)
+    store.delete_docs(list(stored_docs(store)))  # deleted behind the pipeline's back
+    serve(feed_server, [syndicated(story)], "/b.xml")
+    paper = run_source(feed_spec(feed_server, "/b.xml", id="paper"), ctx)
+    assert (paper.new, paper.duplicates, store.count() > 0) == (1, 0, True)
+    assert {row[0] for row in ctx.state.signatures()} == set(stored_docs(store))  # the stale one is gone
+
+
+def test_a_second_collection_sharing_the_state_file_is_filled(ctx: IngestContext, store: WeaviateStore,
+                                                              feed_server: Any, embedder: Any,
+                                                              tmp_path: Any) -> None:
+    from ingest.fetch import FetchSettings
+
+    serve(feed_server, [item("a", 51), item("b", 52)])
+    spec = feed_spec(feed_server)
+    first = run_source(spec, ctx)
+    other = WeaviateStore(collection=store.name + "Other")
+    try:
+        with IngestContext(ctx.settings, store=other, embedder=embedder, home=tmp_path,
+                           fetch_settings=FetchSettings(allow_private=True, retries=0)) as second_ctx:
+            second = run_source(spec, second_ctx)  # same feed, same ETag, same state file
+            assert (second.status, second.new, second.chunks_written) == ("ok", 2, first.chunks_written)
+            assert run_source(spec, second_ctx).status == "not_modified"  # its own validators now
+        assert other.count() == store.count() == first.chunks_written
+    finally:
+        if other.exists():
+            other.drop()
+        other.close()
