@@ -52,7 +52,7 @@ def test_dagbag_has_no_import_errors_and_expected_dags(airflow_db: str) -> None:
     assert {t.task_id for t in dag.tasks} == {"plan_batches", "ingest_batch", "summarize"}
 
 
-def test_news_ingest_runs_cover_hour_wide_data_intervals_for_backfills() -> None:
+def test_news_ingest_runs_cover_hour_wide_data_intervals_for_backfills(airflow_db: str) -> None:
     """A backfill run ingests its data interval, so the schedule must give intervals a width."""
     import pendulum
     from airflow.timetables.base import TimeRestriction
@@ -65,3 +65,18 @@ def test_news_ingest_runs_cover_hour_wide_data_intervals_for_backfills() -> None
     assert info is not None
     assert (info.data_interval.start, info.data_interval.end) == (
         pendulum.datetime(2026, 10, 1, 0, tz="UTC"), pendulum.datetime(2026, 10, 1, 1, tz="UTC"))
+
+
+def test_news_ingest_protects_the_machine_and_retries_with_backoff(airflow_db: str) -> None:
+    from datetime import timedelta
+
+    from tests.dags.conftest import load_dag
+
+    dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
+    ingest = dag.get_task("ingest_batch")
+    assert ingest.pool == "newsrag_embeddings" and ingest.max_active_tis_per_dagrun == 2
+    assert ingest.retries == 3 and ingest.retry_exponential_backoff
+    assert ingest.retry_delay == timedelta(seconds=30) and ingest.max_retry_delay == timedelta(minutes=10)
+    assert dag.get_task("summarize").trigger_rule == "all_done" and dag.get_task("summarize").retries == 0
+    assert dag.timetable.summary == "0 * * * *" and dag.max_active_runs == 1  # hourly by default
+    assert [o.uri.rstrip("/") for o in dag.get_task("summarize").outlets] == ["weaviate://NewsChunk"]

@@ -67,6 +67,16 @@ def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
         store.drop()
     assert json.dumps(extra)  # the event extra is plain JSON
 
+    from airflow.models.taskinstance import TaskInstance
+
+    with create_session() as session:
+        mapped = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == "news_ingest",
+                                                            TaskInstance.run_id == run.run_id,
+                                                            TaskInstance.task_id == "ingest_batch")).all()
+        states = sorted((ti.map_index, str(ti.state)) for ti in mapped)
+    assert [i for i, _ in states] == [0, 1, 2]  # one mapped task per enabled source
+    assert all(state.endswith("success") for _, state in states)  # the broken source is reported, not raised
+
 
 def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses_nothing(
         airflow_db: str, weaviate_server: Any, feed_server: Any, collection_name: str, tmp_path: Path,
