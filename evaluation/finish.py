@@ -2,9 +2,13 @@
 
 :func:`finalize_run`, in this order:
 
-1. gate the run against ``compare_run`` or the last good run on its golden set;
+0. redact secrets from its text (errors, failure reasons, metric details, notes:
+   :func:`redact_run`), so neither the history nor the report nor a message holds one;
+1. gate the run against the last good run on its golden set (never against ``compare_run``:
+   what a report is compared with must not change what counts as a regression);
 2. save it in the history (one transaction: earlier runs are never touched);
-3. write the report (HTML, JSON, index) with the app's live feedback per prompt version and arm;
+3. write the report (HTML, JSON, index) with the app's live feedback per prompt version and arm,
+   its comparison section against ``compare_run`` when given, else against the gate's baseline;
 4. on a regression, notify - once per run: finalizing a run id that the history already holds as
    a regression (a retried DAG task) does not notify again;
 5. when the report could not be written, raise :class:`ReportWriteError` naming the report's
@@ -16,20 +20,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evaluation.feedback import read_feedback
 from evaluation.history import HistoryStore
-from evaluation.models import EvalRun
-from evaluation.notify import Notifier, notify_all, run_message
+from evaluation.models import EvalRun, QuestionResult
+from evaluation.notify import Notifier, notify_all, redact_text, run_message
 from evaluation.regression import RegressionSettings, apply_gate
 from newsrag.errors import NewsragError
 
 
 @dataclass
 class Finalized:
-    """What :func:`finalize_run` did: the baseline, the report's path, whether it notified."""
+    """What :func:`finalize_run` did: the gate's baseline, the run the report compares with, the
+    report's path, whether it notified."""
 
     baseline: EvalRun | None
+    compared: EvalRun | None = None
     report: Path | None = None
     notified: bool = False
     notify_failures: list[str] = field(default_factory=list)
@@ -44,6 +51,35 @@ class ReportWriteError(NewsragError):
         self.finalized: Finalized | None = None
         super().__init__(f"report of run {run_id} not written to {path}: {reason} "
                          "(the run is saved in the evaluation history)")
+
+
+def _redact_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_tree(v) for k, v in value.items()}
+    return [_redact_tree(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def redact_result(r: QuestionResult) -> QuestionResult:
+    """``r`` (changed in place) without secrets in the text a failure can put there - its error,
+    failure reason and metric details (an exception may quote an API key or a URL with
+    credentials): the environment's secret values and any URL ``user:password@`` become ``***``
+    (:func:`evaluation.notify.redact_text`)."""
+    r.error = redact_text(r.error) if r.error else r.error
+    r.failure_reason = redact_text(r.failure_reason) if r.failure_reason else r.failure_reason
+    for m in r.metrics.values():
+        m.details = _redact_tree(m.details)
+    return r
+
+
+def redact_run(run: EvalRun) -> EvalRun:
+    """:func:`redact_result` for every question, and the run's regression reasons and notes."""
+    for r in run.results:
+        redact_result(r)
+    run.regressions = [redact_text(x) for x in run.regressions]
+    run.notes = [redact_text(x) for x in run.notes]
+    return run
 
 
 def write_run_report(run: EvalRun, history: HistoryStore, out_dir: Path, baseline: EvalRun | None = None,
@@ -67,13 +103,14 @@ def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: Re
     """Gate, save, report and notify (see the module's docstring). Raises
     :class:`ReportWriteError` (with ``finalized`` set) when the report could not be written, and
     the history's ``StoreError`` when the run could not be saved (nothing is then notified)."""
-    baseline = compare_run or history.last_good(run.golden_sha256, before=run.started_at)
+    redact_run(run)
+    baseline = history.last_good(run.golden_sha256, before=run.started_at)
     apply_gate(run, baseline, gate)
     earlier = history.get(run.run_id)
     history.save(run)
-    done, error = Finalized(baseline), None
+    done, error = Finalized(baseline, compare_run or baseline), None
     try:
-        done.report = write_run_report(run, history, out_dir, baseline, feedback_path)
+        done.report = write_run_report(run, history, out_dir, done.compared, feedback_path)
     except ReportWriteError as exc:
         error = exc
     if run.status == "regression" and not (earlier is not None and earlier.status == "regression"):

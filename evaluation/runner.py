@@ -33,12 +33,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from embeddings.base import vector_name
 from evaluation import answer_metrics as am
 from evaluation import metrics as em
-from evaluation.finish import Finalized, ReportWriteError, finalize_run
+from evaluation.finish import Finalized, ReportWriteError, finalize_run, redact_result
 from evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
 from evaluation.history import EvalSettings, HistoryStore
 from evaluation.judge import JudgeSettings, LLMJudge
 from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.notify import Notifier, notifiers_from_env, print_summary
+from evaluation.notify import Notifier, notifiers_from_env, print_summary, redact_text
 from evaluation.regression import (
     JUDGE_SUFFIX,
     RegressionSettings,
@@ -228,9 +228,9 @@ def _evaluate(case: GoldenCase, answerer: Answerer, retrieval: RetrievalConfig, 
         info = AnswererInfo(answer.prompt_name, answer.prompt_version, answer.generator, answer.model)
         _score(r, case, answer, searcher.last.hits if searcher.last else [], retrieval.top_k, judge, embed)
     except Exception as exc:  # noqa: BLE001 - one question's failure is recorded, never fatal
-        log.warning("evaluation of %s failed: %s: %s", case.id, type(exc).__name__, exc)
-        r.error = f"{type(exc).__name__}: {exc}"[:500]
-    r.failure_reason = failure_reason(r)
+        r.error = redact_text(f"{type(exc).__name__}: {exc}")[:500]  # before the cut: no partial secret
+        log.warning("evaluation of %s failed: %s", case.id, r.error)
+    r.failure_reason = failure_reason(redact_result(r))
     return r, info
 
 

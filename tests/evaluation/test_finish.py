@@ -17,7 +17,7 @@ import pytest
 from evaluation.feedback import FeedbackStore
 from evaluation.finish import ReportWriteError, finalize_run, write_run_report
 from evaluation.history import HistoryStore
-from evaluation.models import EvalRun
+from evaluation.models import EvalRun, MetricValue
 from evaluation.regression import RegressionSettings, aggregate
 from retrieval.answer import Answer
 from tests.evaluation.factories import T0, make_run, question
@@ -145,3 +145,62 @@ def test_the_report_carries_live_feedback_from_the_apps_store(history: HistorySt
     assert arms["rows"][0]["scores"]["hit@k"] == pytest.approx(0.9) and arms["rows"][0]["run_id"] == "r1"
     assert arms["rows"][1]["run_id"] is None  # version 4 has live feedback but no evaluation run
     assert "67%" in done.report.read_text() and 'data-version="4" data-arm="b"' in done.report.read_text()
+
+
+def test_compare_chooses_the_reports_baseline_but_the_gate_uses_the_last_good_run(history: HistoryStore,
+                                                                                   tmp_path: Path) -> None:
+    """``--compare`` picks what the report compares with; regressions stay "a drop relative to
+    the last good run", whatever run the report is compared with."""
+    gate = RegressionSettings(min_hit_at_k=0.0)
+    old, good = scored_run("r-old", 0.3, 0), scored_run("r-good", 0.9, 1)
+    for run in (old, good):
+        finalize_run(run, history, out_dir=tmp_path / "reports", gate=gate, notifiers=[])
+    assert (old.status, good.status) == ("ok", "ok")
+    capture = Capture()
+    new = scored_run("r-new", 0.6, 2)  # no drop from r-old, a drop from r-good
+    done = finalize_run(new, history, out_dir=tmp_path / "reports", gate=gate, notifiers=[capture],
+                        compare_run=history.get("r-old"))
+    assert done.baseline is not None and done.baseline.run_id == "r-good"
+    assert done.compared is not None and done.compared.run_id == "r-old"
+    assert new.status == "regression" and any(r.startswith("hit@k dropped 0.900 -> 0.600 vs run r-good")
+                                              for r in new.regressions)
+    [(_, body, _)] = capture.sent
+    assert "baseline: run r-good" in body
+    assert done.report is not None
+    section = done.report.read_text().split('<section id="comparison"')[1].split("</section>")[0]
+    assert "r-old" in section and "r-good" not in section
+    # without --compare the report compares with the gate's baseline
+    plain = finalize_run(scored_run("r-plain", 0.9, 3), history, out_dir=tmp_path / "reports", gate=gate,
+                         notifiers=[])
+    assert plain.compared is not None and plain.compared.run_id == "r-good" == plain.baseline.run_id
+
+
+FAKE_KEY = "sk-live-FAKEFAKE0123456789abcdef"
+
+
+def test_secrets_in_error_text_never_reach_the_history_the_report_or_a_message(
+        history: HistoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_TEST_PROVIDER_API_KEY", FAKE_KEY)
+    leak = (f"AuthenticationError: Incorrect API key provided: {FAKE_KEY} calling "
+            "https://svc-user:hunter2pass@llm.example/v1/chat/completions")
+    results = [question(f"q{i:02d}", error=leak, failure_reason=f"error: {leak}") for i in range(N)]
+    run = make_run("r-leak", T0, {}, results=results)
+    run.results[0].metrics = {"faithfulness_judge": MetricValue(value=None, method="judge:m",
+                                                                details={"error": leak, "attempts": [leak]})}
+    run.notes = [f"note: {leak}"]
+    capture = Capture()
+    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[capture])
+    assert run.status == "regression"  # every question crashed
+    assert done.report is not None
+    texts = {"history": json.dumps(rows(tmp_path / "history.sqlite")),
+             "report.html": done.report.read_text(), "report.json": (done.report.parent / "report.json").read_text(),
+             "index.html": (tmp_path / "reports" / "index.html").read_text(),
+             "messages": json.dumps(capture.sent)}
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        texts["eval_results"] = json.dumps(db.execute("SELECT * FROM eval_results").fetchall())
+    for where, text in texts.items():
+        assert FAKE_KEY not in text and "hunter2pass" not in text and "svc-user" not in text, where
+    assert "Incorrect API key provided: *** calling https://***@llm.example/v1" in texts["report.html"]
+    saved = history.get("r-leak")
+    assert saved is not None and saved.results[1].error == (
+        "AuthenticationError: Incorrect API key provided: *** calling https://***@llm.example/v1/chat/completions")
