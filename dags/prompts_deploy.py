@@ -1,7 +1,8 @@
 """prompts_deploy: the deploy step of prompt templates. Registers the prompts folder in the registry
 and updates ``Asset("newsrag://prompts")`` with the new versions (extra ``registered``), which
 schedules prompt_release for them. Nothing new registered: the task is skipped and no event is
-emitted. Wiring only.
+emitted. A bad file fails the task with nothing registered and no event (the deploy is all or
+nothing), so the fixed redeploy announces every new version. Wiring only.
 
 A CI deploy runs it after shipping the templates (``POST /api/v2/dags/prompts_deploy/dagRuns``, or
 ``POST /api/v2/assets/{asset_id}/materialize``), or posts the event itself

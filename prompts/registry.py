@@ -19,7 +19,7 @@ from typing import Any
 
 from newsrag.errors import NewsragError
 from newsrag.sqldb import SqlDb, display_url
-from prompts.template import PromptTemplate, lint, load_template, templates_dir
+from prompts.template import PromptError, PromptTemplate, lint, load_folder, templates_dir
 
 WRITE_LOCK = "newsrag.prompt_registry"
 LEGACY_TABLES = {"versions": "prompt_versions", "events": "prompt_events", "state": "prompt_state"}
@@ -94,28 +94,31 @@ class PromptRegistry:
         """Record a version. Same content again is a no-op (False); different content under an
         existing version is refused."""
         with self._db.transaction(lock=WRITE_LOCK):
-            rows = self._db.execute("SELECT content_hash FROM prompt_versions WHERE name=? AND version=?",
-                                    (template.name, template.version))
-            if rows and rows[0][0] == template.content_hash:
+            known = self._hash(template.name, template.version)
+            if known == template.content_hash:
                 return False
-            if rows:
-                raise RegistryError(f"{template.ref} is already registered with different content "
-                                    f"({rows[0][0]} != {template.content_hash}); publish it as a new version")
-            self._db.execute("INSERT INTO prompt_versions VALUES (?,?,?,?,?,?,NULL,NULL)", (
-                template.name, template.version, template.content_hash, author, _now(),
-                template.model_dump_json()))
-            self._event(template.name, "register", template.version, who=author)
+            if known is not None:
+                raise RegistryError(_changed(template, known))
+            self._insert(template, author)
         return True
 
     def sync(self, folder: Path | None = None, author: str | None = "deploy") -> list[str]:
-        """Register every template file under ``folder`` (default: the shipped templates); the
-        refs (``name@version``) registered now."""
-        added = []
-        for path in sorted((folder or templates_dir()).glob("*/*.yaml")):
-            template = load_template(path)
-            if self.register(template, author):
-                added.append(template.ref)
-        return added
+        """Register every template file under ``folder`` (default: the shipped templates), all or
+        nothing: every file is parsed and checked first, then all are registered in one transaction,
+        so a bad file or a changed version registers none of them. The refs registered now."""
+        try:
+            found = load_folder(folder or templates_dir())
+        except PromptError as exc:
+            raise PromptError(f"{exc}; nothing was registered") from None
+        with self._db.transaction(lock=WRITE_LOCK):
+            known = {(t.name, t.version): self._hash(t.name, t.version) for t in found.values()}
+            if changed := [f"{path}: {_changed(t, known[t.name, t.version] or '')}" for path, t in found.items()
+                           if known[t.name, t.version] not in (None, t.content_hash)]:
+                raise RegistryError(f"{'; '.join(changed)}; nothing was registered")
+            new = [t for t in found.values() if known[t.name, t.version] is None]
+            for t in new:
+                self._insert(t, author)
+        return [t.ref for t in new]
 
     def template(self, name: str, version: str) -> PromptTemplate:
         rows = self._db.execute("SELECT template FROM prompt_versions WHERE name=? AND version=?", (name, version))
@@ -231,6 +234,15 @@ class PromptRegistry:
         self._db.close()
 
     # -- internals (inside a write transaction) ------------------------------------------------
+    def _hash(self, name: str, version: str) -> str | None:
+        rows = self._db.execute("SELECT content_hash FROM prompt_versions WHERE name=? AND version=?", (name, version))
+        return str(rows[0][0]) if rows else None
+
+    def _insert(self, template: PromptTemplate, author: str | None) -> None:
+        self._db.execute("INSERT INTO prompt_versions VALUES (?,?,?,?,?,?,NULL,NULL)", (
+            template.name, template.version, template.content_hash, author, _now(), template.model_dump_json()))
+        self._event(template.name, "register", template.version, who=author)
+
     def _state(self, name: str) -> tuple[Any, ...]:
         rows = self._db.execute("SELECT active, canary, canary_weight FROM prompt_state WHERE name=?", (name,))
         return tuple(rows[0]) if rows else (None, None, 0.0)
@@ -267,6 +279,11 @@ def arm_for(active: ActivePrompt, key: str) -> tuple[str | None, str]:
         return active.active, "a"
     bucket = int(hashlib.sha256(f"{active.name}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return (active.canary, "b") if bucket < active.canary_weight else (active.active, "a")
+
+
+def _changed(template: PromptTemplate, known: str) -> str:
+    return (f"{template.ref} is already registered with different content ({known} != {template.content_hash}); "
+            "publish it as a new version")
 
 
 def _now() -> str:

@@ -47,8 +47,10 @@ def open_registry() -> PromptRegistry:
 
 
 def deploy(folder: str | None = None, who: str = "deploy") -> dict[str, Any]:
-    """Register every template of the prompts folder; ``registered`` lists the new ``name@version``
-    refs (empty when nothing changed). Refused as a whole on a malformed file or a changed version."""
+    """Register every template of the prompts folder, all or nothing; ``registered`` lists the new
+    ``name@version`` refs (empty when nothing changed). A malformed file, a file whose path and
+    content disagree, or a changed version refuses the whole deploy, naming the file and the reason:
+    nothing is registered, so the fixed redeploy registers (and announces) every new version."""
     path = Path(folder) if folder else load(ReleaseSettings).prompts_dir
     with opened_registry() as reg:
         registered = reg.sync(path, author=who)

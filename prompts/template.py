@@ -138,6 +138,30 @@ def load_template(path: str | Path) -> PromptTemplate:
     return template
 
 
+def load_folder(folder: Path) -> dict[Path, PromptTemplate]:
+    """Every ``<name>/<version>.yaml`` under ``folder``, each parsed and checked before any is used;
+    one error names every bad file and why. A folder without template files is an error too."""
+    paths = sorted(folder.glob("*/*.yaml")) if folder.is_dir() else []
+    if not paths:
+        raise PromptError(f"no template files (<name>/<version>.yaml) in {folder}")
+    templates, problems = {}, []
+    for path in paths:
+        try:
+            templates[path] = _load_in_place(path)
+        except PromptError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PromptError(f"{len(problems)} of {len(paths)} template file(s) refused: {'; '.join(problems)}")
+    return templates
+
+
+def _load_in_place(path: Path) -> PromptTemplate:
+    template = load_template(path)
+    if (template.name, template.version) != (path.parent.name, path.stem):
+        raise PromptError(f"{path} declares {template.ref}; its path says {path.parent.name}@{path.stem}")
+    return template
+
+
 def lint(template: PromptTemplate) -> list[str]:
     """Problems that make a template unsafe or unusable; empty when it passes."""
     problems = []

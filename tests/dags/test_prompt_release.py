@@ -219,3 +219,64 @@ def test_an_asset_event_without_a_version_of_the_template_releases_nothing(
     assert set(states.values()) == {"skipped"}, str(sorted(states.items()))
     assert release_env.active("news-answer") == ActivePrompt("news-answer", "1")
     assert len(release_env.events()) == events_before  # nothing validated, promoted or rejected
+
+
+@pytest.fixture
+def deploy_registry(airflow_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A registry with news-answer@1 active, no index or LLM: the deploy step needs neither."""
+    monkeypatch.setenv("NEWSRAG_RELEASE_REGISTRY", str(tmp_path / "registry.sqlite"))
+    registry = PromptRegistry(tmp_path / "registry.sqlite")
+    registry.sync()
+    registry.validate("news-answer", "1")
+    registry.promote("news-answer", "1", who="setup")
+    yield registry
+    registry.close()
+
+
+def notify_lines() -> Any:
+    """Collects what the notifiers log (the failure callback and the notify task log every message)."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def collecting() -> Any:
+        lines: list[str] = []
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                lines.append(record.getMessage())
+
+        handler, logger = Collect(), logging.getLogger("evaluation.notify")
+        logger.addHandler(handler)
+        try:
+            yield lines
+        finally:
+            logger.removeHandler(handler)
+
+    return collecting()
+
+
+def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it_is_fixed(
+        deploy_registry: PromptRegistry, tmp_path: Path) -> None:
+    a1, z1 = (V1.model_copy(update={"name": n, "version": "1"}) for n in ("a-tmpl", "z-tmpl"))
+    folder = write_templates(tmp_path / "prompts", a1)
+    (folder / "z-tmpl").mkdir()
+    (folder / "z-tmpl" / "1.yaml").write_text("name: z-tmpl\nversion: 1\nsystem: [unclosed\n")
+    deploy = load_dag(REPO / "dags" / "prompts_deploy.py", "prompts_deploy")
+    seen, events_before = max([i for i, _ in deploy_events()], default=0), len(deploy_registry.events())
+
+    with notify_lines() as lines:
+        failed = deploy.test(run_conf={"folder": str(folder)})
+    assert str(failed.state) == "failed" and deploy_events(seen) == []  # no Asset event
+    assert deploy_registry.names() == ["news-answer"] and len(deploy_registry.events()) == events_before
+    error = "\n".join(lines)
+    assert f"{folder}/z-tmpl/1.yaml: malformed YAML" in error and "nothing was registered" in error, error
+    assert deploy_registry.active("news-answer") == ActivePrompt("news-answer", "1")
+
+    write_templates(folder, z1)  # the fix: the redeploy registers and announces both templates
+    fixed = deploy.test(run_conf={"folder": str(folder)})
+    assert str(fixed.state) == "success"
+    [(_, extra)] = deploy_events(seen)
+    assert extra["registered"] == ["a-tmpl@1", "z-tmpl@1"]
+    assert deploy_registry.names() == ["a-tmpl", "news-answer", "z-tmpl"]
+    assert deploy_registry.active("news-answer") == ActivePrompt("news-answer", "1")
