@@ -350,7 +350,8 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
                 history = stack.enter_context(HistoryStore(settings.history_location()))
             compare_run = history.get(compare) if compare else None
             if compare and compare_run is None:
-                raise ConfigError(f"--compare: no run {compare!r} in {history!r}")
+                recent = ", ".join(s.run_id for s in history.summaries(5)) or "none yet"
+                raise ConfigError(f"--compare: no run {compare!r} in {history!r} (newest runs: {recent})")
             llm_judge = LLMJudge() if (judge if judge is not None else load(JudgeSettings).enabled) else None
             if llm_judge is not None:
                 stack.callback(llm_judge.close)

@@ -57,3 +57,46 @@ def test_eval_with_an_llm_generator_uses_the_active_prompt_version(corpus_collec
     run = runs[0]
     assert (run.generator, run.prompt_name, run.prompt_version) == ("openai", "news-answer", "2")
     assert len(systems) == 3 and all(s.rstrip().endswith("Answer in one line.") for s in systems)
+
+
+def test_an_unreachable_llm_provider_is_recorded_per_question_and_the_history_keeps_its_runs(
+        corpus_collection: str, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from evaluation.runner import EXIT_REGRESSION
+    from tests.evaluation.factories import T0, make_run
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    registry_path = tmp_path / "registry.sqlite"
+    for var, value in {"OPENAI_BASE_URL": f"http://127.0.0.1:{closed}/v1", "OPENAI_API_KEY": "sk-test-local",
+                       "NEWSRAG_OPENAI_CHAT_MAX_RETRIES": "0", "NEWSRAG_OPENAI_CHAT_TIMEOUT": "5",
+                       "WEAVIATE_COLLECTION": corpus_collection, "NEWSRAG_RELEASE_REGISTRY": str(registry_path),
+                       "NEWSRAG_APP_FEEDBACK_DB": str(tmp_path / "feedback.sqlite")}.items():
+        monkeypatch.setenv(var, value)
+    registry = PromptRegistry(registry_path)
+    registry.sync()
+    registry.validate("news-answer", "1")
+    registry.promote("news-answer", "1", who="test")
+    registry.close()
+    earlier = make_run("r-earlier", T0, {"hit@k": 0.9})
+    with HistoryStore(str(tmp_path / "history.sqlite")) as history:
+        history.save(earlier)
+        with (tmp_path / "out.txt").open("w") as printed:
+            code = run_cli(REPO / "examples" / "news" / "questions.jsonl", sample=3, out=tmp_path / "reports",
+                           generator="openai", console=Console(file=printed, width=300), embedder=embedder,
+                           history=history, notifiers=[])
+        runs = history.list_runs(limit=5)
+        kept = history.get("r-earlier")
+    printed_text = " ".join((tmp_path / "out.txt").read_text().split())
+    assert code == EXIT_REGRESSION
+    assert kept == earlier and [r.run_id for r in runs][1:] == ["r-earlier"]
+    run = runs[0]
+    assert run.status == "regression" and run.generator == "openai" and len(run.results) == 3
+    for r in run.results:  # each question's failure is recorded, naming the provider's error
+        assert r.error and "connect" in r.error.lower() and not r.metrics, r.error
+        assert (r.failure_reason or "").startswith("error: ")
+    [reason] = run.regressions
+    assert reason.startswith("3 of 3 questions failed with an error") and "most common:" in reason
+    assert "regression" in printed_text and run.run_id in printed_text
