@@ -83,7 +83,8 @@ Variables
 ``variables={"WEAVIATE_URL": "newsrag_weaviate_url", ...}`` names Airflow Variables that supply a
 setting no connection supplied. A required connection that is missing is then acceptable when the
 Variables supply its main setting (``WEAVIATE_URL``; ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL``;
-``COHERE_API_KEY`` or ``COHERE_BASE_URL``).
+``COHERE_API_KEY`` or ``COHERE_BASE_URL``). In DAG tasks, ``NEWSRAG_AIRFLOW_VARIABLES`` names them
+(see :func:`variable_names`).
 """
 
 from __future__ import annotations
@@ -422,6 +423,20 @@ def required_connections() -> tuple[str, ...]:
     return tuple(c.strip() for c in raw.split(",") if c.strip())
 
 
+def variable_names() -> dict[str, str]:
+    """Settings a deployment reads from Airflow Variables when no Connection supplies them
+    (``NEWSRAG_AIRFLOW_VARIABLES``: ``SETTING=variable_key`` pairs, comma-separated, for example
+    ``WEAVIATE_URL=newsrag_weaviate_url,WEAVIATE_API_KEY=newsrag_weaviate_api_key``). None by default:
+    each name costs a Variable lookup per task."""
+    raw = os.environ.get("NEWSRAG_AIRFLOW_VARIABLES", "")
+    pairs = [p.split("=", 1) for p in raw.split(",") if p.strip()]
+    bad = [p[0] for p in pairs if len(p) != 2 or not p[0].strip() or not p[1].strip()]
+    if bad:
+        raise AirflowFailException(f"NEWSRAG_AIRFLOW_VARIABLES: expected SETTING=variable_key pairs, got {bad}")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 def task_env() -> Any:
-    """The environment every newsrag task body runs in: Connections mapped to library settings."""
-    return connection_env(required=required_connections())
+    """The environment every newsrag task body runs in: Connections (then the Variables named by
+    ``NEWSRAG_AIRFLOW_VARIABLES``) mapped to library settings."""
+    return connection_env(required=required_connections(), variables=variable_names() or None)

@@ -276,3 +276,20 @@ def test_secrets_absent_from_logs_reprs_and_messages(monkeypatch: pytest.MonkeyP
     assert_no_secret(caplog.text)
     assert "settings from Airflow connection weaviate_default" in caplog.text
     assert "WEAVIATE_API_KEY" in caplog.text  # names are logged, values are not
+
+
+def test_task_env_reads_the_variables_the_deployment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from newsrag_airflow.connections import task_env
+
+    monkeypatch.delenv("WEAVIATE_URL", raising=False)
+    monkeypatch.setenv("NEWSRAG_REQUIRED_CONNECTIONS", "weaviate_default")
+    monkeypatch.setenv("NEWSRAG_AIRFLOW_VARIABLES", "WEAVIATE_URL=newsrag_weaviate_url")
+    monkeypatch.setenv("AIRFLOW_VAR_NEWSRAG_WEAVIATE_URL", "http://weaviate-from-var:8080")
+    with task_env():
+        assert os.environ["WEAVIATE_URL"] == "http://weaviate-from-var:8080"
+    assert "WEAVIATE_URL" not in os.environ
+    monkeypatch.setenv("NEWSRAG_AIRFLOW_VARIABLES", "WEAVIATE_URL")
+    with pytest.raises(AirflowFailException, match="SETTING=variable_key"):
+        task_env().__enter__()
