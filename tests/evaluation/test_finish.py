@@ -172,7 +172,8 @@ def test_compare_chooses_the_reports_baseline_but_the_gate_uses_the_last_good_ru
     # without --compare the report compares with the gate's baseline
     plain = finalize_run(scored_run("r-plain", 0.9, 3), history, out_dir=tmp_path / "reports", gate=gate,
                          notifiers=[])
-    assert plain.compared is not None and plain.compared.run_id == "r-good" == plain.baseline.run_id
+    assert plain.compared is not None and plain.baseline is not None
+    assert plain.compared.run_id == "r-good" == plain.baseline.run_id
 
 
 FAKE_KEY = "sk-live-FAKEFAKE0123456789abcdef"
