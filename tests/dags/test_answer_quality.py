@@ -147,3 +147,67 @@ def test_a_report_that_cannot_be_written_fails_the_run_naming_the_path(
     [post] = eval_env["posts"]  # the failure callback, once: the run did not regress
     assert f"report of run {saved.run_id} not written to {blocked / saved.run_id / 'report.html'}" in post["text"]
     assert "NotADirectoryError" in post["text"] and "task finalize" in post["text"]
+
+
+def judge_reply(req: Any) -> Any:
+    """The judge's verdict in the format its system prompt asks for (OpenAI wire format)."""
+    from tests.embeddings.fake_providers import openai_chat_completion
+
+    system, user = req.json["messages"][0]["content"], req.json["messages"][-1]["content"]
+    if '"supported"' in system:
+        body: dict[str, Any] = {"supported": [True] * len(re.findall(r'<answer citation="\d+">', user)), "reason": "ok"}
+    elif '"abstained"' in system:
+        body = {"abstained": False, "reason": "ok"}
+    else:
+        body = {"score": 0.75, "reason": "ok"}
+    return 200, {}, openai_chat_completion(json.dumps(body), model="judge-model")
+
+
+def report_events() -> list[dict[str, Any]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                                 .where(AssetModel.uri == "newsrag://reports/answer_quality")).all()
+        return [dict(e.extra) for e in events]
+
+
+def test_judge_sample_and_golden_params_and_the_report_asset_event(eval_env: dict[str, Any],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluation.history import HistoryStore
+    from tests.embeddings.fake_providers import FakeProviderServer
+
+    golden = eval_env["tmp"] / "other-golden.jsonl"
+    lines = GOLDEN.read_text().splitlines()
+    golden.write_text("\n".join(lines[:6]) + "\n")
+    subset = {json.loads(line)["id"] for line in lines[:6]}
+    events_before = len(report_events())
+    with FakeProviderServer() as server:
+        server.route("/v1/chat/completions", judge_reply)
+        monkeypatch.setenv("NEWSRAG_JUDGE_BASE_URL", server.url("/v1"))
+        monkeypatch.setenv("NEWSRAG_JUDGE_API_KEY", "sk-judge-dag-test-1234")
+        monkeypatch.setenv("NEWSRAG_JUDGE_MODEL", "judge-model")
+        dag = load_dag(REPO / "dags" / "answer_quality.py", "answer_quality")
+        run = dag.test(run_conf={"judge": True, "sample": 4, "golden": str(golden)})
+        asked = len(server.requests_to("/v1/chat/completions"))
+    assert str(run.state) == "success"
+    with HistoryStore(str(eval_env["history"])) as history:
+        [saved] = history.list_runs()
+    assert saved.judge == "judge-model" and asked > 0
+    assert saved.golden_path == str(golden) and saved.sample_size == 4
+    assert len(saved.results) == 4 and {r.case_id for r in saved.results} <= subset
+    for name in ("faithfulness_judge", "answer_relevance_judge", "correctness_judge", "citation_precision_judge",
+                 "abstention_accuracy_judge"):
+        assert saved.aggregates[name].method == "judge:judge-model" and saved.aggregates[name].n > 0, name
+        assert all(r.metrics[name].method == "judge:judge-model" for r in saved.results)
+    assert all(r.error is None for r in saved.results)
+    assert saved.aggregates["faithfulness_judge"].mean == pytest.approx(0.75)
+    [extra] = report_events()[events_before:]
+    report = eval_env["reports"] / saved.run_id / "report.html"
+    assert extra["run_id"] == saved.run_id and extra["status"] == "ok" and extra["report"] == str(report)
+    assert report.is_file()
+    assert extra["headline"]["hit@k"] == pytest.approx(saved.aggregates["hit@k"].mean)
+    assert extra["headline"]["faithfulness_judge"] == pytest.approx(0.75)
+    assert json.dumps(extra)  # plain JSON for subscribers
