@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evaluation.feedback import FeedbackRecord
+from evaluation.feedback import FeedbackRecord, read_feedback
 from newsrag.errors import NewsragError
 
 MAX_LISTED_ERRORS = 20
@@ -212,6 +212,31 @@ def cases_from_feedback(records: list[FeedbackRecord]) -> tuple[list[GoldenCase]
             answerable=not abstained,
         ))
     return cases, review
+
+
+@dataclass(frozen=True)
+class FeedbackExport:
+    """What :func:`export_feedback` wrote: how many records it read, cases and review items."""
+
+    source: Path
+    records: int
+    cases: int
+    review: int
+
+
+def export_feedback(cases_path: str | Path, review_path: str | Path,
+                    feedback_path: str | Path | None = None) -> FeedbackExport:
+    """The app's feedback store (``feedback_path``, default ``NEWSRAG_APP_FEEDBACK_DB``) through
+    :func:`cases_from_feedback`: regression cases to ``cases_path`` (golden-set JSONL, to review
+    and append to a golden set) and review items to ``review_path`` (both written atomically,
+    empty when there is nothing). A file that is not a feedback store raises ``StoreError``."""
+    from evaluation.feedback import FeedbackSettings
+    from newsrag.settings import load
+
+    source = Path(feedback_path) if feedback_path is not None else load(FeedbackSettings).location()
+    records = read_feedback(source)
+    cases, review = cases_from_feedback(records)
+    return FeedbackExport(source, len(records), write_jsonl(cases_path, cases), write_jsonl(review_path, review))
 
 
 def _review_item(rec: FeedbackRecord, reason: str) -> dict[str, Any]:

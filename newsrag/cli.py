@@ -167,6 +167,23 @@ def eval_(
         raise typer.Exit(code)
 
 
+@app.command("eval-feedback")
+@friendly
+def eval_feedback(
+    cases: str = typer.Option("feedback-cases.jsonl", "--cases", help="Regression cases (golden-set JSONL)."),
+    review: str = typer.Option("feedback-review.jsonl", "--review", help="Answers to review (JSONL)."),
+    feedback_db: str = typer.Option(None, "--feedback-db",
+                                    help="The app's feedback store (default: NEWSRAG_APP_FEEDBACK_DB)."),
+) -> None:
+    """Turn the app's user feedback into golden-set candidates: thumbs-up answers become regression
+    cases, thumbs-down ones (and thumbs-up answers without citations) go to a review file."""
+    from evaluation.golden import export_feedback
+
+    done = export_feedback(cases, review, feedback_db)
+    out.print(f"{done.records} feedback record(s) in {done.source}: {done.cases} regression case(s) -> {cases}, "
+              f"{done.review} to review -> {review}", highlight=False)
+
+
 def _add_prompts() -> None:
     from newsrag.prompts_cli import prompts_app
 
