@@ -86,6 +86,12 @@ class IngestContext:
                                                       self.analysis.stemmer)
         return self._chunkers[(size, overlap)]
 
+    @property
+    def overlap_writes(self) -> bool:
+        if self.settings.overlap_writes is not None:
+            return self.settings.overlap_writes
+        return bool(self.store.settings.url)  # a remote Weaviate does not compete for our cores
+
     def ensure_schema(self) -> None:
         if not self._schema_ready:
             self.store.ensure_collection([self.vector_name])

@@ -204,7 +204,7 @@ def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestRepor
                     _finish(*pending, plan, ctx, report)
                     pending = None
                 pending = (writer.submit(ctx.store.upsert, prepared.objects, ctx.vector_name), prepared)
-                if not ctx.settings.overlap_writes:
+                if not ctx.overlap_writes:
                     _finish(*pending, plan, ctx, report)
                     pending = None
         finally:

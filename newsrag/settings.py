@@ -137,9 +137,10 @@ class IngestSettings(BaseSettings):
     near_dup_threshold: float = Field(0.5, gt=0, le=1)  # see ingest/dedup.py
     max_map_length: int = Field(1024, ge=1)  # Airflow's default [core] max_map_length
     write_group: int = Field(32, ge=1)  # articles embedded and written together
-    # Upsert a group while the next one is embedded. A win when Weaviate or the embedder is elsewhere
-    # (production); on one small machine running both, the two compete for the same cores.
-    overlap_writes: bool = True
+    # Upsert a group while the next one is embedded: a win when Weaviate runs elsewhere (production).
+    # The embedded local server shares the embedder's cores, so by default (None) only a remote
+    # Weaviate (WEAVIATE_URL set) gets the overlap; measured in bench/ingest.py on 2 cores.
+    overlap_writes: bool | None = None
     state_file: Path | None = None  # default: $NEWSRAG_HOME/ingest-state.sqlite
     embedding_cache: Path | None = None  # default: $NEWSRAG_HOME/embedding-cache.sqlite
     max_full_article_fetches: int = Field(50, ge=0)

@@ -259,3 +259,13 @@ def test_a_second_collection_sharing_the_state_file_is_filled(ctx: IngestContext
         if other.exists():
             other.drop()
         other.close()
+
+
+def test_writes_overlap_embedding_only_against_a_remote_weaviate(ctx: IngestContext, store: WeaviateStore) -> None:
+    from newsrag.settings import IngestSettings, WeaviateSettings
+
+    assert store.settings.url is None and ctx.overlap_writes is False  # the embedded server shares our cores
+    remote = WeaviateStore(settings=WeaviateSettings(url="http://weaviate.internal:8080"))  # never connected
+    assert IngestContext(IngestSettings(), store=remote).overlap_writes is True
+    assert IngestContext(IngestSettings(overlap_writes=False), store=remote).overlap_writes is False
+    assert IngestContext(IngestSettings(overlap_writes=True), store=store).overlap_writes is True
