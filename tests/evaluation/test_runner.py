@@ -324,3 +324,22 @@ def test_a_report_that_cannot_be_written_exits_3_naming_the_path_and_keeps_the_h
            "NotADirectoryError" in printed
     assert "the run is saved in the evaluation history" in printed and "report: not written" in printed
     assert history.get(good_run.run_id) == good_run and len(run.results) == 4
+
+
+def test_compare_run_id_is_the_reports_comparison_while_the_gate_keeps_the_last_good_run(
+        good_run: EvalRun, corpus: WeaviateStore, embedder: Any, tmp_path: Path) -> None:
+    history = HistoryStore(tmp_path / "history.sqlite")
+    older = good_run.model_copy(update={"run_id": "r-older", "started_at": good_run.started_at.replace(year=2020)})
+    history.save(older)
+    history.save(good_run)
+    out = io.StringIO()
+    code = run_cli(GOLDEN, compare="r-older", sample=4, out=tmp_path / "reports", console=Console(file=out, width=300),
+                   store=corpus, embedder=embedder, history=history, notifiers=[])
+    printed = " ".join(out.getvalue().split())
+    assert code == 0, printed
+    [run] = [r for r in history.list_runs() if r.run_id not in ("r-older", good_run.run_id)]
+    assert f"regression baseline: run {good_run.run_id}" in run.notes  # the last good run, not r-older
+    assert "Δ vs r-older" in printed
+    html = (tmp_path / "reports" / run.run_id / "report.html").read_text()
+    section = html.split('<section id="comparison"')[1].split("</section>")[0]
+    assert "r-older" in section and good_run.run_id not in section
