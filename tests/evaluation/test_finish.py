@@ -205,3 +205,24 @@ def test_secrets_in_error_text_never_reach_the_history_the_report_or_a_message(
     saved = history.get("r-leak")
     assert saved is not None and saved.results[1].error == (
         "AuthenticationError: Incorrect API key provided: *** calling https://***@llm.example/v1/chat/completions")
+
+
+def test_a_question_whose_exception_quotes_a_secret_records_it_redacted(monkeypatch: pytest.MonkeyPatch,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from evaluation.golden import GoldenCase
+    from evaluation.models import RetrievalConfig
+    from evaluation.runner import evaluate_case
+
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+
+    class LeakyAnswerer:
+        @property
+        def searcher(self) -> Any:
+            raise RuntimeError(f"POST https://svc-user:hunter2pass@llm.example/v1 refused key {FAKE_KEY}")
+
+    case = GoldenCase(id="q1", question="Who?", gold_urls=["https://news.example/a"])
+    with caplog.at_level("WARNING"):
+        r = evaluate_case(case, LeakyAnswerer(), RetrievalConfig())  # type: ignore[arg-type]
+    assert r.error == "RuntimeError: POST https://***@llm.example/v1 refused key ***"
+    assert r.failure_reason == f"error: {r.error}"
+    assert FAKE_KEY not in caplog.text and "hunter2pass" not in caplog.text and "refused key ***" in caplog.text
