@@ -59,6 +59,32 @@ def release_env(airflow_db: str, corpus_collection: str, tmp_path: Path, monkeyp
     server.close()
 
 
+SLACK_PATH = "/services/T0000/B0000/slack-secret-token-42"
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A Slack incoming webhook on loopback; yields the texts posted to it."""
+    server = FakeProviderServer()
+    server.route(SLACK_PATH, lambda req: (200, {}, "ok"))
+    monkeypatch.setenv("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", server.url(SLACK_PATH))
+    yield lambda: [r.json["text"] for r in server.requests_to(SLACK_PATH)]
+    server.close()
+
+
+def assert_no_secret(text: str) -> None:
+    for secret in ("slack-secret-token-42", "sk-test-local"):  # the webhook URL's token, the LLM's API key
+        assert secret not in text, text
+
+
+def regressions_note(html: str) -> list[str]:
+    """The report's regression-gate note (its reasons), empty when the report has none."""
+    import html as markup
+
+    note = re.search(r'<div class="callout [a-z]+" role="alert" id="regressions">(.*?)</div>', html, re.DOTALL)
+    return [markup.unescape(li) for li in re.findall(r"<li>(.*?)</li>", note.group(1), re.DOTALL)] if note else []
+
+
 @pytest.fixture
 def snapshots(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every index snapshot taken (the tasks run in this process)."""
@@ -81,7 +107,7 @@ def history_runs(tmp_path: Path) -> list[Any]:
 
 
 def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegistry, snapshots: list[Any],
-                                                       tmp_path: Path) -> None:
+                                                       slack: Any, tmp_path: Path) -> None:
     assert "Cite every claim" not in release_env.template("news-answer", "3").system
     dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
 
@@ -96,6 +122,13 @@ def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegist
     assert active_run.golden_sha256 == candidate_run.golden_sha256
     assert [r.case_id for r in active_run.results] == [r.case_id for r in candidate_run.results]
     assert len(candidate_run.results) == 10
+    good_report = next((tmp_path / "reports").glob(f"*{candidate_run.run_id}*/report.html")).read_text()
+    assert regressions_note(good_report) == []
+    [promoted] = slack()
+    assert promoted.startswith(":information_source: *newsrag prompt release: news-answer@2 promoted*\n") and "active now: 2" in promoted
+    assert re.search(r"citation_precision: [\d.]+ -> [\d.]+ \(paired diff [-+][\d.]+, 95% CI", promoted), promoted
+    assert f"report: {tmp_path / 'reports'}" in promoted
+    assert_no_secret(promoted)
 
     bad = dag.test(run_conf={"name": "news-answer", "version": "3"})
     assert str(bad.state) == "success"
@@ -104,17 +137,26 @@ def test_release_promotes_the_good_and_rejects_the_bad(release_env: PromptRegist
     assert rejection.version == "3" and "citation_precision" in (rejection.why or "")
     assert re.search(r"paired diff .*95% CI \[-[\d.]+, -[\d.]+\]", rejection.why or "")  # the gate's interval
     report = next(p for p in (tmp_path / "reports").glob("*/report.html") if rejection.eval_run_id in str(p))
-    html = report.read_text()
-    assert "citation" in html.lower() and "regression" in html.lower()
+    [why] = [r for r in regressions_note(report.read_text()) if r.startswith("citation_precision dropped")]
+    assert why in (rejection.why or "") and "95% CI" in why  # the note names the drop and its interval
+    rejected = slack()[-1]
+    assert rejected.startswith(":warning: *newsrag prompt release: news-answer@3 rejected*\n") and "active now: 2" in rejected
+    assert f"- {why}" in rejected and str(report) in rejected, rejected
+    assert_no_secret(rejected)
 
     invalid = dag.test(run_conf={"name": "news-answer", "version": "4"})
     assert str(invalid.state) == "success"
     last = release_env.events("news-answer")[-1]
     assert (last.action, last.version) == ("reject", "4") and "between <context> and </context>" in (last.why or "")
     assert release_env.active("news-answer").active == "2"
+    invalid_note = slack()[-1]
+    assert invalid_note.startswith(":warning: *newsrag prompt release: news-answer@4 rejected*") and "active now: 2" in invalid_note
+    assert "between <context> and </context>" in invalid_note
+    assert len(slack()) == 3  # one message per release, no failure callback
+    assert_no_secret(invalid_note)
 
 
-def test_a_canary_release_starts_an_ab_arm_instead_of_promoting(release_env: PromptRegistry) -> None:
+def test_a_canary_release_starts_an_ab_arm_instead_of_promoting(release_env: PromptRegistry, slack: Any) -> None:
     dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
     run = dag.test(run_conf={"name": "news-answer", "version": "2", "canary_weight": 0.1})
     assert str(run.state) == "success"
@@ -125,6 +167,10 @@ def test_a_canary_release_starts_an_ab_arm_instead_of_promoting(release_env: Pro
     assert not [e for e in release_env.events("news-answer") if e.action == "promote" and e.version == "2"]
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["promote"] == "success" and states["reject_after_eval"] == "skipped"
+    [note] = slack()
+    assert note.startswith(":information_source: *newsrag prompt release: news-answer@2 started as a canary*") and \
+        "active now: 1 (canary 2 at 10%)" in note, note
+    assert_no_secret(note)
 
 
 def write_templates(folder: Path, *templates: PromptTemplate) -> Path:
