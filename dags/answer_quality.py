@@ -39,14 +39,22 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
 )
 def answer_quality() -> None:
     @task
-    def plan() -> dict[str, Any]:
+    def snapshot_index() -> dict[str, Any]:
+        from evaluation.dag_tasks import snapshot
+        from newsrag_airflow.connections import task_env
+
+        with task_env():
+            return snapshot()
+
+    @task
+    def plan(index: dict[str, Any]) -> dict[str, Any]:
         from evaluation.dag_tasks import plan
         from newsrag_airflow.connections import task_env
 
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties", "top_k")}
         with task_env():
-            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"))
+            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"), index)
 
     @task
     def batches(planned: dict[str, Any]) -> list[list[str]]:
@@ -60,28 +68,49 @@ def answer_quality() -> None:
         with task_env():
             return evaluate(case_ids, planned)
 
-    @task(outlets=[REPORT])
-    def finalize(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
-        from evaluation.dag_tasks import finalize
+    @task
+    def score(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
+        from evaluation.dag_tasks import score
         from newsrag_airflow.connections import task_env
 
         with task_env():
-            summary = finalize(list(results), planned)
-        get_current_context()["outlet_events"][REPORT].extra = {
-            k: summary[k] for k in ("run_id", "status", "report", "headline")}
-        return summary
+            return score(list(results), planned)
 
-    # finalize already notified the regression (with its figures): no failure callback here, or
-    # every regression would be notified twice
+    @task(outlets=[REPORT])
+    def write_report(summary: dict[str, Any]) -> dict[str, Any]:
+        from evaluation.dag_tasks import report
+        from newsrag_airflow.connections import task_env
+
+        with task_env():
+            reported = report(summary)
+        get_current_context()["outlet_events"][REPORT].extra = {
+            k: reported[k] for k in ("run_id", "status", "report", "headline")}
+        return reported
+
+    # a regression is notified also when its report could not be written (that task's own
+    # failure callback says why)
+    @task(trigger_rule="all_done_min_one_success")
+    def notify(summary: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
+        from evaluation.dag_tasks import notify
+        from newsrag_airflow.connections import task_env
+
+        with task_env():
+            return notify(summary, reported)
+
+    # notify already sent the regression (with its figures): no failure callback here, or every
+    # regression would be notified twice
     @task(retries=0, on_failure_callback=None)
     def check_regressions(summary: dict[str, Any]) -> dict[str, Any]:
         from evaluation.dag_tasks import check
 
         return check(summary)
 
-    planned = plan()
+    planned = plan(snapshot_index())
     results = evaluate.partial(planned=planned).expand(case_ids=batches(planned))
-    check_regressions(finalize(results, planned))
+    scored = score(results, planned)
+    reported = write_report(scored)
+    checked = check_regressions(notify(scored, reported))
+    reported >> checked  # a report that failed fails the run (notify ran all the same)
 
 
 answer_quality()

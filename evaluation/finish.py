@@ -97,25 +97,40 @@ def write_run_report(run: EvalRun, history: HistoryStore, out_dir: Path, baselin
         raise ReportWriteError(run.run_id, target, f"{type(exc).__name__}: {exc}") from exc
 
 
+def gate_and_save(run: EvalRun, history: HistoryStore, gate: RegressionSettings) -> tuple[EvalRun | None, bool]:
+    """Steps 0-2: redact, gate against the last good run, save. Returns the baseline and whether
+    a regression must be notified (not when the history already held this run id as one: a
+    retried task). The history's ``StoreError`` when the run could not be saved."""
+    redact_run(run)
+    baseline = history.last_good(run.golden_sha256, before=run.started_at)
+    apply_gate(run, baseline, gate)
+    earlier = history.get(run.run_id)
+    history.save(run)
+    return baseline, run.status == "regression" and not (earlier is not None and earlier.status == "regression")
+
+
+def notify_regression(run: EvalRun, notifiers: Sequence[Notifier], baseline: EvalRun | None = None,
+                      report: Path | None = None, report_error: str | None = None) -> list[str]:
+    """Step 4: the run's message to every notifier; the failures (notifying never raises)."""
+    subject, body, level = run_message(run, report, baseline, report_error)
+    return notify_all(notifiers, subject, body, level=level)
+
+
 def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: RegressionSettings,
                  notifiers: Sequence[Notifier], compare_run: EvalRun | None = None,
                  feedback_path: str | Path | None = None) -> Finalized:
     """Gate, save, report and notify (see the module's docstring). Raises
     :class:`ReportWriteError` (with ``finalized`` set) when the report could not be written, and
     the history's ``StoreError`` when the run could not be saved (nothing is then notified)."""
-    redact_run(run)
-    baseline = history.last_good(run.golden_sha256, before=run.started_at)
-    apply_gate(run, baseline, gate)
-    earlier = history.get(run.run_id)
-    history.save(run)
+    baseline, first_regression = gate_and_save(run, history, gate)
     done, error = Finalized(baseline, compare_run or baseline), None
     try:
         done.report = write_run_report(run, history, out_dir, done.compared, feedback_path)
     except ReportWriteError as exc:
         error = exc
-    if run.status == "regression" and not (earlier is not None and earlier.status == "regression"):
-        subject, body, level = run_message(run, done.report, baseline, error.reason if error else None)
-        done.notify_failures = notify_all(notifiers, subject, body, level=level)
+    if first_regression:
+        done.notify_failures = notify_regression(run, notifiers, baseline, done.report,
+                                                 error.reason if error else None)
         done.notified = True
     if error is not None:
         error.finalized = done

@@ -121,7 +121,7 @@ def test_report_equals_library_computation_and_a_quality_drop_is_notified_once(
     for metric, (before, after) in dropped.items():
         assert before == pytest.approx(dag_run.aggregates[metric].mean, abs=5e-4)
         assert after == pytest.approx(latest.aggregates[metric].mean, abs=5e-4) and after < before - 0.05
-    [post] = eval_env["posts"]  # exactly one notification: finalize's, not the failure callback's too
+    [post] = eval_env["posts"]  # exactly one notification: the notify task's, not a failure callback's too
     assert latest.run_id in post["text"] and "REGRESSION" in post["text"]
     assert all(reason in post["text"] for reason in latest.regressions)
     assert os.environ["NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL"] not in post["text"]  # the secret is never sent
@@ -134,7 +134,7 @@ def test_a_report_that_cannot_be_written_fails_the_run_naming_the_path(
     monkeypatch.setenv("NEWSRAG_EVAL_REPORTS_DIR", str(blocked))
     dag = load_dag(REPO / "dags" / "answer_quality.py", "answer_quality")
     for t in dag.tasks:
-        t.retry_delay = timedelta(0)  # finalize is retried at once (and fails again)
+        t.retry_delay = timedelta(0)  # write_report is retried at once (and fails again)
     run = dag.test()
     assert str(run.state) == "failed"
 
@@ -146,7 +146,7 @@ def test_a_report_that_cannot_be_written_fails_the_run_naming_the_path(
     assert not (blocked.parent / "reports").exists()
     [post] = eval_env["posts"]  # the failure callback, once: the run did not regress
     assert f"report of run {saved.run_id} not written to {blocked / saved.run_id / 'report.html'}" in post["text"]
-    assert "NotADirectoryError" in post["text"] and "task finalize" in post["text"]
+    assert "NotADirectoryError" in post["text"] and "task write_report" in post["text"]
 
 
 def judge_reply(req: Any) -> Any:

@@ -66,3 +66,37 @@ def test_a_judge_that_cannot_be_made_fails_the_plan(closed: list[LLMJudge], monk
     monkeypatch.setenv("NEWSRAG_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("NEWSRAG_JUDGE_MODEL", "judge-x")
     assert dag_tasks._check_judge() == "judge-x" and len(closed) == 2
+
+
+class Capture:
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, subject: str, body: str, *, level: Any = "info") -> None:
+        self.sent.append((subject, body, level))
+
+
+def test_notify_sends_a_regression_once_also_when_its_report_failed(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluation.history import HistoryStore
+    from tests.evaluation.factories import T0, make_run
+
+    monkeypatch.setenv("NEWSRAG_EVAL_HISTORY_URL", str(tmp_path / "history.sqlite"))
+    with HistoryStore(tmp_path / "history.sqlite") as history:
+        history.save(make_run("r-good", T0, {"hit@k": 0.9}))
+        history.save(make_run("r-bad", T0, {"hit@k": 0.3}, status="regression",
+                              regressions=["hit@k dropped 0.900 -> 0.300 vs run r-good"]))
+    capture = Capture()
+    monkeypatch.setattr(dag_tasks, "notifiers_from_env", lambda: [capture])
+    summary = {"run_id": "r-bad", "status": "regression", "regressions": ["x"], "headline": {},
+               "baseline": "r-good", "notify": True}
+    out = dag_tasks.notify(summary, None)  # the report task failed
+    assert out["notified"] and out["report"] is None and out["notify_failures"] == []
+    [(subject, body, level)] = capture.sent
+    assert "REGRESSION" in subject and level == "error" and "baseline: run r-good" in body
+    assert "hit@k dropped 0.900 -> 0.300 vs run r-good" in body
+    assert "report: NOT written: the report task failed (see its log)" in body
+    again = dag_tasks.notify({**summary, "notify": False}, {"report": "/reports/r-bad/report.html"})
+    assert not again["notified"] and again["report"] == "/reports/r-bad/report.html" and len(capture.sent) == 1
