@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from app.deps import admin_key, client_key, filters_from, services
 from app.services import Services
 from newsrag.errors import NewsragError
+from prompts.provider import BUILTIN
 from retrieval.answer import Answer
 from retrieval.generators import PromptRef
 
@@ -62,17 +63,20 @@ def ask(body: AskRequest, svc: Services = Depends(services), key: str = Depends(
     return served(svc, answer, question, arm)
 
 
-def select_prompt(svc: Services, key: str) -> tuple[PromptRef | None, str | None]:
-    """The registry's active template (or the A/B arm for this key), read through the TTL cache."""
+def select_prompt(svc: Services, key: str) -> tuple[PromptRef | None, str]:
+    """The registry's active template (or the A/B arm for this key), read through the TTL cache;
+    (None, BUILTIN) when the registry has none to serve (the provider logs why)."""
     chosen = svc.prompts.select(key)
-    if chosen is None:
-        return None, None
+    if chosen.template is None:
+        return None, chosen.arm
     t = chosen.template
     return PromptRef(t.name, t.version, t.system, t.user), chosen.arm
 
 
 def served(svc: Services, answer: Answer, question: str, arm: str | None = None) -> Answer:
-    if arm and answer.prompt_name == svc.prompts.name:  # only templates that were used have an arm
+    if arm == BUILTIN and answer.prompt_version != "n/a":  # "n/a": the generator renders no template
+        answer = answer.model_copy(update={"prompt_version": BUILTIN})  # not a registry version
+    elif arm and arm != BUILTIN and answer.prompt_name == svc.prompts.name:  # only templates used have an arm
         answer = answer.model_copy(update={"prompt_arm": arm})
     svc.feedback.record_answer(answer, question, arm=answer.prompt_arm)
     svc.metrics.answers.labels(abstained=str(answer.abstained).lower()).inc()

@@ -4,6 +4,7 @@ the OpenAI generator against a local server speaking the OpenAI wire format."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -89,7 +90,37 @@ def test_ab_arms_are_sticky_per_conversation_and_recorded_with_feedback(llm_app:
     from evaluation.feedback import FeedbackStore
 
     record = FeedbackStore(tmp_path / "feedback.sqlite").feedback()[-1]
-    assert (record.prompt_version, record.arm) == (a["prompt_version"], a["prompt_arm"])
+    assert (record.prompt_name, record.prompt_version, record.arm) == ("news-answer", a["prompt_version"],
+                                                                       a["prompt_arm"])
+
+
+def test_an_empty_registry_falls_back_to_the_builtin_prompt_visibly(
+        make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Never synced (or a mistyped name): answers say they used the built-in prompt, the log says why
+    once per TTL."""
+    from evaluation.feedback import FeedbackStore
+
+    server = FakeProviderServer()
+    server.route("/v1/chat/completions", answering_llm)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url("/v1"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    caplog.set_level(logging.WARNING, logger="prompts.provider")
+    registry = PromptRegistry(tmp_path / "registry.sqlite")  # never synced
+    client = make_client(generator="openai", prompt_registry=str(tmp_path / "registry.sqlite"), prompt_ttl_seconds=30)
+    answers = [ask(client, conversation_id=f"c{i}") for i in range(3)]
+    assert {(a["prompt_name"], a["prompt_version"], a["prompt_arm"]) for a in answers} == {
+        ("news-answer", "builtin", None)}
+    chat = client.post("/v1/chat/completions", json={"model": "newsrag", "messages": [
+        {"role": "user", "content": QUESTION}]}).json()["newsrag"]
+    assert (chat["prompt_version"], chat["prompt_arm"]) == ("builtin", None)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "prompts.provider"]
+    assert len(warnings) == 1, warnings  # once per TTL, not once per request
+    assert "unknown template 'news-answer'; known: none" in warnings[0] and "built-in prompt" in warnings[0]
+    client.post("/v1/feedback", json={"trace_id": answers[0]["trace_id"], "rating": "up"})
+    record = FeedbackStore(tmp_path / "feedback.sqlite").feedback()[-1]
+    assert (record.prompt_name, record.prompt_version, record.arm) == ("news-answer", "builtin", None)
+    registry.close()
+    server.close()
 
 
 def test_prompts_route_is_admin_only_when_auth_is_on(make_client: Any) -> None:
