@@ -111,11 +111,12 @@ class PromptRegistry:
         except PromptError as exc:
             raise PromptError(f"{exc}; nothing was registered") from None
         with self._db.transaction(lock=WRITE_LOCK):
-            known = {(t.name, t.version): self._hash(t.name, t.version) for t in found.values()}
-            if changed := [f"{path}: {_changed(t, known[t.name, t.version] or '')}" for path, t in found.items()
-                           if known[t.name, t.version] not in (None, t.content_hash)]:
+            known = {t.ref: self._hash(t.name, t.version) for t in found.values()}
+            changed = [f"{path}: {_changed(t, known[t.ref] or '')}" for path, t in found.items()
+                       if known[t.ref] not in (None, t.content_hash)]
+            if changed:
                 raise RegistryError(f"{'; '.join(changed)}; nothing was registered")
-            new = [t for t in found.values() if known[t.name, t.version] is None]
+            new = [t for t in found.values() if known[t.ref] is None]
             for t in new:
                 self._insert(t, author)
         return [t.ref for t in new]
