@@ -6,7 +6,10 @@ arm instead of promoting."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -279,27 +282,21 @@ def deploy_registry(airflow_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     registry.close()
 
 
-def notify_lines() -> Any:
-    """Collects what the notifiers log (the failure callback and the notify task log every message)."""
-    import contextlib
-    import logging
+@contextlib.contextmanager
+def notify_lines() -> Iterator[list[str]]:
+    """Collects what the notifiers log (the failure callback logs every message it sends)."""
+    lines: list[str] = []
 
-    @contextlib.contextmanager
-    def collecting() -> Any:
-        lines: list[str] = []
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
 
-        class Collect(logging.Handler):
-            def emit(self, record: logging.LogRecord) -> None:
-                lines.append(record.getMessage())
-
-        handler, logger = Collect(), logging.getLogger("evaluation.notify")
-        logger.addHandler(handler)
-        try:
-            yield lines
-        finally:
-            logger.removeHandler(handler)
-
-    return collecting()
+    handler, logger = Collect(), logging.getLogger("evaluation.notify")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it_is_fixed(
