@@ -19,13 +19,15 @@ SCHEDULE = os.environ.get("NEWSRAG_INGEST_SCHEDULE", "@hourly")
 EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
 RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
 EMBED_QUEUE = os.environ.get("NEWSRAG_EMBED_QUEUE", "default")  # e.g. "gpu": see docs/scaling.md
+# Backfills cannot reach before the start date: set it before the oldest archive you will backfill.
+START_DATE = pendulum.parse(os.environ.get("NEWSRAG_INGEST_START_DATE", "2026-01-01"), tz="UTC")
 
 
 @dag(
     dag_id="news_ingest",
     # Data intervals (not cron triggers), so that a backfill run knows which hour it covers.
     schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["newsrag", "ingest"],
