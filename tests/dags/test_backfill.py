@@ -17,8 +17,9 @@ from tests.ingest.feedgen import paragraphs
 pytestmark = pytest.mark.integration
 
 
-def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_server: Any, collection_name: str,
-                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def dated_archive(tmp_path: Path, collection_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSONL source with one article on each of six October days, the test's own collection and a
+    fresh ingest home (sharing the session's Weaviate)."""
     dump = tmp_path / "archive.jsonl"
     dump.write_text("\n".join(json.dumps({
         "url": f"https://archive.example/{day}", "title": f"Story of October {day}",
@@ -26,13 +27,17 @@ def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_s
         for day in (2, 5, 9, 12, 20, 27)) + "\n")
     registry = tmp_path / "sources.yaml"
     registry.write_text(yaml.safe_dump({"sources": [{"id": "archive", "type": "jsonl", "path": str(dump)}]}))
-    session_home = Path(os.environ["NEWSRAG_HOME"])
     home = tmp_path / "home"
     home.mkdir()
-    (home / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
+    (home / "weaviate.json").write_text((Path(os.environ["NEWSRAG_HOME"]) / "weaviate.json").read_text())
     for var, value in {"NEWSRAG_INGEST_SOURCES_FILE": str(registry), "WEAVIATE_COLLECTION": collection_name,
                        "NEWSRAG_HOME": str(home), "NEWSRAG_INGEST_RETRIES": "0"}.items():
         monkeypatch.setenv(var, value)
+
+
+def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_server: Any, collection_name: str,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dated_archive(tmp_path, collection_name, monkeypatch)
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
     window = {"since": "2026-10-05T00:00:00+00:00", "until": "2026-10-20T00:00:00+00:00"}
 
@@ -63,19 +68,7 @@ def test_a_backfill_run_ingests_its_data_interval_twice_the_same(airflow_db: str
 
     from retrieval.store import WeaviateStore
 
-    dump = tmp_path / "archive.jsonl"
-    dump.write_text("\n".join(json.dumps({
-        "url": f"https://archive.example/{day}", "title": f"Story of October {day}",
-        "text": "\n\n".join(paragraphs(300 + day, 2)), "published": f"2026-10-{day:02d}T09:00:00Z"})
-        for day in (2, 5, 9, 12, 20, 27)) + "\n")
-    registry = tmp_path / "sources.yaml"
-    registry.write_text(yaml.safe_dump({"sources": [{"id": "archive", "type": "jsonl", "path": str(dump)}]}))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "weaviate.json").write_text((Path(os.environ["NEWSRAG_HOME"]) / "weaviate.json").read_text())
-    for var, value in {"NEWSRAG_INGEST_SOURCES_FILE": str(registry), "WEAVIATE_COLLECTION": collection_name,
-                       "NEWSRAG_HOME": str(home), "NEWSRAG_INGEST_RETRIES": "0"}.items():
-        monkeypatch.setenv(var, value)
+    dated_archive(tmp_path, collection_name, monkeypatch)
     create = dagrun_module.get_or_create_dagrun
 
     def backfill_run(*args: Any, **kwargs: Any) -> Any:
