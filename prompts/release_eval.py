@@ -68,6 +68,7 @@ def index_moved(store: Any, planned: Any) -> str | None:
 def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
     """Evaluate ``plan[role]`` ("active" or "candidate") on the plan's questions and snapshot and save
     the run; None when there is no such version (no active one yet)."""
+    from evaluation.finish import redact_run
     from evaluation.golden import load_golden
     from evaluation.history import EvalSettings, HistoryStore
     from evaluation.models import IndexSnapshot
@@ -97,7 +98,7 @@ def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
                        started_at=started, sample=plan["sample"],
                        notes=[f"prompt release: {role} {plan['name']}@{version} vs {plan['candidate']}"])
     with HistoryStore(load(EvalSettings).history_location()) as hist:
-        hist.save(run)
+        hist.save(redact_run(run))
     return {"role": role, "version": version, "run_id": run.run_id}
 
 
@@ -106,6 +107,7 @@ def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict
     """Gate the candidate's run against the active version's (paired bootstrap intervals over the
     shared questions) and write the comparison report."""
     from evaluation.history import EvalSettings, HistoryStore
+    from evaluation.finish import redact_run
     from evaluation.regression import RegressionSettings, apply_gate
     from evaluation.report import write_report
 
@@ -117,7 +119,7 @@ def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict
             raise ReleaseError(f"runs {base.run_id} and {cand.run_id} were not made on the same golden set and "
                                "index snapshot")
         reasons = apply_gate(cand, base, gate)
-        hist.save(cand)
+        hist.save(redact_run(cand))
         report = write_report(cand, hist, Path(out_dir) if out_dir else eval_settings.reports_path(),
                               compare_run=base, feedback=_live_feedback())
     table = comparison(cand, base, gate.n_resamples)
