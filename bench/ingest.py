@@ -311,7 +311,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         stages.wrap(ctx.cache, "get_many", "      cache.get_many")
         stages.wrap(ctx.cache, "put_many", "      cache.put_many")
         stages.wrap(pipeline, "chunk_properties", "    chunk_properties")
-        stages.wrap(store, "upsert", "  store.upsert (writer thread, overlaps the next group)")
+        stages.wrap(store, "upsert", "  store.upsert (writer thread; overlapped only with a remote Weaviate)")
         stages.wrap(pipeline, "_finish", "  finish: wait for upsert, delete old, remember")
         stages.wrap(pipeline, "_upserted", "    waiting for the upsert")
         stages.wrap(pipeline, "_remember", "    _remember (save signature)")

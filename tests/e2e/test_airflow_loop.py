@@ -354,6 +354,7 @@ def test_news_ingest_triggered_through_the_api_fills_weaviate(loop: dict[str, An
             per_source[props["source_id"]] = per_source.get(props["source_id"], 0) + 1
     assert set(per_source) == {*FEEDS, "archive", "newsroom-notes"}, per_source
     assert all(n > 0 for n in per_source.values())
+    assert sum(per_source.values()) == totals["chunks_written"] == totals["chunks_embedded"] + totals["chunks_cached"]
     loop["chunks"] = sum(per_source.values())
     print(f"\ningested chunks per source: {per_source}")
 
