@@ -7,6 +7,7 @@ searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
@@ -184,6 +185,7 @@ class WeaviateStore:
         Safe to call from parallel writers (mapped ingest tasks race to create it on a first run)."""
         if not self.exists() and self._create(vector_names):
             return
+        self._await_index()
         config = self._call(lambda: self._col.config.get())
         have = set(config.vector_config or {})
         known = {p.name for p in config.properties}
@@ -194,6 +196,25 @@ class WeaviateStore:
             if name not in have:
                 add = partial(self._col.config.add_vector, vector_config=Configure.Vectors.self_provided(name=name))
                 self._reconcile(add, partial(_has_vector, name))
+
+    def _await_index(self, timeout: float = 20.0) -> None:
+        """A collection a concurrent writer has just created is visible before its index is loaded:
+        until then queries fail with "non-existing index" (seen when mapped ingest tasks start
+        together). Wait for it, briefly, instead of failing a source."""
+        deadline = time.monotonic() + timeout
+        while not self._call(self._index_ready):
+            if time.monotonic() > deadline:
+                raise StoreError(f"Weaviate has not loaded the index of {self.name} after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def _index_ready(self) -> bool:
+        try:
+            self._col.query.fetch_objects(limit=1, return_properties=[])
+            return True
+        except wex.WeaviateQueryError as exc:
+            if "non-existing index" in str(exc):
+                return False
+            raise
 
     def _create(self, vector_names: Sequence[str]) -> bool:
         """Create the collection; False when a concurrent writer created it first."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from embeddings.base import vector_name
-from newsrag.errors import BatchWriteError, ConfigError, StoreUnavailable
+from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.settings import WeaviateSettings
 from retrieval.store import WeaviateStore
 from retrieval.types import SearchFilters, StoredObject
@@ -168,3 +168,36 @@ def test_prose_is_searchable_but_not_filterable(store: WeaviateStore, embedder) 
     props = {p.name: p for p in store.client.collections.use(store.name).config.get().properties}
     assert all(props[n].index_searchable and not props[n].index_filterable for n in ("text", "context", "title"))
     assert props["doc_id"].index_filterable and props["source_id"].index_filterable
+
+
+def test_a_collection_visible_before_its_index_is_loaded_is_waited_for(store: WeaviateStore, embedder,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another mapped task created the collection a moment ago: Weaviate lists it but answers
+    queries with "non-existing index" until its shard is loaded (seen in CI)."""
+    from types import SimpleNamespace
+
+    import weaviate.exceptions as wex
+
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+    real_col, calls = WeaviateStore._col, []
+
+    def fetch_objects(**kwargs: object) -> object:
+        calls.append(kwargs)
+        if len(calls) < 3:
+            raise wex.WeaviateQueryError(f"explorer: list class: search: tried to browse non-existing index for "
+                                         f"{store.name}", "GRPC search")
+        return real_col.fget(store).query.fetch_objects(**kwargs)
+
+    loading = SimpleNamespace(query=SimpleNamespace(fetch_objects=fetch_objects),
+                              config=real_col.fget(store).config)
+    monkeypatch.setattr(WeaviateStore, "_col", property(lambda self: loading))
+    store.ensure_collection([name])
+    assert len(calls) == 3  # two refusals waited out, then the index answered
+
+    def broken(**kwargs: object) -> object:
+        raise wex.WeaviateQueryError("something else went wrong", "GRPC search")
+
+    loading.query.fetch_objects = broken
+    with pytest.raises(StoreError, match="something else"):  # other query errors are not waited for
+        store.ensure_collection([name])
