@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,34 @@ def load_dag(path: Path, dag_id: str) -> object:
 
         return DagBag(dag_folder=str(path)).get_dag(dag_id)
     return next(d for d in dags if d.dag_id == dag_id)
+
+
+class LogRecords(logging.Handler):
+    """The records of the loggers it is attached to (the named loggers themselves: Airflow may
+    restyle the root's handlers during dag.test)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, name: str | None = None, level: int = logging.DEBUG) -> list[str]:
+        return [r.getMessage() for r in self.records if (name is None or r.name == name) and r.levelno >= level]
+
+    def text(self, name: str | None = None, level: int = logging.DEBUG) -> str:
+        return "\n".join(self.messages(name, level))
+
+
+@contextlib.contextmanager
+def collect_logs(*names: str) -> Iterator[LogRecords]:
+    """Collect what the named loggers log ("" is the root) for the ``with`` block."""
+    handler, loggers = LogRecords(), [logging.getLogger(n) for n in names]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)

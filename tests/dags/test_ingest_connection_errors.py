@@ -5,7 +5,6 @@ spend no retry (a retry cannot fix a Connection). An unreachable Weaviate is in 
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,21 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dags.conftest import REPO, load_dag
+from tests.dags.conftest import REPO, collect_logs, load_dag
 from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.integration
 
 KEY = "wv-wrong-key-5e1f0c2a9b"
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.name}: {record.getMessage()}")
 
 
 @pytest.fixture
@@ -56,21 +46,14 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    handler = Collect()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    notify_logger = logging.getLogger("evaluation.notify")  # Airflow may restyle the root's handlers
-    notify_logger.addHandler(handler)
-    try:
+    with collect_logs("", "evaluation.notify") as logs:  # the root: the tasks' own lines too
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
-    finally:
-        root.removeHandler(handler)
-        notify_logger.removeHandler(handler)
     with create_session() as session:
         tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == "news_ingest",
                                                          TaskInstance.run_id == run.run_id)).all()
         tries = {ti.task_id: (str(ti.state), int(ti.try_number)) for ti in tis}
-    return run, "\n\x1e".join(dict.fromkeys(handler.lines)), tries  # \x1e separates the log records
+    lines = (f"{r.name}: {r.getMessage()}" for r in logs.records)
+    return run, "\n\x1e".join(dict.fromkeys(lines)), tries  # \x1e separates the log records
 
 
 def notifications(text: str) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.dags.conftest import LogRecords, collect_logs
+
 pytestmark = pytest.mark.unit
 
 ASSET = "weaviate://NewsChunk"
@@ -42,32 +44,15 @@ def api_error(status: int) -> Exception:
                                              detail={"status_code": status, "message": "from the API"}))
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def text(self, name: str, level: int = logging.DEBUG) -> str:
-        return "\n".join(r.getMessage() for r in self.records if r.name == name and r.levelno >= level)
-
-
 @pytest.fixture
 def logs(monkeypatch: pytest.MonkeyPatch) -> Any:
     for var in ("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", "NEWSRAG_NOTIFY_SMTP_HOST", "NEWSRAG_INGEST_CONSUMERS"):
         monkeypatch.delenv(var, raising=False)
-    handler = Collect()
-    loggers = [logging.getLogger(n) for n in ("newsrag_airflow.consumers", "evaluation.notify")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
+    with collect_logs("newsrag_airflow.consumers", "evaluation.notify") as handler:
+        yield handler
 
 
-def test_a_paused_consumer_is_a_warning_and_a_notification_and_the_producer_goes_on(logs: Collect) -> None:
+def test_a_paused_consumer_is_a_warning_and_a_notification_and_the_producer_goes_on(logs: LogRecords) -> None:
     from newsrag_airflow.consumers import check_consumers
 
     ti = FakeTI({"answer_quality": True})
@@ -83,7 +68,7 @@ def test_a_paused_consumer_is_a_warning_and_a_notification_and_the_producer_goes
     assert "run manual__2026-12-06" in note and "new 3, changed 1, chunks_written 17" in note
 
 
-def test_an_active_consumer_is_only_an_info_line(logs: Collect) -> None:
+def test_an_active_consumer_is_only_an_info_line(logs: LogRecords) -> None:
     from newsrag_airflow.consumers import check_consumers
 
     assert check_consumers(FakeTI({"answer_quality": False}), ASSET, CHANGED) == {}
@@ -91,7 +76,7 @@ def test_an_active_consumer_is_only_an_info_line(logs: Collect) -> None:
     assert not logs.text("newsrag_airflow.consumers", logging.WARNING) and not logs.text("evaluation.notify")
 
 
-def test_a_run_that_changed_nothing_warns_without_notifying(logs: Collect) -> None:
+def test_a_run_that_changed_nothing_warns_without_notifying(logs: LogRecords) -> None:
     from newsrag_airflow.consumers import check_consumers
 
     assert check_consumers(FakeTI({"answer_quality": True}), ASSET, UNCHANGED) == {"answer_quality": "paused"}
@@ -99,7 +84,7 @@ def test_a_run_that_changed_nothing_warns_without_notifying(logs: Collect) -> No
     assert not logs.text("evaluation.notify")
 
 
-def test_missing_consumers_and_failed_checks(logs: Collect, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_consumers_and_failed_checks(logs: LogRecords, monkeypatch: pytest.MonkeyPatch) -> None:
     from newsrag_airflow.consumers import check_consumers
 
     monkeypatch.setenv("NEWSRAG_INGEST_CONSUMERS", "answer_quality, daily_digest ,ops_board")
@@ -111,7 +96,7 @@ def test_missing_consumers_and_failed_checks(logs: Collect, monkeypatch: pytest.
     assert "daily_digest is missing" in logs.text("evaluation.notify")
 
 
-def test_no_consumers_configured_means_no_check(logs: Collect, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_consumers_configured_means_no_check(logs: LogRecords, monkeypatch: pytest.MonkeyPatch) -> None:
     from newsrag_airflow.consumers import check_consumers
 
     monkeypatch.setenv("NEWSRAG_INGEST_CONSUMERS", "")
@@ -119,7 +104,7 @@ def test_no_consumers_configured_means_no_check(logs: Collect, monkeypatch: pyte
     assert check_consumers(ti, ASSET, CHANGED) == {} and ti.asked == []
 
 
-def test_the_notification_reaches_slack_without_secrets(logs: Collect, monkeypatch: pytest.MonkeyPatch,
+def test_the_notification_reaches_slack_without_secrets(logs: LogRecords, monkeypatch: pytest.MonkeyPatch,
                                                          feed_server: Any) -> None:
     import json
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import FIXTURES
-from tests.dags.conftest import REPO, load_dag
+from tests.dags.conftest import REPO, collect_logs, load_dag
 from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,6 @@ def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
 def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses_nothing(
         airflow_db: str, weaviate_server: Any, feed_server: Any, collection_name: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import logging
     import os
     import socket
 
@@ -112,20 +111,10 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",
                        f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead_grpc}&collection={collection_name}")
     feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 52)]), "application/rss+xml")  # changed
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    handler, logger = Collect(), logging.getLogger("evaluation.notify")
-    logger.addHandler(handler)
-    try:
+    with collect_logs("evaluation.notify") as logs:
         run = dag.test()
-    finally:
-        logger.removeHandler(handler)
     assert str(run.state) == "failed"
-    text = "\n".join(lines)
+    text = logs.text()
     assert "summarize" in text and f"cannot reach Weaviate at http://127.0.0.1:{dead}" in text, text
     assert key not in text
     with WeaviateStore(collection=collection_name) as store:

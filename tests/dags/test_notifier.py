@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from types import SimpleNamespace
 
 import pytest
+
+from tests.dags.conftest import collect_logs
 
 pytestmark = pytest.mark.unit
 
 KEY = "wv-live-key-0f3c9a71"
 OPENAI = "sk-test-abcdef123456"
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 def test_a_task_failure_is_notified_without_any_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,14 +25,9 @@ def test_a_task_failure_is_notified_without_any_secret(monkeypatch: pytest.Monke
                          f"postgresql://airflow:s3cr3t-pw@db/airflow refused")
     context = {"dag": SimpleNamespace(dag_id="news_ingest"), "run_id": "manual__1",
                "ti": SimpleNamespace(task_id="ingest_batch", try_number=2), "exception": error}
-    handler = Collect()
-    logger = logging.getLogger("evaluation.notify")  # the log notifier's logger (Airflow may restyle the root)
-    logger.addHandler(handler)
-    try:
+    with collect_logs("evaluation.notify") as logs:  # the log notifier's logger
         NewsragNotifier(subject="news_ingest failed").notify(context)
-    finally:
-        logger.removeHandler(handler)
-    text = "\n".join(handler.lines)
+    text = logs.text()
     assert "news_ingest failed" in text and "ingest_batch" in text and "try 2" in text and "cannot reach" in text
     for secret in (KEY, OPENAI, "s3cr3t-pw"):
         assert secret not in text

@@ -6,10 +6,7 @@ arm instead of promoting."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ import pytest
 from evaluation.history import HistoryStore
 from prompts.registry import ActivePrompt, PromptRegistry
 from prompts.template import PromptTemplate, load_template, templates_dir
-from tests.dags.conftest import REPO, load_dag
+from tests.dags.conftest import REPO, collect_logs, load_dag
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 
 pytestmark = pytest.mark.integration
@@ -282,23 +279,6 @@ def deploy_registry(airflow_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyP
     registry.close()
 
 
-@contextlib.contextmanager
-def notify_lines() -> Iterator[list[str]]:
-    """Collects what the notifiers log (the failure callback logs every message it sends)."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    handler, logger = Collect(), logging.getLogger("evaluation.notify")
-    logger.addHandler(handler)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it_is_fixed(
         deploy_registry: PromptRegistry, tmp_path: Path) -> None:
     a1, z1 = (V1.model_copy(update={"name": n, "version": "1"}) for n in ("a-tmpl", "z-tmpl"))
@@ -308,11 +288,11 @@ def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it
     deploy = load_dag(REPO / "dags" / "prompts_deploy.py", "prompts_deploy")
     seen, events_before = max([i for i, _ in deploy_events()], default=0), len(deploy_registry.events())
 
-    with notify_lines() as lines:
+    with collect_logs("evaluation.notify") as logs:  # the failure callback logs what it sends
         failed = deploy.test(run_conf={"folder": str(folder)})
     assert str(failed.state) == "failed" and deploy_events(seen) == []  # no Asset event
     assert deploy_registry.names() == ["news-answer"] and len(deploy_registry.events()) == events_before
-    error = "\n".join(lines)
+    error = logs.text()
     assert f"{folder}/z-tmpl/1.yaml: malformed YAML" in error and "nothing was registered" in error, error
     assert deploy_registry.active("news-answer") == ActivePrompt("news-answer", "1")
 
