@@ -13,6 +13,7 @@ import pytest
 from evaluation import dag_tasks
 from evaluation.judge import LLMJudge
 from newsrag.errors import ConfigError
+from tests.evaluation.notifiers import Capture
 
 pytestmark = pytest.mark.unit
 
@@ -66,16 +67,6 @@ def test_a_judge_that_cannot_be_made_fails_the_plan(closed: list[LLMJudge], monk
     monkeypatch.setenv("NEWSRAG_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("NEWSRAG_JUDGE_MODEL", "judge-x")
     assert dag_tasks._check_judge() == "judge-x" and len(closed) == 2
-
-
-class Capture:
-    name = "capture"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, subject: str, body: str, *, level: Any = "info") -> None:
-        self.sent.append((subject, body, level))
 
 
 def test_notify_sends_a_regression_once_also_when_its_report_failed(tmp_path: Path,

@@ -21,20 +21,11 @@ from evaluation.models import EvalRun, MetricValue
 from evaluation.regression import RegressionSettings, aggregate
 from retrieval.answer import Answer
 from tests.evaluation.factories import T0, make_run, question
+from tests.evaluation.notifiers import Capture
 
 pytestmark = pytest.mark.unit
 
 N = 20
-
-
-class Capture:
-    name = "capture"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, subject: str, body: str, *, level: Any = "info") -> None:
-        self.sent.append((subject, body, level))
 
 
 def scored_run(run_id: str, hits: float, hours: int) -> EvalRun:

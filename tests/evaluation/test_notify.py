@@ -32,6 +32,7 @@ from evaluation.notify import (
 from newsrag.errors import ConfigError
 from newsrag.settings import load
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
+from tests.evaluation.notifiers import Capture
 
 pytestmark = pytest.mark.unit
 
@@ -49,16 +50,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def server() -> Any:
     with FakeProviderServer() as s:
         yield s
-
-
-class Capture:
-    name = "capture"
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, str]] = []
-
-    def send(self, subject: str, body: str, *, level: Any = "info") -> None:
-        self.sent.append((subject, body, level))
 
 
 class Failing:
