@@ -191,22 +191,22 @@ def _stored_original(article: Article, sig: Any, plan: Plan, ctx: IngestContext)
 
 
 def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
-    """Chunk and embed group N+1 while group N is upserted on a writer thread: on a CPU-bound
-    embedder the insert's network and serialization time would otherwise add to the run. A group's
-    old versions are deleted, and its articles remembered, only after its own upsert returned."""
-    size = ctx.settings.write_group
+    """Chunk, embed and upsert the articles to write, group by group. With ``ctx.overlap_writes``
+    group N is upserted on a writer thread while group N+1 is chunked and embedded. A group's old
+    versions are deleted, and its articles remembered, only after its own upsert returned."""
+    size, overlap = ctx.settings.write_group, ctx.overlap_writes
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsrag-upsert") as writer:
         pending: tuple[Future[int], Prepared] | None = None
         try:
             for start in range(0, len(plan.write), size):
                 prepared = _prepare(spec, plan.write[start:start + size], ctx, report)
                 if pending:
-                    _finish(*pending, plan, ctx, report)
-                    pending = None
+                    done, pending = pending, None  # finished once, even if finishing raises
+                    _finish(*done, plan, ctx, report)
                 pending = (writer.submit(ctx.store.upsert, prepared.objects, ctx.vector_name), prepared)
-                if not ctx.overlap_writes:
-                    _finish(*pending, plan, ctx, report)
-                    pending = None
+                if not overlap:
+                    done, pending = pending, None
+                    _finish(*done, plan, ctx, report)
         finally:
             if pending:  # also when embedding the next group failed: what was written is accounted for
                 _finish(*pending, plan, ctx, report)
