@@ -30,7 +30,6 @@ class Chunker:
                  context_chunks: int = 1, stemmer: str = "english") -> None:
         if overlap_tokens >= chunk_tokens:
             raise ValueError("overlap_tokens must be smaller than chunk_tokens")
-        self.tokenizer = tokenizer
         self.chunk_tokens = chunk_tokens
         self.context_chunks = context_chunks  # neighbours on each side in a chunk's BM25 context
         self.stemmer = stemmer

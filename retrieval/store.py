@@ -187,13 +187,11 @@ class WeaviateStore:
             return
         self._await_index()
         config = self._call(lambda: self._col.config.get())
-        have = set(config.vector_config or {})
-        known = {p.name for p in config.properties}
         for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
-            if prop.name not in known:
+            if not _has_property(prop.name, config):
                 self._reconcile(partial(self._col.config.add_property, prop), partial(_has_property, prop.name))
         for name in vector_names:
-            if name not in have:
+            if not _has_vector(name, config):
                 add = partial(self._col.config.add_vector, vector_config=Configure.Vectors.self_provided(name=name))
                 self._reconcile(add, partial(_has_vector, name))
 
