@@ -66,10 +66,6 @@ def assemble_context(hits: Sequence[Hit], *, max_tokens: int = 1500,
     return [_block(n, doc_hits) for n, doc_hits in enumerate(admitted.values(), start=1)]
 
 
-def _doc_key(hit: Hit) -> str:
-    return str(hit.properties.get("doc_id") or hit.uuid)
-
-
 def _unique_by_score(hits: Sequence[Hit]) -> list[Hit]:
     seen: set[str] = set()
     unique = []
@@ -85,7 +81,7 @@ def _admit(hits: list[Hit], max_tokens: int, count_tokens: TokenCounter) -> dict
     admitted: dict[str, list[Hit]] = {}
     used = 0
     for h in hits:
-        key = _doc_key(h)
+        key = h.doc_id
         cost = count_tokens(str(h.properties.get("text") or ""))
         if key not in admitted:
             cost += count_tokens(str(h.properties.get("title") or ""))
@@ -116,7 +112,7 @@ def _block(n: int, hits: list[Hit]) -> ContextBlock:
         previous = h
     p = best.properties
     return ContextBlock(
-        n=n, doc_id=_doc_key(best), url=str(p.get("url") or ""), title=str(p.get("title") or ""),
+        n=n, doc_id=best.doc_id, url=str(p.get("url") or ""), title=str(p.get("title") or ""),
         published_at=as_datetime(p.get("published_at")), source_id=str(p.get("source_id") or ""),
         text="".join(pieces), chunk_ids=tuple(h.uuid for h in ordered), score=best.score,
         parts=tuple(parts),

@@ -270,10 +270,6 @@ class Searcher:
                                       fusion=self.settings.fusion, filters=filters, query_properties=props))
 
 
-def _doc(hit: Hit) -> str:
-    return str(hit.properties.get("doc_id") or hit.uuid)
-
-
 def _min_max(scores: dict[str, float]) -> dict[str, float]:
     if not scores:
         return {}
@@ -307,11 +303,11 @@ def fuse_by_document(keyword: Sequence[Hit], dense: Sequence[Hit], alpha: float,
     article's keyword relevance and keeps its own semantic one. Ties keep dense order."""
     best_keyword: dict[str, float] = {}
     for h in keyword:
-        best_keyword[_doc(h)] = max(best_keyword.get(_doc(h), h.score), h.score)
+        best_keyword[h.doc_id] = max(best_keyword.get(h.doc_id, h.score), h.score)
     kw = NORMALIZERS[normalize](best_keyword)
     dn = NORMALIZERS[normalize]({h.uuid: h.score for h in dense})
     chunks = {h.uuid: h for h in [*dense, *keyword]}  # dense first, so ties keep dense order
-    fused = [replace(h, score=alpha * dn.get(uid, 0.0) + (1 - alpha) * kw.get(_doc(h), 0.0))
+    fused = [replace(h, score=alpha * dn.get(uid, 0.0) + (1 - alpha) * kw.get(h.doc_id, 0.0))
              for uid, h in chunks.items()]
     return sorted(fused, key=lambda h: -h.score)
 

@@ -36,3 +36,8 @@ class Hit:
     properties: dict[str, Any]
     explain: str | None = None
     vector: list[float] | None = field(default=None, compare=False)
+
+    @property
+    def doc_id(self) -> str:
+        """The article this chunk belongs to (the chunk itself when it carries no doc_id)."""
+        return str(self.properties.get("doc_id") or self.uuid)
