@@ -47,6 +47,7 @@ from newsrag.settings import load
 from retrieval.context import ContextBlock
 from retrieval.generators import register
 from retrieval.generators.base import Citation, Generation, GenerationDelta, PromptRef, stream_whole
+from retrieval.generators.injection import unsafe_reason
 
 ABSTAIN_TEXT = "The sources do not say."
 NAME = "extractive"
@@ -212,6 +213,7 @@ class Scored:
 
 
 def _candidates(blocks: Sequence[ContextBlock]) -> list[tuple[ContextBlock, str, int, str]]:
+    """Quotable sentences; text addressing the reader (:mod:`.injection`) is never one."""
     out, seen = [], set()
     for block in blocks:
         pieces = [(p.chunk_id, p.text) for p in block.parts] or [
@@ -220,7 +222,8 @@ def _candidates(blocks: Sequence[ContextBlock]) -> list[tuple[ContextBlock, str,
         for chunk_id, text in pieces:
             for sentence in split_sentences(text):
                 key = sentence.lower()
-                if key not in seen and len(content_words(sentence)) >= 2:
+                if (key not in seen and len(content_words(sentence)) >= 2
+                        and unsafe_reason(sentence, block.url) is None):
                     seen.add(key)
                     out.append((block, chunk_id, position, sentence))
                 position += 1
