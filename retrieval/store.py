@@ -124,6 +124,23 @@ def _version(obj: StoredObject) -> tuple[Any, Any]:
     return obj.properties.get("doc_id"), obj.properties.get("content_hash")
 
 
+UNAVAILABLE_ERRORS = (wex.WeaviateConnectionError, wex.WeaviateGRPCUnavailableError, wex.WeaviateTimeoutError,
+                      wex.WeaviateRetryError)
+# What a gRPC or HTTP failure says when the server is gone or going, whichever wrapper carries it
+# (the client turns exhausted UNAVAILABLE retries of a search into a WeaviateQueryError).
+_UNREACHABLE = ("unavailable", "failed to connect", "connection refused", "connection reset", "socket closed",
+                "deadline exceeded", "broken pipe", "connecterror", "remoteprotocolerror", "readerror",
+                "weaviateretryerror", "server disconnected", "shutting down")
+
+
+def translate_error(exc: Exception, collection: str) -> StoreError:
+    """A client error as the library's: StoreUnavailable (retryable) when Weaviate cannot be reached or
+    went away mid-call, StoreError when it answered and refused."""
+    if isinstance(exc, UNAVAILABLE_ERRORS) or any(w in str(exc).lower() for w in _UNREACHABLE):
+        return StoreUnavailable(f"Weaviate unavailable ({collection}): {_short(exc)}")
+    return StoreError(f"Weaviate refused an operation on {collection}: {_short(exc)}")
+
+
 def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
@@ -170,10 +187,8 @@ class WeaviateStore:
     def _call(self, fn: Any) -> Any:
         try:
             return fn()
-        except (wex.WeaviateConnectionError, wex.WeaviateGRPCUnavailableError, wex.WeaviateTimeoutError) as exc:
-            raise StoreUnavailable(f"Weaviate unavailable ({self.name}): {_short(exc)}") from None
         except wex.WeaviateBaseError as exc:
-            raise StoreError(f"Weaviate refused an operation on {self.name}: {_short(exc)}") from None
+            raise translate_error(exc, self.name) from None
 
     # -- schema ----------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -201,3 +201,20 @@ def test_a_collection_visible_before_its_index_is_loaded_is_waited_for(store: We
     loading.query.fetch_objects = broken
     with pytest.raises(StoreError, match="something else"):  # other query errors are not waited for
         store.ensure_collection([name])
+
+
+def test_weaviate_dying_mid_batch_is_retryable(store: WeaviateStore, embedder, monkeypatch) -> None:
+    """The client raises WeaviateRetryError once its UNAVAILABLE retries are spent: that is an
+    unreachable store (retried by the pipeline and Airflow), not a refusal (#11, defect 6)."""
+    import weaviate.exceptions as wex
+
+    name = vector_name(embedder.model_id)
+    store.ensure_collection([name])
+
+    def dies(self: WeaviateStore, data: list) -> dict:
+        raise wex.WeaviateRetryError("StatusCode.UNAVAILABLE: Socket closed", 5)
+
+    monkeypatch.setattr(WeaviateStore, "_insert_many", dies)
+    with pytest.raises(StoreUnavailable) as info:
+        store.upsert(objects(embedder), name)
+    assert info.value.retryable and "Weaviate unavailable" in str(info.value)
