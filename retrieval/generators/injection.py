@@ -23,6 +23,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b[^.]{0,40}\b(previous|prior|above|earlier|all|your)\b"
     r"[^.]{0,20}\b(instructions?|prompts?|rules|directions|context)\b"
@@ -39,11 +44,11 @@ _SECRET_REQUEST = re.compile(
     rf"[^.]{{0,30}}\byour\b[^.]{{0,20}}\b({_SECRET_WORDS})\b",
     re.IGNORECASE,
 )
-_IMPERATIVES = frozenset("""
+_IMPERATIVES = _words("""
 click tap visit go log sign login signin register subscribe download install open call text email
 dial reply enter re-enter verify confirm update reset send share forward copy paste navigate follow
 contact scan ignore disregard please act hurry buy order claim redeem unlock
-""".split())
+""")
 _LEAD = re.compile(r"^[\W_]*(?:(?:now|then|simply|just|please|first|also|so)[,\s]+)?([A-Za-z-]+)")
 _URL = re.compile(r"\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+"
                   r"|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/[^\s<>\"')\]]*", re.IGNORECASE)
