@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from newsrag.errors import ConfigError
 from newsrag.settings import load
@@ -53,13 +54,17 @@ def ask_and_print(question: str, sources: list[str], since: str | None, top_k: i
     if as_json:
         console.print_json(json.dumps(answer.model_dump(mode="json")))
         return
-    console.print(f"\n[bold]Q:[/] {question}", soft_wrap=False, highlight=False)
-    console.print(f"[bold]A:[/] {answer.text}", soft_wrap=False, highlight=False, markup=True)
+    # Article text is untrusted: escaped, so "[link=…]" in a quote is text, not console markup.
+    console.print(f"\n[bold]Q:[/] {escape(question)}", soft_wrap=False, highlight=False)
+    console.print(f"[bold]A:[/] {escape(answer.text)}", soft_wrap=False, highlight=False)
     console.print(f"[dim]{answer.generator} · prompt {answer.prompt_name} ({answer.prompt_version}) · "
                   f"{answer.timings.get('total', 0):.0f} ms · trace {answer.trace_id}[/]", highlight=False)
-    for c in answer.citations:
-        date = c.published_at.date().isoformat() if c.published_at else "undated"
-        console.print(f"[{c.n}] {c.title} ({c.source_id}, {date})\n    {c.url}", highlight=False)
+    for source in answer.sources:  # one entry per article, numbered as its [n] markers
+        date = source.published_at.date().isoformat() if source.published_at else "undated"
+        console.print(f"[{source.n}] {source.title} ({source.source_id}, {date})\n    {source.url}",
+                      highlight=False, markup=False)
+        for quote in source.quotes:
+            console.print(f"    “{quote}”", highlight=False, markup=False)
 
 
 def serve_app(host: str | None, port: int | None, console: Console) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.settings import load
+from retrieval.citations import Renumberer, renumber_text
 from retrieval.context import ContextBlock, assemble_context
 from retrieval.generators.base import Generation, Generator, PromptRef
 from retrieval.search import Searcher, SearchResult
@@ -32,7 +33,7 @@ class AnswerSettings(BaseSettings):
 
 
 class AnswerCitation(BaseModel):
-    n: int  # the [n] marker in the text
+    n: int  # the [n] marker in the text: the article's number, 1…n in order of first use
     chunk_id: str
     doc_id: str
     url: str
@@ -40,6 +41,19 @@ class AnswerCitation(BaseModel):
     quote: str  # the cited sentence or span
     published_at: datetime | None = None
     source_id: str = ""
+
+
+class AnswerSource(BaseModel):
+    """One cited article, numbered as its ``[n]`` markers, with every quote of it in the answer."""
+
+    n: int
+    doc_id: str
+    url: str
+    title: str
+    published_at: datetime | None = None
+    source_id: str = ""
+    quotes: list[str] = Field(default_factory=list)
+    chunk_ids: list[str] = Field(default_factory=list)
 
 
 class RetrievedChunk(BaseModel):
@@ -50,7 +64,8 @@ class RetrievedChunk(BaseModel):
 
 class Answer(BaseModel):
     text: str
-    citations: list[AnswerCitation] = Field(default_factory=list)
+    citations: list[AnswerCitation] = Field(default_factory=list)  # one per quote, in order of use
+    sources: list[AnswerSource] = Field(default_factory=list)  # one per cited article: sources[n-1] is [n]
     abstained: bool = False
     prompt_name: str
     prompt_version: str
@@ -106,10 +121,14 @@ class Answerer:
         yield AnswerEvent(type="meta", trace_id=got.trace_id, retrieval=got.chunks)
         started = time.perf_counter()
         final: Generation | None = None
+        renumberer = Renumberer(frozenset(b.n for b in got.blocks))
         for event in self.generator.stream(got.result.query, got.blocks, prompt=prompt or self.prompt):
-            if event.text:
-                yield AnswerEvent(type="delta", trace_id=got.trace_id, text=event.text)
+            text = renumberer.feed(event.text) if event.text else ""
+            if text:
+                yield AnswerEvent(type="delta", trace_id=got.trace_id, text=text)
             final = event.final or final
+        if rest := renumberer.flush():
+            yield AnswerEvent(type="delta", trace_id=got.trace_id, text=rest)
         if final is None:
             raise RuntimeError(f"generator {self.generator.name!r} ended its stream without a final generation")
         yield AnswerEvent(type="done", trace_id=got.trace_id, answer=self._answer(got, final, _ms(started), prompt))
@@ -126,16 +145,10 @@ class Answerer:
 
     def _answer(self, got: _Retrieved, generation: Generation, generate_ms: float,
                 prompt: PromptRef | None = None) -> Answer:
-        by_n = {b.n: b for b in got.blocks}
-        citations = [
-            AnswerCitation(n=c.n, chunk_id=c.chunk_id, doc_id=c.doc_id, url=c.url, title=c.title, quote=c.quote,
-                           published_at=by_n[c.n].published_at if c.n in by_n else None,
-                           source_id=by_n[c.n].source_id if c.n in by_n else "")
-            for c in generation.citations
-        ]
+        text, citations, sources = cite(generation, got.blocks)
         name, version = self._prompt_ref(generation, prompt)
         timings = {**got.timings, "generate": generate_ms, "total": _ms(got.started)}
-        return Answer(text=generation.text, citations=citations, abstained=generation.abstained,
+        return Answer(text=text, citations=citations, sources=sources, abstained=generation.abstained,
                       prompt_name=name, prompt_version=version, generator=generation.generator or self.generator.name,
                       model=generation.model or self.generator.model, retrieval=got.chunks, timings=timings,
                       trace_id=got.trace_id)
@@ -149,6 +162,35 @@ class Answerer:
         if self.prompt is not None:
             return self.prompt.name, self.prompt.version
         return self.generator.name, "n/a"  # extractive: no prompt ("extractive", "n/a")
+
+
+def cite(generation: Generation, blocks: list[ContextBlock]) -> tuple[str, list[AnswerCitation], list[AnswerSource]]:
+    """The generation's text and citations in reading numbers (see :mod:`retrieval.citations`),
+    and one source entry per cited article."""
+    by_n = {b.n: b for b in blocks}
+    text, numbers = renumber_text(generation.text, by_n)
+    citations = []
+    for c in generation.citations:
+        block = by_n.get(c.n)
+        n = numbers.setdefault(c.n, len(numbers) + 1)  # cited without a marker: numbered after the rest
+        citations.append(AnswerCitation(n=n, chunk_id=c.chunk_id, doc_id=c.doc_id, url=c.url, title=c.title,
+                                        quote=c.quote, published_at=block.published_at if block else None,
+                                        source_id=block.source_id if block else ""))
+    return text, citations, _sources(citations, numbers, by_n)
+
+
+def _sources(citations: list[AnswerCitation], numbers: dict[int, int],
+             by_n: dict[int, ContextBlock]) -> list[AnswerSource]:
+    sources = {n: AnswerSource(n=n, doc_id=by_n[b].doc_id, url=by_n[b].url, title=by_n[b].title,
+                               published_at=by_n[b].published_at, source_id=by_n[b].source_id)
+               for b, n in numbers.items() if b in by_n}
+    for c in citations:
+        entry = sources.setdefault(c.n, AnswerSource(n=c.n, doc_id=c.doc_id, url=c.url, title=c.title,
+                                                     published_at=c.published_at, source_id=c.source_id))
+        if c.quote and c.quote not in entry.quotes:
+            entry.quotes.append(c.quote)
+        entry.chunk_ids.append(c.chunk_id)
+    return [sources[n] for n in sorted(sources)]
 
 
 def _ms(started: float) -> float:
