@@ -29,9 +29,14 @@ class StoreError(NewsragError):
 
 
 class StoreUnavailable(StoreError):
-    """The vector store cannot be reached right now."""
+    """The vector store cannot be reached right now. ``retry_after``: seconds until it is worth
+    asking again, when known (the app's Retry-After)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class BatchWriteError(StoreError):

@@ -77,6 +77,9 @@ class WeaviateSettings(BaseSettings):
     api_key: SecretStr | None = None
     collection: str = Field("NewsChunk", pattern=r"^[A-Z][A-Za-z0-9_]*$")
     timeout: float = Field(30.0, gt=0)
+    # A query not answered after this many seconds probes the server; down: fail now (retrieval.circuit).
+    query_probe_after: float = Field(1.5, gt=0, le=60)
+    circuit_open_seconds: float = Field(5.0, gt=0, le=300)  # queries fail at once this long after one failed
     # BM25 parameters of a new collection (see README, "Retrieval quality"); an existing
     # collection keeps its own until `WeaviateStore.set_bm25` changes them.
     bm25_k1: float = Field(1.2, ge=0, le=3)

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import weaviate
 import weaviate.exceptions as wex
 from weaviate.classes.config import Configure, DataType, Property, Reconfigure, Tokenization
@@ -24,6 +25,7 @@ from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
 from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.settings import WeaviateSettings, load
+from retrieval.circuit import QueryGuard
 from retrieval.types import Hit, SearchFilters, StoredObject
 
 WRITE_BATCH = 200
@@ -112,6 +114,15 @@ def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
                                      additional_config=extra)
 
 
+def _ready_url(settings: WeaviateSettings) -> str | None:
+    if settings.url:
+        return f"{settings.url.rstrip('/')}/v1/.well-known/ready"
+    from newsrag.weaviate_server import LocalWeaviate
+
+    state = LocalWeaviate.from_env().read_state()
+    return f"{state.http_url}/v1/.well-known/ready" if state else None
+
+
 def _has_property(name: str, config: Any) -> bool:
     return name in {p.name for p in config.properties}
 
@@ -152,6 +163,7 @@ class WeaviateStore:
         self.settings = settings or load(WeaviateSettings)
         self.name = collection or self.settings.collection
         self._client: weaviate.WeaviateClient | None = None
+        self._guard: QueryGuard | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -161,9 +173,38 @@ class WeaviateStore:
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None
+        self._drop_client()
+
+    def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @property
+    def guard(self) -> QueryGuard:
+        """Searches go through it: they fail within about ``query_probe_after`` seconds while
+        Weaviate is down, and at once while the circuit is open (:mod:`retrieval.circuit`). A trip
+        drops the client, so the next query after recovery connects afresh."""
+        if self._guard is None:
+            s = self.settings
+            self._guard = QueryGuard(self.ready_now, probe_after=s.query_probe_after,
+                                     open_for=s.circuit_open_seconds, on_trip=self._drop_client)
+        return self._guard
+
+    def ready_now(self) -> bool:
+        """Weaviate's readiness over plain HTTP with a 1 s timeout, without the client (which may
+        be inside its retries)."""
+        url = _ready_url(self.settings)
+        try:
+            return url is not None and httpx.get(url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _query(self, fn: Any) -> Any:
+        return self.guard.run(lambda: self._call(fn))
 
     def __enter__(self) -> WeaviateStore:
         return self
@@ -388,13 +429,13 @@ class WeaviateStore:
         return res.objects[0].properties.get("ingested_at") if res.objects else None
 
     def get(self, uuid: str) -> dict[str, Any] | None:
-        obj = self._call(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=returned_properties()))
+        obj = self._query(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=returned_properties()))
         return None if obj is None else dict(obj.properties)
 
     def hybrid(self, query: str, vector: Sequence[float], vector_name: str, *, limit: int = 10,
                alpha: float = 0.5, fusion: str = "relative_score", filters: SearchFilters | None = None,
                query_properties: Sequence[str] | None = None) -> list[Hit]:
-        res = self._call(lambda: self._col.query.hybrid(
+        res = self._query(lambda: self._col.query.hybrid(
             query=query, vector=list(vector), target_vector=vector_name, alpha=alpha,
             fusion_type=FUSION[fusion], limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
@@ -404,14 +445,14 @@ class WeaviateStore:
 
     def near_vector(self, vector: Sequence[float], vector_name: str, *, limit: int = 10,
                     filters: SearchFilters | None = None) -> list[Hit]:
-        res = self._call(lambda: self._col.query.near_vector(
+        res = self._query(lambda: self._col.query.near_vector(
             near_vector=list(vector), target_vector=vector_name, limit=limit, filters=to_filter(filters),
             return_properties=returned_properties(), return_metadata=MetadataQuery(distance=True)))
         return [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
 
     def bm25(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
              query_properties: Sequence[str] | None = None) -> list[Hit]:
-        res = self._call(lambda: self._col.query.bm25(
+        res = self._query(lambda: self._col.query.bm25(
             query=query, limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
             return_properties=returned_properties(), return_metadata=MetadataQuery(score=True)))
