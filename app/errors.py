@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +23,12 @@ def error_body(message: str, kind: str, status: int, openai: bool = False) -> di
     return {"error": kind, "message": message, "status": status}
 
 
+def is_openai_path(path: str) -> bool:
+    return path.startswith(("/v1/chat", "/v1/models"))
+
+
 def _respond(request: Request, status: int, kind: str, message: str) -> JSONResponse:
-    openai = request.url.path.startswith(("/v1/chat", "/v1/models"))
-    return JSONResponse(error_body(message, kind, status, openai), status_code=status)
+    return JSONResponse(error_body(message, kind, status, is_openai_path(request.url.path)), status_code=status)
 
 
 def status_for(exc: Exception) -> tuple[int, str]:
@@ -41,6 +45,23 @@ def status_for(exc: Exception) -> tuple[int, str]:
     return 500, "internal_error"
 
 
+def stream_error(exc: Exception, trace_id: str | None) -> tuple[str, str, int]:
+    """(message, kind, status) for a stream that failed after its headers went out. A library error
+    keeps its message, as it would in a JSON error; anything else is logged here with its traceback
+    and the client gets a generic message, no internals."""
+    if isinstance(exc, NewsragError):
+        status, kind = status_for(exc)
+        log.warning("stream %s failed: %s", trace_id, exc)
+        return str(exc), kind, status
+    log.error("stream %s failed", trace_id, exc_info=exc)
+    return "internal error; see the server log", "internal_error", 500
+
+
+def _located(loc: Sequence[object], msg: str) -> str:
+    where = ".".join(str(p) for p in loc if p != "body")
+    return f"{where}: {msg}" if where else msg
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(NewsragError)
     async def _library(request: Request, exc: NewsragError) -> JSONResponse:
@@ -49,7 +70,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()]
+        parts = [_located(e["loc"], e["msg"]) for e in exc.errors()]
         return _respond(request, 422, "invalid_request", "; ".join(parts) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)

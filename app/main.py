@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.limits import BodySizeLimit
 from app.routes_api import observe
 from app.routes_api import router as api_router
 from app.routes_openai import router as openai_router
@@ -39,6 +40,7 @@ def create_app(settings: AppSettings | None = None, services: Services | None = 
 
     app = FastAPI(title="newsrag", version="0.1.0", lifespan=lifespan,
                   description="Cited answers over fresh news. OpenAI-compatible at /v1/chat/completions.")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS and the metrics count
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])

@@ -6,16 +6,17 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from app.deps import admin_key, client_key, filters_from, services
+from app.deps import ServicesDep, admin_key, client_key, filters_from, metrics_key, services
+from app.errors import stream_error
 from app.services import Services
-from newsrag.errors import NewsragError
+from app.validation import UnicodeBody
 from prompts.provider import BUILTIN
 from retrieval.answer import Answer
 from retrieval.generators import PromptRef
@@ -23,7 +24,7 @@ from retrieval.generators import PromptRef
 router = APIRouter()
 
 
-class AskRequest(BaseModel):
+class AskRequest(UnicodeBody):
     question: str = Field(min_length=1)
     sources: list[str] = Field(default_factory=list, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=50)
@@ -34,7 +35,7 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(None, max_length=128)  # A/B arms stick to it (else to the client)
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(UnicodeBody):
     trace_id: str = Field(min_length=8, max_length=64)
     rating: Literal["up", "down", 1, -1]
     comment: str | None = Field(None, max_length=2000)
@@ -84,9 +85,11 @@ def served(svc: Services, answer: Answer, question: str, arm: str | None = None)
 
 
 def sse(events: Iterator[Any], svc: Services, question: str, arm: str | None = None) -> Iterator[str]:
-    """Server-sent events: ``meta``, ``delta``…, ``done`` (the full Answer), or ``error``."""
+    """Server-sent events: ``meta``, ``delta``…, then ``done`` (the full Answer) or ``error``."""
+    trace_id = None
     try:
         for event in events:
+            trace_id = event.trace_id
             if event.type == "done":
                 answer = served(svc, event.answer, question, arm)
                 yield _event("done", answer.model_dump(mode="json"))
@@ -95,8 +98,9 @@ def sse(events: Iterator[Any], svc: Services, question: str, arm: str | None = N
                                       "retrieval": [r.model_dump() for r in event.retrieval]})
             else:
                 yield _event("delta", {"text": event.text})
-    except NewsragError as exc:  # headers are gone: the error travels in the stream
-        yield _event("error", {"message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - headers are gone: the error travels in the stream, which always ends
+        message, kind, status = stream_error(exc, trace_id)
+        yield _event("error", {"message": message, "type": kind, "status": status, "trace_id": trace_id})
 
 
 def _event(name: str, data: Any) -> str:
@@ -154,7 +158,7 @@ def readyz(response: Response, svc: Services = Depends(services)) -> dict[str, A
 
 
 @router.get("/metrics")
-def metrics(svc: Services = Depends(services)) -> Response:
+def metrics(svc: ServicesDep, key: Annotated[str | None, Depends(metrics_key)]) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

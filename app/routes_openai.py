@@ -17,9 +17,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import client_key, services
+from app.errors import error_body, stream_error
 from app.routes_api import check_question, select_prompt, served
 from app.services import Services
-from newsrag.errors import NewsragError
+from app.validation import UnicodeBody
 from retrieval.answer import Answer
 
 router = APIRouter()
@@ -37,7 +38,7 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(UnicodeBody):
     model_config = ConfigDict(extra="allow")  # temperature, top_p, user, ... are accepted and ignored
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
@@ -100,8 +101,10 @@ def _usage(question: str, text: str) -> dict[str, int]:
 def _stream(svc: Services, question: str, model: str, prompt: Any = None, arm: str | None = None) -> Iterator[str]:
     created = int(time.time())
     chunk_id = "chatcmpl-pending"
+    trace_id = None
     try:
         for event in svc.answerer.ask_stream(question, prompt=prompt):
+            trace_id = event.trace_id
             if event.type == "meta":
                 chunk_id = f"chatcmpl-{event.trace_id}"
                 yield _chunk(chunk_id, created, model, {"role": "assistant", "content": ""})
@@ -110,8 +113,9 @@ def _stream(svc: Services, question: str, model: str, prompt: Any = None, arm: s
             elif event.answer is not None:
                 answer = served(svc, event.answer, question, arm)
                 yield _chunk(chunk_id, created, model, {}, "stop", extensions(answer))
-    except NewsragError as exc:
-        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
+    except Exception as exc:  # noqa: BLE001 - headers are gone: an error chunk, then [DONE] as always
+        message, kind, status = stream_error(exc, trace_id)
+        yield f"data: {json.dumps(error_body(message, kind, status, openai=True))}\n\n"
     yield "data: [DONE]\n\n"
 
 

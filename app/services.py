@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,22 +35,49 @@ class Metrics:
 
 @dataclass
 class RateLimiter:
-    """Token bucket per client key: ``per_minute`` requests, refilled continuously."""
+    """Token bucket per client key: ``per_minute`` requests, refilled continuously. Once there are
+    more than ``max_keys`` buckets, the ones idle for a minute (full again) are dropped, so many
+    clients cannot grow the table without bound."""
 
     per_minute: int
+    max_keys: int = 10_000
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def allow(self, key: str) -> bool:
+        """Take a token; False when the bucket is empty."""
         if self.per_minute <= 0:
             return True
-        now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.per_minute), now))
-            tokens = min(self.per_minute, tokens + (now - last) * self.per_minute / 60.0)
+            tokens, now = self._refilled(key)
             allowed = tokens >= 1.0
             self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._prune(now)
         return allowed
+
+    def exhausted(self, key: str) -> bool:
+        """True when the bucket is empty, without taking a token (to refuse before doing any work)."""
+        if self.per_minute <= 0:
+            return False
+        with self._lock:
+            return self._refilled(key)[0] < 1.0
+
+    def retry_after(self, key: str) -> int:
+        """Whole seconds until the bucket holds a token again (at least 1), for ``Retry-After``."""
+        if self.per_minute <= 0:
+            return 1
+        with self._lock:
+            tokens, _ = self._refilled(key)
+        return max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
+
+    def _refilled(self, key: str) -> tuple[float, float]:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.per_minute), now))
+        return min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0), now
+
+    def _prune(self, now: float) -> None:
+        if len(self._buckets) > self.max_keys:
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60.0}
 
 
 class Services:
@@ -67,6 +95,7 @@ class Services:
         self.prompts = PromptProvider(self.registry, settings.prompt_name, settings.prompt_ttl_seconds)
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.auth_failures = RateLimiter(settings.auth_failures_per_minute)  # wrong keys, per client address
 
     def warm_up(self) -> None:
         """Load the model before the first request so /readyz means ready."""

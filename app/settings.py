@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from newsrag.settings import check_secret, current_environment
 
@@ -18,6 +19,8 @@ class AppSettings(BaseSettings):
     admin_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(60, ge=0)  # per API key (or client address); 0 disables
+    auth_failures_per_minute: int = Field(10, ge=0)  # wrong keys per client address before a 429; 0 disables
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger request bodies get a 413
     max_question_chars: int = Field(2000, ge=10)
     generator: str = "extractive"
     model_name: str = "newsrag"  # the id /v1/models advertises

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,7 @@ def live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[LiveServer]
 def sse_events(text: str) -> list[tuple[str, str]]:
     out = []
     for block in text.strip().split("\n\n"):
-        name = re.search(r"^event: (.*)$", block, re.M)
-        data = re.search(r"^data: (.*)$", block, re.M)
+        name = re.search(r"^event: (.*)$", block, re.MULTILINE)
+        data = re.search(r"^data: (.*)$", block, re.MULTILINE)
         out.append((name.group(1) if name else "message", data.group(1) if data else ""))
     return out

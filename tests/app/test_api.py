@@ -121,6 +121,19 @@ def test_bad_input_gets_a_json_4xx_and_the_app_stays_up(make_client: Any, method
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/ask", rb'{"question": "Who won \ud800 the vote?"}'),
+    ("/v1/ask", rb'{"question": "Who won \ud800 the vote?", "stream": true}'),
+    ("/v1/chat/completions", rb'{"model": "newsrag", "messages": [{"role": "user", "content": "Who won \udfff?"}]}'),
+    ("/v1/chat/completions", rb'{"model": "newsrag", "stream": true, "messages": [{"role": "user", "content": "\ud800"}]}'),
+])
+def test_a_lone_surrogate_is_a_422_before_retrieval(make_client: Any, path: str, body: bytes) -> None:
+    client = make_client()
+    resp = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 422 and "not valid Unicode" in resp.text
+    assert client.post("/v1/ask", json={"question": GOLDEN[0]["question"]}).status_code == 200
+
+
 def test_api_keys_are_enforced_and_rate_limited(make_client: Any) -> None:
     client = make_client(api_keys="key-one,key-two", rate_limit_per_minute=3)
     missing = client.post("/v1/ask", json={"question": "q"})
