@@ -1,7 +1,8 @@
 """Durable answer log and user feedback (SQLite by default), read later by evaluation.
 
 Every served answer is recorded under its trace id (question, answer, citations, prompt version),
-so a thumbs-up or thumbs-down can be turned into a regression case or a review item.
+so a thumbs-up or thumbs-down can be turned into a regression case or a review item. Records are
+bounded (:func:`bounded_payload`): a hostile article cannot make one ask write megabytes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ SCHEMA = [
        created_at TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), comment TEXT,
        user_key TEXT, FOREIGN KEY (trace_id) REFERENCES answers(trace_id))""",
 ]
+
+
+QUESTION_CHARS = 16_000
+TEXT_CHARS = 16_000  # the answer text
+FIELD_CHARS = {"text": TEXT_CHARS, "title": 500, "quote": 1_000, "url": 2_048}
+OTHER_CHARS = 1_000  # any other string: ids, names, versions
+COMMENT_CHARS = 2_000  # a feedback comment (the app refuses longer ones)
+PAYLOAD_CHARS = 64 * 1024  # the stored JSON (ASCII: json.dumps escapes the rest)
+TEXT_FLOOR = 2_000  # the answer text keeps this much before citations are dropped
+TRUNCATED = " …[truncated]"
 
 
 class UnknownTrace(NewsragError):
@@ -61,9 +72,10 @@ class FeedbackStore:
 
     def record_answer(self, answer: Any, question: str, arm: str | None = None) -> None:
         """Log an ``retrieval.answer.Answer`` (anything with its fields and ``model_dump``)."""
-        payload = answer.model_dump(mode="json")
-        row = (answer.trace_id, _now(), question, answer.text, int(answer.abstained), answer.prompt_name,
-               answer.prompt_version, arm, answer.generator, answer.model, json.dumps(payload))
+        payload = bounded_payload(answer.model_dump(mode="json"))
+        row = (answer.trace_id, _now(), bounded(question, QUESTION_CHARS), payload.get("text", ""),
+               int(answer.abstained), *(_other(v) for v in (answer.prompt_name, answer.prompt_version, arm,
+                                                            answer.generator, answer.model)), json.dumps(payload))
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
             self._db.commit()
@@ -76,7 +88,7 @@ class FeedbackStore:
             if not known:
                 raise UnknownTrace(f"no answer with trace id {trace_id!r} was served")
             cur = self._db.execute("INSERT INTO feedback (trace_id, created_at, rating, comment, user_key) "
-                                   "VALUES (?,?,?,?,?)", (trace_id, _now(), rating, comment, user_key))
+                                   "VALUES (?,?,?,?,?)", (trace_id, _now(), rating, _other(comment, COMMENT_CHARS), user_key))
             self._db.commit()
             return int(cur.lastrowid or 0)
 
@@ -125,6 +137,64 @@ def read_feedback(path: str | Path | None = None) -> list[FeedbackRecord]:
             store.close()
     except sqlite3.Error as exc:
         raise StoreError(f"feedback store {path} is unreadable: {type(exc).__name__}: {exc}") from exc
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, marker included, and made storable: a lone surrogate,
+    which SQLite cannot encode, becomes "?"."""
+    if len(text) > limit:
+        text = text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _other(value: str | None, limit: int = OTHER_CHARS) -> str | None:
+    return None if value is None else bounded(value, limit)
+
+
+def bounded_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """An answer's JSON with every string cut to its field's cap (``FIELD_CHARS``, else
+    ``OTHER_CHARS``), then, while it is still over ``PAYLOAD_CHARS``, halved: the retrieval list,
+    the text down to ``TEXT_FLOOR``, the citations, then the text further. ``truncated`` says so."""
+    out: dict[str, Any] = _bound_strings(payload)
+    while len(json.dumps(out)) > PAYLOAD_CHARS and _shrink(out):
+        out["truncated"] = True
+    return out
+
+
+def _bound_strings(value: Any, field: str | None = None) -> Any:
+    if isinstance(value, str):
+        return bounded(value, FIELD_CHARS.get(field or "", OTHER_CHARS))
+    if isinstance(value, dict):
+        return {k: _bound_strings(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bound_strings(v, field) for v in value]
+    return value
+
+
+def _shrink(out: dict[str, Any]) -> bool:
+    """One cut towards the size cap; False when nothing is left to cut."""
+    return (_halve_list(out, "retrieval") or _halve_text(out, TEXT_FLOOR) or _halve_list(out, "citations")
+            or _halve_text(out, 0))
+
+
+def _halve_list(out: dict[str, Any], key: str) -> bool:
+    items = out.get(key)
+    if not isinstance(items, list) or not items:
+        return False
+    out[key] = items[: len(items) // 2]
+    return True
+
+
+def _halve_text(out: dict[str, Any], floor: int) -> bool:
+    text = out.get("text")
+    if not isinstance(text, str) or len(text) <= max(floor, 2 * len(TRUNCATED)):
+        return False
+    out["text"] = bounded(text, max(floor, len(text) // 2))
+    return True
 
 
 def _now() -> str:
