@@ -63,11 +63,14 @@ _BREAK = "\x00"  # paragraph marker while walking; real NULs are stripped before
 _YEARISH = re.compile(r"\d{4}|\b\d{1,2}[\s-]+[^\W\d_]{3,}\.?[\s-]+\d{2}\b")
 _NAMED_ZONE = re.compile(r"(?<=\s)\(?([A-Za-z]{2,5})\)?$")
 _PARAGRAPH_SPLIT = re.compile(r"\n[^\S\n]*\n|" + _BREAK)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def canonical_url(url: str, base: str | None = None) -> str:
     """The canonical form of an http(s) URL: the key articles are identified and deduplicated by."""
     raw = (url or "").strip()
+    if _SURROGATE.search(raw):  # a URL is an identity, hashed as UTF-8: never guess a repair
+        raise ValueError("URL holds a lone surrogate (not valid Unicode)")
     if base:
         raw = urljoin(base.strip(), raw)
     parts = urlsplit(raw)

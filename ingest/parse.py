@@ -1,9 +1,12 @@
 """Untrusted feed, sitemap and page bytes -> Articles. A bad item becomes an ItemFailure; a source
-that is no feed at all raises SourceError. Entity declarations (billion laughs, XXE) are refused."""
+that is no feed at all raises SourceError. Entity declarations (billion laughs, XXE) are refused.
+
+Every parser has one exception boundary per item: whatever a third-party parser (feedparser,
+trafilatura, ElementTree) raises on one item fails that item, and a document that cannot be read
+at all is a SourceError naming the reason, never an unhandled exception."""
 
 from __future__ import annotations
 
-import io
 import re
 import xml.sax
 from collections.abc import Iterable
@@ -14,10 +17,10 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
-import feedparser
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
+from ingest.feed_boundary import parse_isolated
 from ingest.models import Article, ItemFailure
 from ingest.normalize import canonical_url, clean_text, clean_title, detect_language, parse_date
 from newsrag.errors import ItemError, SourceError
@@ -82,7 +85,9 @@ def check_xml_safety(data: bytes, source_id: str) -> None:
         SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise SourceError(source_id, f"{reason}: {exc!r}") from exc
-    except ParseError as exc:  # not well-formed: feedparser's lenient mode may try, never entities
+    except (ParseError, ValueError, LookupError) as exc:
+        # Not well-formed, or an encoding expat refuses ("multi-byte encodings are not supported"):
+        # feedparser's lenient mode may try, never with entities.
         if _ENTITY.search(_sniff_text(data)):
             raise SourceError(source_id, reason) from exc
 
@@ -108,20 +113,21 @@ def parse_feed(
     ctype = content_type
     if encoding:  # a charset from the caller (HTTP headers) beats the document's own declaration
         ctype = f"{(content_type or 'application/xml').split(';')[0].strip()}; charset={encoding}"
-    # A stream, never bytes: feedparser would treat bytes that name a local file as its path.
     headers = {"content-type": ctype} if ctype else {}
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
+    parsed, unreadable = parse_isolated(data, headers, source_id, max_items)
     entries = list(parsed.entries)
-    if not entries:
+    if not entries and not unreadable:
         _raise_unless_empty_feed(parsed, data, content_type, source_id)
     if max_items is not None:
         entries = entries[: max(max_items, 0)]
     feed = parsed.feed
+    feed_language = _feed_field(feed, "language")
     result = FeedParseResult(
-        title=clean_title(feed.get("title")) or None,
-        language=detect_language(None, feed.get("language")),
-        link=_safe_url(feed.get("link"), feed_url),
-        items_seen=len(entries),
+        title=clean_title(_feed_field(feed, "title")) or None,
+        language=detect_language(None, feed_language),
+        link=_safe_url(_feed_field(feed, "link"), feed_url),
+        items_seen=len(entries) + len(unreadable),
+        failures=unreadable,
     )
     seen: dict[str, int] = {}
     source_tags = tuple(tags)
@@ -130,9 +136,7 @@ def parse_feed(
             link = _entry_link(entry, feed_url, source_id, number)
             if link in seen:
                 raise ItemError(source_id, link, f"duplicate link (same as item #{seen[link]})")
-            article, teaser = _entry_article(
-                entry, link, feed.get("language"), source_id, source_tags
-            )
+            article, teaser = _entry_article(entry, link, feed_language, source_id, source_tags)
         except ItemError as exc:
             result.failures.append(ItemFailure(item=exc.item_id, reason=exc.reason))
             continue
@@ -158,8 +162,23 @@ def _raise_unless_empty_feed(parsed: Any, data: bytes, ctype: str | None, source
         raise SourceError(source_id, "not a feed: no RSS or Atom document found")
 
 
+def _feed_field(feed: Any, key: str) -> str | None:
+    """A feed-level string (title, language, link), or None when absent or unreadable: metadata
+    is optional, and an odd value there never fails the feed's items."""
+    try:
+        value = feed.get(key)
+    except Exception:  # noqa: BLE001 - FeedParserDict maps keys through its own code
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _entry_label(entry: Any, n: int) -> str:
-    return entry.get("id") or clean_title(entry.get("title"))[:TITLE_FROM_TEXT_CHARS] or f"#{n}"
+    """Also called while handling an entry's failure, so it never raises itself."""
+    try:
+        label = entry.get("id") or clean_title(entry.get("title"))[:TITLE_FROM_TEXT_CHARS]
+    except Exception:  # noqa: BLE001 - the entry is already failing: name it by number
+        label = None
+    return label if isinstance(label, str) and label else f"#{n}"
 
 
 def _entry_link(entry: Any, feed_url: str, source_id: str, number: int) -> str:
@@ -252,6 +271,19 @@ def parse_html_file(text: str, *, path: str, source_id: str) -> Article:
 def _extract(
     html: bytes | str, url: str, *, item_id: str, source_id: str, fallback: str | None = None
 ) -> Article:
+    """One exception boundary per page: whatever lxml, trafilatura or htmldate raise on hostile
+    markup fails this item, never the run."""
+    try:
+        return _extract_page(html, url, item_id=item_id, source_id=source_id, fallback=fallback)
+    except ItemError:
+        raise
+    except Exception as exc:  # the boundary itself
+        raise ItemError(source_id, item_id, f"extraction failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _extract_page(
+    html: bytes | str, url: str, *, item_id: str, source_id: str, fallback: str | None = None
+) -> Article:
     """Pages from the web are keyed by URL; local files (file: URLs) by their path (item_id)."""
     import trafilatura  # heavy import, only where pages are extracted
     from trafilatura.settings import Document
@@ -261,15 +293,12 @@ def _extract(
     if tree is None:
         raise ItemError(source_id, item_id, "no article text could be extracted (not HTML)")
     language_hint = _html_language(tree)
-    try:
-        doc = trafilatura.bare_extraction(
-            tree,
-            url=None if local else url,
-            **_EXTRACT_OPTIONS,
-            date_extraction_params={**_DATE_OPTIONS, "max_date": f"{datetime.now():%Y-%m-%d}"},
-        )
-    except Exception as exc:  # hostile markup fails one item, not the run
-        raise ItemError(source_id, item_id, f"extraction failed: {exc!r}") from exc
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=None if local else url,
+        **_EXTRACT_OPTIONS,
+        date_extraction_params={**_DATE_OPTIONS, "max_date": f"{datetime.now():%Y-%m-%d}"},
+    )
     raw_text = doc.text if isinstance(doc, Document) else None
     text = clean_text("\n\n".join((raw_text or "").splitlines()))
     if not text or not isinstance(doc, Document):
@@ -317,6 +346,8 @@ def parse_sitemap(data: bytes, *, source_id: str, base_url: str) -> SitemapParse
         raise SourceError(source_id, f"sitemap declares an entity, refused: {exc!r}") from exc
     except ParseError as exc:
         raise SourceError(source_id, f"malformed sitemap XML: {exc}") from exc
+    except Exception as exc:  # e.g. expat refusing a multi-byte encoding (ValueError)
+        raise SourceError(source_id, f"the sitemap could not be parsed: {type(exc).__name__}: {exc}") from exc
     kind = str(root.tag).rsplit("}", 1)[-1]
     if kind not in ("urlset", "sitemapindex"):
         raise SourceError(source_id, f"not a sitemap: root element <{kind}>")
@@ -324,19 +355,25 @@ def parse_sitemap(data: bytes, *, source_id: str, base_url: str) -> SitemapParse
     for number, node in enumerate(_children(root, "url" if kind == "urlset" else "sitemap"), 1):
         loc = _child_text(node, "loc")
         try:
-            url = canonical_url(loc or "", base=base_url)
+            _sitemap_node(node, loc, kind, base_url, result)
         except ValueError as exc:
             result.failures.append(ItemFailure(item=loc or f"#{number}", reason=f"bad loc: {exc}"))
-            continue
-        if kind == "sitemapindex":
-            result.child_sitemaps.append(url)
-            continue
-        news = next(iter(_children(node, "news", NEWS_NS)), None)
-        published = parse_date(_child_text(news, "publication_date", NEWS_NS))
-        title = clean_title(_child_text(news, "title", NEWS_NS)) or None
-        published = published or parse_date(_child_text(node, "lastmod"))
-        result.urls.append(SitemapEntry(url, published, title))
+        except Exception as exc:  # noqa: BLE001 - one exception boundary per entry
+            reason = f"{type(exc).__name__}: {exc}"
+            result.failures.append(ItemFailure(item=loc or f"#{number}", reason=reason))
     return result
+
+
+def _sitemap_node(node: Element, loc: str | None, kind: str, base_url: str, result: SitemapParse) -> None:
+    url = canonical_url(loc or "", base=base_url)
+    if kind == "sitemapindex":
+        result.child_sitemaps.append(url)
+        return
+    news = next(iter(_children(node, "news", NEWS_NS)), None)
+    published = parse_date(_child_text(news, "publication_date", NEWS_NS))
+    title = clean_title(_child_text(news, "title", NEWS_NS)) or None
+    published = published or parse_date(_child_text(node, "lastmod"))
+    result.urls.append(SitemapEntry(url, published, title))
 
 
 def _children(node: Element, name: str, namespace: str = SITEMAP_NS) -> list[Element]:

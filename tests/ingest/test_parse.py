@@ -12,6 +12,8 @@ import feedparser
 import pytest
 
 import ingest.parse as parse_module
+from ingest.feed_boundary import sanitized, split_items
+from ingest.normalize import canonical_url
 from ingest.parse import (
     FeedParseResult,
     check_xml_safety,
@@ -414,3 +416,187 @@ def test_bad_sitemaps_are_source_errors(data: bytes, reason: str) -> None:
     with pytest.raises(SourceError) as caught:
         parse_sitemap(data, source_id="s", base_url="https://a.example.com/")
     assert reason in caught.value.reason
+
+
+# --- hostile input: one exception boundary per item (issue 11, defect 4) ---------------------
+# feedparser 6 raises on these instead of flagging the feed bozo; each was one unhandled
+# exception that failed the whole source with "internal error".
+
+
+def hostile_rss(titles: list[str], channel: str = "") -> bytes:
+    items = "".join(
+        f"<item><title>{title}</title><link>https://x.example.com/{n}</link>"
+        f"<description>Body of item {n}, long enough to read.</description></item>"
+        for n, title in enumerate(titles)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile</title>'
+        f"<link>https://x.example.com/</link>{channel}{items}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("reference", "exception"),
+    [
+        ("&#xD800;", "UnicodeEncodeError"),  # a lone surrogate
+        ("&#55296;", "UnicodeEncodeError"),  # the same, decimal
+        ("&#99999999999;", "OverflowError"),
+        ("&#x110000;", "ValueError"),  # past U+10FFFF
+        ("&#" + "9" * 5000 + ";", "ValueError"),  # over int()'s 4,300-digit limit
+    ],
+)
+def test_a_bad_character_reference_fails_only_its_item(reference: str, exception: str) -> None:
+    data = hostile_rss(["First story", f"Bad {reference} story", "Third story"])
+    result = parse_feed(data, source_id="hostile", feed_url="https://x.example.com/feed")
+    assert [a.url for a in result.articles] == ["https://x.example.com/0", "https://x.example.com/2"]
+    assert [f.item for f in result.failures] == ["https://x.example.com/1"]
+    assert result.failures[0].reason.startswith(f"the feed parser failed on this item: {exception}")
+    assert result.items_seen == 3 and result.title == "Hostile"
+
+
+def test_an_empty_width_in_an_item_fails_only_that_item() -> None:
+    nested = "Second <image><title><width></width></title></image>"  # TypeError: int(None)
+    data = hostile_rss(["First story", nested, "Third story"])
+    result = parse_feed(data, source_id="hostile", feed_url="https://x.example.com/feed")
+    assert len(result.articles) == 2
+    assert [(f.item, f.reason.split(":")[1].strip()) for f in result.failures] == [
+        ("https://x.example.com/1", "TypeError")
+    ]
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "<image><title><width></width></title></image>",  # an empty <width> in the feed's <image>
+        "<image><title>Logo &#xD800;</title></image>",
+        "<copyright>&#99999999999;</copyright>",
+    ],
+)
+def test_bad_feed_level_markup_fails_no_item(channel: str) -> None:
+    data = hostile_rss(["First story", "Second story"], channel=channel)
+    result = parse_feed(data, source_id="hostile", feed_url="https://x.example.com/feed")
+    assert (len(result.articles), result.failures) == (2, [])
+    assert result.title == "Hostile" and result.link == "https://x.example.com/"
+
+
+def test_a_bad_reference_in_the_feed_title_is_replaced_not_fatal() -> None:
+    data = hostile_rss(["First story"]).replace(b"<title>Hostile</title>", b"<title>Hos&#xD800;tile</title>")
+    result = parse_feed(data, source_id="hostile", feed_url="https://x.example.com/feed")
+    assert result.title == "Hos\ufffdtile" and len(result.articles) == 1
+
+
+def test_many_items_with_one_bad_reference_keep_their_order() -> None:
+    titles = [f"Story {n}" for n in range(40)]
+    titles[17] = "Story &#x110000; seventeen"
+    result = parse_feed(
+        hostile_rss(titles), source_id="hostile", feed_url="https://x.example.com/feed", max_items=30
+    )
+    assert [a.title for a in result.articles] == [f"Story {n}" for n in range(30) if n != 17]
+    assert [f.item for f in result.failures] == ["https://x.example.com/17"]
+    assert result.items_seen == 30
+
+
+def test_a_feed_the_parser_cannot_read_at_all_is_a_named_source_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(feedparser, "parse", broken)
+    with pytest.raises(SourceError) as caught:
+        feed("rss_full.xml")
+    assert caught.value.reason == "the feed could not be parsed: RuntimeError: parser bug"
+
+
+def test_unreadable_feed_metadata_is_none_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = parse_module.parse_isolated
+
+    class Unreadable(feedparser.FeedParserDict):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise KeyError(key)
+
+    def with_odd_metadata(*args: Any, **kwargs: Any) -> Any:
+        parsed, failures = real(*args, **kwargs)
+        parsed["feed"] = Unreadable()
+        return parsed, failures
+
+    monkeypatch.setattr(parse_module, "parse_isolated", with_odd_metadata)
+    result = feed("rss_full.xml")
+    assert (result.title, result.language, result.link) == (None, None, None)
+    assert len(result.articles) == 4 and result.failures == []
+
+
+def test_a_multi_byte_encoding_with_a_doctype_is_parsed_not_raised() -> None:
+    # expat refuses multi-byte encodings with ValueError (not ParseError) in the entity check
+    data = (
+        '<?xml version="1.0" encoding="shift_jis"?><!DOCTYPE rss><rss version="2.0"><channel>'
+        "<title>東京</title><item><title>ニュース</title><link>https://jp.example.com/1</link>"
+        "<description>本文です</description></item></channel></rss>"
+    ).encode("shift_jis")
+    result = parse_feed(data, source_id="jp", feed_url="https://jp.example.com/feed")
+    assert result.title == "東京" and [a.title for a in result.articles] == ["ニュース"]
+
+
+def test_split_items_pairs_tags_even_when_closing_tags_are_missing() -> None:
+    data = b"<rss><channel><t/><item>a</item>gap<entry x='1'>b</entry><item>c</item><item>unclosed"
+    head, tail, items = split_items(data)
+    assert items == [b"<item>a</item>", b"<entry x='1'>b</entry>", b"<item>c</item>"]
+    assert head == b"<rss><channel><t/>" and tail == b"gap<item>unclosed"
+    assert split_items(b"<rss/>") == (b"<rss/>", b"", [])
+
+
+def test_sanitized_replaces_only_invalid_references() -> None:
+    data = b"<a>&#xD800; &#65; &#x1F600; &#0; &#99999999999; &#x110000;</a><width></width><b>x</b>"
+    assert sanitized(data) == (
+        b"<a>&#xFFFD; &#65; &#x1F600; &#xFFFD; &#xFFFD; &#xFFFD;</a><b>x</b>"
+    )
+
+
+def test_canonical_url_refuses_a_lone_surrogate() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        canonical_url("https://x.example.com/\ud800")
+
+
+def test_an_unexpected_error_in_page_extraction_is_an_item_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(tree: Any) -> str | None:
+        raise RuntimeError("lxml bug")
+
+    monkeypatch.setattr(parse_module, "_html_language", broken)
+    html = (PAGES / "articles" / "one.html").read_bytes()
+    with pytest.raises(ItemError) as caught:
+        extract_article(html, url="https://metro.example.com/articles/one.html", source_id="m")
+    assert caught.value.reason == "extraction failed: RuntimeError: lxml bug"
+    assert caught.value.item_id == "https://metro.example.com/articles/one.html"
+    with pytest.raises(ItemError, match="RuntimeError"):
+        parse_html_file(html.decode(), path="/tmp/one.html", source_id="folder")
+
+
+def test_a_sitemap_in_a_multi_byte_encoding_is_a_named_source_error() -> None:
+    data = (
+        '<?xml version="1.0" encoding="shift_jis"?><urlset><url><loc>https://jp.example.com/1</loc>'
+        "</url></urlset>"
+    ).encode("shift_jis")
+    with pytest.raises(SourceError) as caught:
+        parse_sitemap(data, source_id="jp", base_url="https://jp.example.com/")
+    assert "multi-byte encodings are not supported" in caught.value.reason
+
+
+def test_an_unexpected_error_in_one_sitemap_entry_fails_only_that_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = parse_module.parse_date
+
+    def flaky(value: object) -> datetime | None:
+        if value == "2024-04-09T08:15:00-04:00":
+            raise RuntimeError("date bug")
+        return real(value)
+
+    monkeypatch.setattr(parse_module, "parse_date", flaky)
+    data = (FEEDS / "sitemap_news.xml").read_bytes()
+    result = parse_sitemap(data, source_id="metro", base_url="https://metro.example.com/sitemap.xml")
+    assert [u.url.rsplit("/", 1)[1] for u in result.urls] == ["one.html", "three.html"]
+    assert ("https://metro.example.com/articles/two.html", "RuntimeError: date bug") in [
+        (f.item, f.reason) for f in result.failures
+    ]
