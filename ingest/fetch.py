@@ -1,21 +1,21 @@
 """Polite, bounded, SSRF-guarded fetching of feeds, pages and local files.
 
-Every HTTP hop is checked by :func:`check_url` before any connection is made, bodies are capped
-while streaming, and only transient failures (429, 5xx gateway errors, timeouts, resets) are
-retried. Request header values never appear in errors or logs: they may carry credentials.
+Every HTTP hop is checked by :func:`check_url` before any connection is made, and the connection
+goes to the addresses the check approved (see :mod:`ingest.fetch_transport`). Bodies are capped
+while streaming, only transient failures (429, 5xx gateway errors, timeouts, resets) are retried,
+and the whole GET (hops, attempts, ``Retry-After`` waits, a trickling body) ends by its deadline:
+the request's ``timeout``, or sooner when its source's deadline comes first. Request header values
+never appear in errors or logs: they may carry credentials.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import mimetypes
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -29,6 +29,18 @@ import tenacity
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.fetch_transport import (
+    Deadline,
+    DeadlineExceeded,
+    Deadlines,
+    Guard,
+    HostGate,
+    IPAddress,
+    PinnedTransport,
+    UnsafeURLError,
+    attempt_scope,
+    check_url,
+)
 from newsrag.errors import SourceError
 from newsrag.settings import load
 
@@ -40,26 +52,13 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # Transport failures worth another attempt; protocol/proxy/URL errors will not heal by retrying.
 TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
-# Checked before is_global: in Python 3.11 multicast and some reserved ranges count as global.
-BLOCKED_KINDS = (
-    "loopback",
-    "unspecified",
-    "link_local",
-    "multicast",
-    "private",
-    "reserved",
-    "site_local",
-)
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Guard = Callable[[str, str], None]  # (url, source_id) -> None, raises UnsafeURLError
-
 
 class FetchSettings(BaseSettings):
     """Limits and politeness for fetching. ``allow_private`` is for tests and closed networks."""
 
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_FETCH_", extra="ignore")
 
-    timeout: float = Field(default=20, gt=0)
+    timeout: float = Field(default=20, gt=0)  # the whole GET, retries and waits included
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1)
     user_agent: str = "newsrag/0.1 (+https://github.com/newsrag/newsrag; news RAG ingestion bot)"
     allow_private: bool = False
@@ -69,10 +68,6 @@ class FetchSettings(BaseSettings):
     max_retry_after: float = Field(default=60, ge=0)
     per_host_delay: float = Field(default=0.0, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
-
-
-class UnsafeURLError(SourceError):
-    """A URL was refused before any connection: bad scheme or a non-public address."""
 
 
 @dataclass(frozen=True)
@@ -88,58 +83,6 @@ class FetchResult:
     @property
     def not_modified(self) -> bool:
         return self.status == 304
-
-
-def check_url(url: str, allow_private: bool, *, source_id: str = "") -> None:
-    """Refuse non-http(s) URLs and, unless ``allow_private``, hosts with any non-public address."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise UnsafeURLError(source_id, f"refused {url!r}: not a valid URL ({exc})") from None
-    if parsed.scheme not in ("http", "https"):
-        raise UnsafeURLError(source_id, f"refused {url!r}: scheme {parsed.scheme!r} is not http(s)")
-    host = parsed.raw_host.decode("ascii")
-    if not host:
-        raise UnsafeURLError(source_id, f"refused {url!r}: no host")
-    if allow_private:
-        return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    for address in _resolve(host, port, source_id):
-        why = blocked_reason(address)
-        if why:
-            raise UnsafeURLError(
-                source_id, f"refused {url!r}: {host} resolves to {address} ({why})"
-            )
-
-
-def _resolve(host: str, port: int, source_id: str) -> list[IPAddress]:
-    """All addresses the OS would connect to; checking only the first would let a second slip by."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        reason = f"cannot resolve host {host!r}: {exc}"
-        raise SourceError(source_id, reason, retryable=True) from None
-    # Drop IPv6 scope ids ("fe80::1%eth0"); the address itself decides.
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-
-
-def blocked_reason(ip: IPAddress) -> str | None:
-    """Why an address must not be fetched from, or None when it is globally routable."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip)
-        if embedded is not None:  # these forms reach an IPv4 host, so judge that host
-            inner = blocked_reason(embedded)
-            return f"embeds {embedded}: {inner}" if inner else None
-    for kind in BLOCKED_KINDS:
-        if getattr(ip, f"is_{kind}", False):
-            return kind.replace("_", "-")
-    return None if ip.is_global else "not globally routable"
-
-
-def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip in ipaddress.IPv6Network("64:ff9b::/96"):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
 
 
 def parse_content_type(value: str | None) -> tuple[str, str | None]:
@@ -195,6 +138,7 @@ class _Transient(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.refused_wait: float | None = None  # set when the next wait would pass the deadline
 
 
 @dataclass(frozen=True)
@@ -204,49 +148,16 @@ class _Response:
     content: bytes = b""
 
 
-class _HostGate:
-    """Per-host concurrency slots plus a minimum spacing between request starts (thread-safe)."""
-
-    def __init__(
-        self,
-        concurrency: int,
-        delay: float,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-    ) -> None:
-        self._concurrency, self._delay, self._clock, self._sleep = concurrency, delay, clock, sleep
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
-
-    @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
-        with self._lock:
-            sem = self._slots.setdefault(host, threading.BoundedSemaphore(self._concurrency))
-        with sem:
-            self._wait_turn(host)
-            yield
-
-    def _wait_turn(self, host: str) -> None:
-        if self._delay <= 0:
-            return
-        # Reserve a start time under the lock, sleep outside it so other hosts are not blocked.
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_start.get(host, now))
-            self._next_start[host] = start + self._delay
-        if start > now:
-            self._sleep(start - now)
-
-
 @dataclass(frozen=True)
 class _Call:
-    """What stays the same across the hops and attempts of one ``get``."""
+    """What stays the same across the attempts of one hop of a ``get``."""
 
     source_id: str
     headers: dict[str, str]
     accept: tuple[str, ...] | None
-    timeout: float | None
+    timeout: float  # per socket wait; the deadlines bound the total
+    deadlines: Deadlines
+    pins: Sequence[IPAddress] | None  # the addresses the guard approved; None: not pinned
 
 
 def _log_retry(state: tenacity.RetryCallState) -> None:
@@ -255,11 +166,43 @@ def _log_retry(state: tenacity.RetryCallState) -> None:
     log.warning("retrying %s after attempt %d: %s", state.args[0], state.attempt_number, exc)
 
 
+class _PastDeadline(tenacity.stop.stop_base):
+    """Stop instead of sleeping into the deadline; the refused wait is noted for the message."""
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        call: _Call = state.args[1]
+        if state.upcoming_sleep < call.deadlines.remaining():
+            return False
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Transient):
+            exc.refused_wait = state.upcoming_sleep
+        return True
+
+
+def _gave_up(url: str, call: _Call, exc: _Transient, attempts: int) -> SourceError:
+    if exc.refused_wait is None:
+        reason = f"GET {url} failed after {attempts} attempt(s): {exc.reason}"
+        return SourceError(call.source_id, reason, retryable=True)
+    asked = (
+        f"Retry-After {exc.retry_after:g} s"
+        if exc.retry_after is not None
+        else f"a {exc.refused_wait:g} s backoff"
+    )
+    left = max(0.0, call.deadlines.remaining())
+    reason = (
+        f"GET {url} failed ({exc.reason}) and {asked} exceeds the remaining {left:.1f} s "
+        f"of its {call.deadlines.binding().describe()}"
+    )
+    return DeadlineExceeded(call.source_id, reason, retryable=True)
+
+
 class Fetcher:
     """One lazily created httpx client; redirects are followed here so every hop is checked.
 
-    ``guard(url, source_id)`` runs before every hop (default: :func:`check_url`); ``sleep`` and
-    ``clock`` drive backoff and politeness waits, so tests can replace them.
+    ``guard(url, source_id)`` runs before every hop (default: :func:`check_url`) and returns the
+    addresses the connection is pinned to; ``sleep`` and ``clock`` drive backoff, politeness waits
+    and request deadlines, so tests can replace them. A ``transport`` given here is used as is
+    (no pinning).
     """
 
     def __init__(
@@ -272,10 +215,10 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = s = settings or load(FetchSettings)
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
         self._guard = guard or (lambda url, sid: check_url(url, s.allow_private, source_id=sid))
         self._transport = transport
-        self._gate = _HostGate(s.per_host_concurrency, s.per_host_delay, clock, sleep)
+        self._gate = HostGate(s.per_host_concurrency, s.per_host_delay, clock, sleep)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -286,7 +229,7 @@ class Fetcher:
                     follow_redirects=False,  # never: each hop must pass the guard first
                     timeout=self.settings.timeout,
                     headers={"User-Agent": self.settings.user_agent},
-                    transport=self._transport,
+                    transport=self._transport or PinnedTransport(),
                 )
             return self._client
 
@@ -312,17 +255,24 @@ class Fetcher:
         headers: dict[str, str] | None = None,
         accept: tuple[str, ...] | None = None,
         timeout: float | None = None,
+        deadline: Deadline | None = None,
     ) -> FetchResult:
-        """GET ``url`` with guard, redirects, conditional headers, size cap and retries."""
-        self._guard(url, source_id)  # before parsing: it also rejects malformed URLs
+        """GET ``url`` with guard, redirects, conditional headers, size cap and retries.
+
+        ``timeout`` (default: the settings') bounds the whole GET, every hop, attempt and wait
+        included; ``deadline`` (its source's) may end it sooner."""
+        seconds = timeout or self.settings.timeout
+        limits = Deadlines.of(Deadline.start(seconds, "request deadline", "timeout", self._clock),
+                              deadline)
+        pins = self._guard(url, source_id)  # before parsing: it also rejects malformed URLs
         start = current = httpx.URL(url)
         for hop in range(self.settings.max_redirects + 1):
             if hop:
-                self._guard(str(current), source_id)
+                pins = self._guard(str(current), source_id)
             # Caller headers (maybe credentials) only go to the origin they were meant for.
             extra = headers if _origin(current) == _origin(start) else None
             sent = _request_headers(extra, etag, last_modified, accept)
-            resp = self._send(str(current), _Call(source_id, sent, accept, timeout))
+            resp = self._send(str(current), _Call(source_id, sent, accept, seconds, limits, pins))
             if resp.status not in REDIRECT_STATUSES:
                 return _result(str(current), resp, etag, last_modified)
             current = _next_hop(current, resp, source_id)
@@ -331,7 +281,7 @@ class Fetcher:
     def _send(self, url: str, call: _Call) -> _Response:
         attempts = self.settings.retries + 1
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(attempts),
+            stop=tenacity.stop_after_attempt(attempts) | _PastDeadline(),
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_Transient),
             sleep=self._sleep,
@@ -341,8 +291,7 @@ class Fetcher:
         try:
             return retrying(self._attempt, url, call)
         except _Transient as exc:
-            reason = f"GET {url} failed after {attempts} attempt(s): {exc.reason}"
-            raise SourceError(call.source_id, reason, retryable=True) from None
+            raise _gave_up(url, call, exc, attempts) from None
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -352,12 +301,16 @@ class Fetcher:
         return min(backoff, self.settings.max_retry_after)
 
     def _attempt(self, url: str, call: _Call) -> _Response:
-        timeout = httpx.USE_CLIENT_DEFAULT if call.timeout is None else call.timeout
-        with self._gate.slot(httpx.URL(url).host):
+        limits = call.deadlines
+        with self._gate.slot(httpx.URL(url).host), attempt_scope(limits, url, call.pins):
+            limits.check(call.source_id, url)  # waiting for the slot may have used it up
+            timeout = limits.cap(call.timeout)
             try:
                 with self._http().stream("GET", url, headers=call.headers, timeout=timeout) as r:
                     return self._read(r, url, call)
             except TRANSIENT_ERRORS as exc:
+                if limits.expired():  # the deadline cut the socket wait short: no retry
+                    raise limits.exceeded(call.source_id, url) from None
                 raise _Transient(f"{type(exc).__name__}: {exc}") from None
 
     def _read(self, resp: httpx.Response, url: str, call: _Call) -> _Response:
@@ -374,18 +327,20 @@ class Fetcher:
             expected = ", ".join(call.accept)
             reason = f"{url} served {content_type!r}, expected one of {expected}"
             raise SourceError(call.source_id, reason)
-        return _Response(status, resp.headers, self._read_capped(resp, url, call.source_id))
+        return _Response(status, resp.headers, self._read_capped(resp, url, call))
 
-    def _read_capped(self, resp: httpx.Response, url: str, source_id: str) -> bytes:
+    def _read_capped(self, resp: httpx.Response, url: str, call: _Call) -> bytes:
         limit = self.settings.max_bytes
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise _too_big(source_id, url, limit)
+            raise _too_big(call.source_id, url, limit)
         body = bytearray()
         for chunk in resp.iter_bytes():  # decoded bytes, so a gzip bomb hits the cap too
             body += chunk
             if len(body) > limit:
-                raise _too_big(source_id, url, limit)
+                raise _too_big(call.source_id, url, limit)
+            # A body trickled a byte at a time never trips a read timeout: the clock decides.
+            call.deadlines.check(call.source_id, url)
         return bytes(body)
 
 

@@ -36,7 +36,8 @@ class ChunkingOptions(Strict):
 
 class HttpOptions(Strict):
     headers: dict[str, str] = Field(default_factory=dict)  # values may use ${ENV_VAR}; never logged
-    timeout: float = Field(20.0, gt=0, le=300)
+    timeout: float = Field(20.0, gt=0, le=300)  # bounds each GET, with its retries and waits
+    deadline: float = Field(300.0, gt=0, le=3600)  # bounds all of the source's fetching
     per_host_concurrency: int = Field(2, ge=1, le=32)
     per_host_delay: float = Field(0.0, ge=0, le=60)
 
@@ -65,6 +66,7 @@ class SitemapSource(SourceBase):
     type: Literal["sitemap"]
     url: str
     since_days: float | None = Field(None, gt=0)  # only URLs whose lastmod is this recent
+    max_requests: int = Field(200, ge=1, le=5000)  # fetches in all: sitemaps and pages
 
 
 class PageSource(SourceBase):

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ingest.fetch import Fetcher, fetch, fetch_file
+from ingest.fetch import Deadline, Fetcher, fetch, fetch_file
 from ingest.models import Article, ItemFailure
 from ingest.normalize import canonical_url, clean_text, clean_title, parse_date
-from ingest.parse import extract_article, parse_feed, parse_sitemap
+from ingest.parse import SitemapEntry, SitemapParse, extract_article, parse_feed, parse_sitemap
 from ingest.state import IngestState
 from newsrag.errors import ConfigError, ItemError, SourceError
 
@@ -26,6 +27,8 @@ FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xm
               "text/xml", "application/x-rss+xml", "text/plain", "application/octet-stream", "text/html")
 PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 SITEMAP_TYPES = ("application/xml", "text/xml", "application/x-gzip", "text/plain", "application/octet-stream")
+MAX_SITEMAP_DEPTH = 2  # an index of indexes of sitemaps, no deeper
+MAX_CHILD_SITEMAPS = 50  # followed per index
 
 
 @dataclass
@@ -43,6 +46,13 @@ class SourceContext:
     state: IngestState
     base_dir: Path
     max_full_article_fetches: int = 50
+    deadlines: dict[str, Deadline] = field(default_factory=dict)  # by source id: one context serves one run
+
+    def deadline(self, spec: Any) -> Deadline:
+        """The wall-clock budget of all the source's fetching (``http.deadline``), from its first fetch."""
+        if spec.id not in self.deadlines:
+            self.deadlines[spec.id] = Deadline.start(spec.http.deadline, "source deadline", "http.deadline")
+        return self.deadlines[spec.id]
 
 
 class Source(Protocol):
@@ -75,7 +85,8 @@ def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], condi
     """Fetch a URL of the registry (trusted: may be file://) or one found in content (never a file)."""
     etag, modified = ctx.state.validators(url) if conditional else (None, None)
     return fetch(ctx.fetcher, url, source_id=spec.id, etag=etag, last_modified=modified, allow_files=trusted,
-                 headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout)
+                 headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout,
+                 deadline=ctx.deadline(spec))
 
 
 def _registry_url(ctx: SourceContext, url: str) -> str:
@@ -139,28 +150,129 @@ class PageSource:
 @register("sitemap")
 class SitemapSource:
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
-        urls = self._urls(spec, ctx, spec.url, depth=0)
-        if spec.since_days:
-            from datetime import UTC, datetime, timedelta
-
-            cutoff = datetime.now(UTC) - timedelta(days=spec.since_days)
-            urls = [u for u in urls if u[1] is None or u[1] >= cutoff]
-        out = Collected()
-        for url, _lastmod, title in urls[: spec.max_items]:
+        crawl = _SitemapCrawl(spec, ctx)
+        pages = crawl.pages()
+        out = Collected(failures=crawl.failures)
+        for n, (url, _published, title) in enumerate(pages):
+            if not crawl.spend():
+                crawl.skipped += len(pages) - n
+                break
             try:
                 out.articles.append(_page_article(spec, ctx, url, title))
             except (ItemError, SourceError, ValueError) as exc:
                 out.failures.append(ItemFailure(item=url, reason=getattr(exc, "reason", str(exc))))
+        out.failures += crawl.stop_warning()
         return out
 
-    def _urls(self, spec: Any, ctx: SourceContext, url: str, depth: int) -> list[Any]:
-        res = _get(ctx, spec, url, SITEMAP_TYPES, conditional=False)
-        parsed = parse_sitemap(res.content, source_id=spec.id, base_url=res.url)
-        urls = list(parsed.urls)
-        if depth < 2:
-            for child in parsed.child_sitemaps[:50]:
-                urls += self._urls(spec, ctx, child, depth + 1)
-        return urls
+
+class _SitemapCrawl:
+    """One sitemap source's walk. Each sitemap is fetched once (by canonical URL), and all fetches,
+    sitemaps and pages alike, stop at ``max_requests`` or the source's deadline: a sitemap that lists
+    itself, or an endless fan of generated ones, cannot turn the ingester on a host."""
+
+    def __init__(self, spec: Any, ctx: SourceContext) -> None:
+        self.spec, self.ctx = spec, ctx
+        self.budget: int = spec.max_requests
+        self.requests = 0
+        self.skipped = 0  # URLs the budget or the deadline left unfetched
+        self.overflow = 0  # page entries past what the budget could ever fetch (not kept)
+        self.room = min(spec.max_items or self.budget, self.budget)
+        self.cutoff = datetime.now(UTC) - timedelta(days=spec.since_days) if spec.since_days else None
+        self.visited: set[str] = set()
+        self.entries: dict[str, SitemapEntry] = {}
+        self.failures: list[ItemFailure] = []
+
+    def pages(self) -> list[SitemapEntry]:
+        """The page entries to fetch: recent enough, each URL once, at most ``max_items``."""
+        self.spend()  # the root sitemap: the budget is at least 1
+        self.visited.add(_visit_key(self.spec.url))
+        self._walk(self.spec.url, depth=0)
+        wanted = self.overflow if self.spec.max_items is None else self.spec.max_items - self.room
+        self.skipped += min(self.overflow, wanted)  # entries max_items wanted but the budget could not fetch
+        return list(self.entries.values())
+
+    def spend(self) -> bool:
+        """Take one request from the budget; False once it or the source's deadline is spent."""
+        if self.requests >= self.budget or self.ctx.deadline(self.spec).remaining() <= 0:
+            return False
+        self.requests += 1
+        return True
+
+    def stop_warning(self) -> list[ItemFailure]:
+        if not self.skipped:
+            return []
+        why = (f"sitemap request budget of {self.budget} reached" if self.requests >= self.budget
+               else f"{self.ctx.deadline(self.spec).describe()} reached")
+        return [ItemFailure(item=self.spec.url, reason=f"{why}; {self.skipped} URLs not fetched")]
+
+    def _walk(self, url: str, depth: int) -> None:
+        parsed = self._sitemap(url, depth)
+        if parsed is None:
+            return
+        self._keep(parsed.urls)
+        listed = parsed.child_sitemaps[:MAX_CHILD_SITEMAPS] if depth < MAX_SITEMAP_DEPTH else []
+        children = self._unvisited(url, listed)
+        for n, child in enumerate(children):
+            if not self.spend():
+                self.skipped += len(children) - n
+                return
+            self._walk(child, depth + 1)
+
+    def _sitemap(self, url: str, depth: int) -> SitemapParse | None:
+        """The root's failure fails the source; a child's is that child's failure only."""
+        try:  # a child's URL comes from content: it may never name a local file
+            res = _get(self.ctx, self.spec, url, SITEMAP_TYPES, conditional=False, trusted=depth == 0)
+            parsed = parse_sitemap(res.content, source_id=self.spec.id, base_url=res.url)
+        except SourceError as exc:
+            if depth == 0:
+                raise
+            self.failures.append(ItemFailure(item=url, reason=f"child sitemap not read: {exc.reason}"))
+            return None
+        self.visited.add(_visit_key(res.url))  # after redirects, the final URL counts as visited too
+        self.failures += parsed.failures
+        return parsed
+
+    def _keep(self, entries: Iterable[SitemapEntry]) -> None:
+        """Remember recent page entries, each URL once, and no more than the budget could fetch."""
+        for entry in entries:
+            if entry.url in self.entries or not self._recent(entry):
+                continue
+            if len(self.entries) < self.room:
+                self.entries[entry.url] = entry
+            else:
+                self.overflow += 1
+
+    def _recent(self, entry: SitemapEntry) -> bool:
+        return self.cutoff is None or entry.published_at is None or entry.published_at >= self.cutoff
+
+    def _unvisited(self, parent: str, children: list[str]) -> list[str]:
+        fresh: list[str] = []
+        repeated: set[str] = set()  # canonical URLs: "?utm_source=x" does not make a new sitemap
+        for child in children:
+            key = _visit_key(child)
+            if key in self.visited:
+                repeated.add(key)
+            else:
+                fresh.append(child)
+                self.visited.add(key)
+        if repeated:
+            self.failures.append(ItemFailure(item=parent, reason=_repeat_reason(parent, repeated)))
+        return fresh
+
+
+def _visit_key(url: str) -> str:
+    try:
+        return canonical_url(url)
+    except ValueError:  # a registry path or file:// root: compared as written
+        return url
+
+
+def _repeat_reason(parent: str, repeated: set[str]) -> str:
+    itself = _visit_key(parent) in repeated
+    if itself and len(repeated) == 1:
+        return "sitemap lists itself; not fetched again"
+    also = " (itself among them)" if itself else ""
+    return f"sitemap lists {len(repeated)} sitemap(s) already visited or listed{also}; not fetched again"
 
 
 def _files_etag(paths: list[Path]) -> str:
