@@ -4,20 +4,29 @@ changes between the SSRF check and the connect. Every server is on loopback."""
 
 from __future__ import annotations
 
+import http.server
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import httpcore
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ingest.context import IngestContext
 from ingest.fetch import Deadline, DeadlineExceeded, Fetcher, FetchSettings, check_url
+from ingest.fetch_transport import Deadlines, _DeadlineStream, attempt_scope
 from ingest.models import ItemFailure
 from ingest.pipeline import run_source
 from ingest.registry import parse_source
@@ -318,6 +327,37 @@ def test_a_spent_source_deadline_makes_no_request(feed_server: FeedServer) -> No
     assert feed_server.hits.get("/never.xml", 0) == 0
 
 
+class RecordingStream(httpcore.NetworkStream):
+    """A socket stand-in that records the timeout of every read."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float | None] = []
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.timeouts.append(timeout)
+        return b"<"
+
+    def close(self) -> None:
+        pass
+
+
+def test_every_socket_read_ends_by_the_deadline_not_the_read_timeout() -> None:
+    # A read timeout restarts with every read: a byte every 4 s never trips a 5 s one. The
+    # deadline does: each read may wait only for what is left of it.
+    now = [100.0]
+    deadline = Deadline.start(5, "request deadline", "timeout", clock=lambda: now[0])
+    inner = RecordingStream()
+    stream = _DeadlineStream(inner)
+    with attempt_scope(Deadlines.of(deadline), "http://news.example/feed.xml", None):
+        now[0] = 104.0
+        stream.read(1, timeout=5)
+        now[0] = 105.0
+        with pytest.raises(httpcore.ReadTimeout):
+            stream.read(1, timeout=5)
+    stream.read(1, timeout=5)  # outside an attempt: the caller's own timeout
+    assert inner.timeouts == [1.0, 5]
+
+
 # ------------------------------------------------------------------ defect 10: DNS rebinding
 
 
@@ -400,3 +440,60 @@ def test_check_url_returns_the_addresses_it_approved(
         ipaddress.ip_address("2606:4700:4700::1111")]
     assert check_url("http://93.184.216.34/", allow_private=False) == [
         ipaddress.ip_address("93.184.216.34")]
+
+
+def self_signed(host: str, folder: Path) -> tuple[Path, Path]:
+    """A certificate for ``host`` only (no IP address in it), and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TLSFeed(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        FeedServer.serve_static(self, b"<rss/>", XML)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, list[str | None]]]:
+    """An HTTPS server on loopback whose certificate names pinned.example; yields (port, SNI names)."""
+    cert, key = self_signed("pinned.example", tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts this certificate only
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TLSFeed)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], names
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_tls_to_a_pinned_address_still_verifies_the_host_name(
+    tls_server: tuple[int, list[str | None]], connections: list[str],
+    rebinding_dns: Callable[[str, list[str]], list[str]]
+) -> None:
+    port, names = tls_server
+    rebinding_dns("pinned.example", ["127.0.0.1", "10.255.0.1"])
+    with Fetcher(FetchSettings(allow_private=True, retries=0)) as f:
+        assert f.get(f"https://pinned.example:{port}/feed.xml", source_id="s").content == b"<rss/>"
+        # The same server by address: its certificate does not name 127.0.0.1, and that is checked.
+        with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+            f.get(f"https://127.0.0.1:{port}/feed.xml", source_id="s")
+    assert names[0] == "pinned.example" and set(connections) == {"127.0.0.1"}
