@@ -71,14 +71,18 @@ def check_url(url: str, allow_private: bool, *, source_id: str = "") -> list[IPA
     if not host:
         raise UnsafeURLError(source_id, f"refused {url!r}: no host")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = _resolve(host, port, source_id)
-    for address in [] if allow_private else addresses:
+    addresses = _resolve(host, port, source_id)  # even when private ones are allowed: pinned
+    if not allow_private:
+        _refuse_blocked(url, host, addresses, source_id)
+    return addresses
+
+
+def _refuse_blocked(url: str, host: str, addresses: list[IPAddress], source_id: str) -> None:
+    for address in addresses:
         why = blocked_reason(address)
         if why:
-            raise UnsafeURLError(
-                source_id, f"refused {url!r}: {host} resolves to {address} ({why})"
-            )
-    return addresses
+            reason = f"refused {url!r}: {host} resolves to {address} ({why})"
+            raise UnsafeURLError(source_id, reason)
 
 
 def _resolve(host: str, port: int, source_id: str) -> list[IPAddress]:
