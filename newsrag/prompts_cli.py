@@ -16,11 +16,21 @@ out = Console(soft_wrap=True)
 
 
 def _registry() -> Any:
+    """The registry after a deploy of the shipped templates (what the prompts_deploy DAG does): a
+    new registry gets the newest shipped version active, so every command works on a fresh install."""
     from prompts.release import open_registry
 
     reg = open_registry()
-    reg.sync(author="cli")
+    reg.deploy(author="cli")
     return reg
+
+
+def _validate_once(reg: Any, name: str, version: str) -> None:
+    """A version never validated is validated now (recorded, its problems printed), so promote and
+    ab need no separate validate step; a version that failed stays refused."""
+    if reg.validation(name, version) is None:
+        for p in reg.validate(name, version, who="cli"):
+            out.print(f"[red]✗[/] {p}", highlight=False)
 
 
 def run(fn: Any) -> Any:
@@ -48,7 +58,8 @@ def show(name: str, version: str = typer.Argument(None)) -> None:
     reg = _registry()
     version = version or reg.active(name).active
     if version is None:
-        raise ConfigError(f"{name} has no active version; name one")
+        raise ConfigError(f"{name} has no active version; name one of {', '.join(reg.versions(name))} "
+                          f"(show {name} VERSION) or promote one")
     t = reg.template(name, version)
     out.print(f"[bold]{t.ref}[/] ({t.content_hash}) {t.description}\n[dim]changelog:[/] {t.changelog}\n"
               f"[dim]parameters:[/] {t.model_parameters}\n--- system ---\n{t.system}\n--- user ---\n{t.user}",
@@ -82,8 +93,10 @@ def validate(name: str, version: str) -> None:
 @prompts_app.command("promote")
 @run
 def promote(name: str, version: str, why: str = typer.Option("", "--why")) -> None:
-    """Make a validated version active (the app picks it up within its TTL)."""
-    a = _registry().promote(name, version, who="cli", why=why or None)
+    """Make a version active, validating it first if it never was (the app picks it up within its TTL)."""
+    reg = _registry()
+    _validate_once(reg, name, version)
+    a = reg.promote(name, version, who="cli", why=why or None)
     out.print(f"{name}: active {a.active}")
 
 
@@ -102,5 +115,22 @@ def ab(name: str, canary: str = typer.Argument(None), weight: float = typer.Opti
     """Serve CANARY to a sticky WEIGHT share (0..1) of users (or --stop)."""
     if not stop and canary is None:
         raise ConfigError("name the canary version, or pass --stop to end the A/B test")
-    a = _registry().set_ab(name, None if stop else canary, 0.0 if stop else weight, who="cli")
+    reg = _registry()
+    if not stop:
+        _validate_once(reg, name, canary)
+    a = reg.set_ab(name, None if stop else canary, 0.0 if stop else weight, who="cli")
     out.print(f"{name}: active {a.active}, canary {a.canary or '-'} at {a.canary_weight:.0%}")
+
+
+@prompts_app.command("deploy")
+@run
+def deploy(folder: str = typer.Argument(None, help="Folder of <name>/<version>.yaml files (default: "
+                                                   "NEWSRAG_RELEASE_PROMPTS_DIR, else the shipped templates).")) -> None:
+    """Register a folder's new template versions, as the prompts_deploy DAG does (all or nothing); a
+    template with no active version gets the folder's newest valid version active."""
+    from prompts.release import deploy as deploy_folder
+
+    _registry().close()  # the shipped templates first, as every command does
+    result = deploy_folder(folder, who="cli")
+    out.print(f"{result['folder']}: registered {', '.join(result['registered']) or 'nothing new'}"
+              + (f"; active now: {', '.join(result['activated'])}" if result["activated"] else ""), highlight=False)

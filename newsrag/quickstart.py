@@ -17,7 +17,23 @@ from retrieval.store import WeaviateStore
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "examples" / "sources.offline.yaml"
 
 
+def deploy_prompts(console: Console) -> None:
+    """The prompts_deploy DAG's step (:func:`prompts.release.deploy`): register the shipped prompt
+    templates; a registry with no active version gets the newest validated one, so the CLI, the app
+    and LLM generators use a shipped version from the start."""
+    from newsrag.sqldb import display_url
+    from prompts.release import deploy, opened_registry
+
+    result = deploy(who="quickstart")
+    with opened_registry() as reg:
+        active = [f"{n}@{v}" for n in reg.names() if (v := reg.active(n).active)]
+        where = display_url(reg.location)
+    now = f"; made active now: {', '.join(result['activated'])}" if result["activated"] else ""
+    console.print(f"Prompt templates: {', '.join(active) or 'none'} active (registry {where}{now})", highlight=False)
+
+
 def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOURCES, serve: bool = True) -> None:
+    deploy_prompts(console)  # first: cheap, and a bad template file stops before Weaviate starts
     server = LocalWeaviate.from_env()
     server.install()
     state = server.start()

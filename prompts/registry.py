@@ -19,7 +19,14 @@ from typing import Any
 
 from newsrag.errors import NewsragError
 from newsrag.sqldb import SqlDb, display_url
-from prompts.template import PromptError, PromptTemplate, lint, load_folder, templates_dir
+from prompts.template import (
+    PromptError,
+    PromptTemplate,
+    lint,
+    load_folder,
+    templates_dir,
+    version_key,
+)
 
 WRITE_LOCK = "newsrag.prompt_registry"
 LEGACY_TABLES = {"versions": "prompt_versions", "events": "prompt_events", "state": "prompt_state"}
@@ -40,6 +47,14 @@ def schema(identity: str) -> list[str]:
 
 class RegistryError(NewsragError):
     """A registry operation was refused; nothing changed."""
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """What a deploy did: the refs it registered and the refs it made active (none was)."""
+
+    registered: list[str]
+    activated: list[str]
 
 
 @dataclass(frozen=True)
@@ -106,10 +121,23 @@ class PromptRegistry:
         """Register every template file under ``folder`` (default: the shipped templates), all or
         nothing: every file is parsed and checked first, then all are registered in one transaction,
         so a bad file or a changed version registers none of them. The refs registered now."""
-        try:
-            found = load_folder(folder or templates_dir())
-        except PromptError as exc:
-            raise PromptError(f"{exc}; nothing was registered") from None
+        return self._register_all(_found(folder), author)
+
+    def deploy(self, folder: Path | None = None, author: str | None = "deploy") -> Deployed:
+        """:meth:`sync`, then every template of the folder that has no active version (a new
+        registry, a new template) gets the folder's newest version that passes validation as its
+        active one. A registry with an active version is never changed here: that takes a release
+        or a promotion."""
+        found = _found(folder)
+        registered = self._register_all(found, author)
+        by_name: dict[str, list[str]] = {}
+        for t in found.values():
+            by_name.setdefault(t.name, []).append(t.version)
+        activated = [ref for name, versions in sorted(by_name.items())
+                     if (ref := self._activate_if_unset(name, versions, author))]
+        return Deployed(registered, activated)
+
+    def _register_all(self, found: dict[Path, PromptTemplate], author: str | None) -> list[str]:
         with self._db.transaction(lock=WRITE_LOCK):
             known = {t.ref: self._hash(t.name, t.version) for t in found.values()}
             changed = [f"{path}: {_changed(t, known[t.ref] or '')}" for path, t in found.items()
@@ -120,6 +148,29 @@ class PromptRegistry:
             for t in new:
                 self._insert(t, author)
         return [t.ref for t in new]
+
+    def _activate_if_unset(self, name: str, versions: list[str], who: str | None) -> str | None:
+        """The ref made active, None when one was active already or no version passes validation."""
+        if self._state(name)[0] is not None:
+            return None
+        for version in sorted(versions, key=version_key, reverse=True):
+            verdict = self.validation(name, version)
+            if verdict is None:
+                verdict = "failed" if self.validate(name, version, who=who) else "passed"
+            if verdict == "passed":
+                why = "deploy: no version was active; the newest validated version of the deployed folder"
+                return f"{name}@{version}" if self._promote_if_unset(name, version, who, why) else None
+        return None
+
+    def _promote_if_unset(self, name: str, version: str, who: str | None, why: str) -> bool:
+        """Promote inside one locked transaction that first checks nothing is active, so a deploy
+        racing a manual promotion never overrides it."""
+        with self._db.transaction(lock=WRITE_LOCK):
+            if self._state(name)[0] is not None:
+                return False
+            event_id = self._event(name, "promote", version, who=who, why=why)
+            self._set_state(name, version, None, 0.0, event_id)
+        return True
 
     def template(self, name: str, version: str) -> PromptTemplate:
         rows = self._db.execute("SELECT template FROM prompt_versions WHERE name=? AND version=?", (name, version))
@@ -165,7 +216,7 @@ class PromptRegistry:
         verdict = self.validation(name, version)
         if verdict != "passed":
             raise RegistryError(f"{name}@{version} has not passed validation ({verdict or 'not validated'}); "
-                                f"it cannot be {role}: run validate first")
+                                f"it cannot be {role}: {'validate shows why' if verdict else 'run validate first'}")
 
     # -- the active version ------------------------------------------------------------------
     def active(self, name: str) -> ActivePrompt:
@@ -280,6 +331,14 @@ def arm_for(active: ActivePrompt, key: str) -> tuple[str | None, str]:
         return active.active, "a"
     bucket = int(hashlib.sha256(f"{active.name}:{key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return (active.canary, "b") if bucket < active.canary_weight else (active.active, "a")
+
+
+def _found(folder: Path | None) -> dict[Path, PromptTemplate]:
+    """The folder's templates (default: the shipped ones), every file checked before any is used."""
+    try:
+        return load_folder(folder or templates_dir())
+    except PromptError as exc:
+        raise PromptError(f"{exc}; nothing was registered") from None
 
 
 def _changed(template: PromptTemplate, known: str) -> str:

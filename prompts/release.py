@@ -47,14 +47,21 @@ def open_registry() -> PromptRegistry:
 
 
 def deploy(folder: str | None = None, who: str = "deploy") -> dict[str, Any]:
-    """Register every template of the prompts folder, all or nothing; ``registered`` lists the new
-    ``name@version`` refs (empty when nothing changed). A malformed file, a file whose path and
-    content disagree, or a changed version refuses the whole deploy, naming the file and the reason:
-    nothing is registered, so the fixed redeploy registers (and announces) every new version."""
+    """Register every template of the prompts folder (default: ``NEWSRAG_RELEASE_PROMPTS_DIR``, else
+    the shipped templates), all or nothing; ``registered`` lists the new ``name@version`` refs
+    (empty when nothing changed). A malformed file, a file whose path and content disagree, or a
+    changed version refuses the whole deploy, naming the file and the reason: nothing is
+    registered, so the fixed redeploy registers (and announces) every new version.
+
+    A template with no active version (a new registry, a new template) gets the folder's newest
+    version that passes validation as its active one (``activated``), so a fresh install answers
+    with a shipped version; an active version is only ever changed by a release or a promotion.
+    The prompts_deploy DAG, ``newsrag prompts deploy``, the CLI's own start and the quickstart all
+    deploy through here."""
     path = Path(folder) if folder else load(ReleaseSettings).prompts_dir
     with opened_registry() as reg:
-        registered = reg.sync(path, author=who)
-    return {"registered": registered, "folder": str(path or "shipped templates")}
+        done = reg.deploy(path, author=who)
+    return {"registered": done.registered, "activated": done.activated, "folder": str(path or "shipped templates")}
 
 
 def deployed_candidate(name: str, deployed: Iterable[Mapping[str, Any]]) -> str | None:
@@ -80,6 +87,9 @@ def validate_request(name: str, version: str | None = None,
                 return {"name": name, "candidate": None, "active": active, "ok": False, "trigger": trigger,
                         "problems": [f"the deploy registered no new version of {name}; nothing to release"]}
         version = version or max(reg.versions(name), key=version_key)
+        if version == active:  # e.g. the first deploy, which made its version active already
+            return {"name": name, "candidate": None, "active": active, "ok": False, "trigger": trigger,
+                    "problems": [f"{name}@{version} is already the active version; nothing to release"]}
         problems = reg.validate(name, version, who=who)
     return {"name": name, "candidate": version, "active": active, "ok": not problems, "problems": problems,
             "trigger": trigger}

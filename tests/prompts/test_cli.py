@@ -5,6 +5,7 @@ and leaves the active version and the A/B split untouched."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,17 +31,21 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_prompts_cli_lifecycle_and_errors(tmp_path: Path) -> None:
-    assert "news-answer" in cli(tmp_path, "list").stdout
-    bad_promote = cli(tmp_path, "promote", "news-answer", "1")
-    assert bad_promote.returncode == 1 and "has not passed validation" in bad_promote.stderr
-    assert cli(tmp_path, "validate", "news-answer", "1").returncode == 0
+    # A fresh registry: the CLI deploys the shipped templates first, which makes news-answer@1 active.
+    assert re.search(r"news-answer\s*│\s*1\s*│\s*1\s*│", cli(tmp_path, "list").stdout)
+    assert "no earlier active version" in cli(tmp_path, "rollback", "news-answer").stderr
+    reg = PromptRegistry(tmp_path / "reg.sqlite")
+    reg.register(V1.model_copy(update={"version": "9", "user": "{{ question }}\n{{ context }}\n"}))
+    reg.close()
+    bad_promote = cli(tmp_path, "promote", "news-answer", "9")  # validated now, and refused
+    assert bad_promote.returncode == 1 and "has not passed validation (failed)" in bad_promote.stderr
+    assert "between <context> and </context>" in bad_promote.stdout
     assert "active 1" in cli(tmp_path, "promote", "news-answer", "1").stdout
     shown = cli(tmp_path, "show", "news-answer")
     assert "news-answer@1" in shown.stdout and "<context>" in shown.stdout
     unknown = cli(tmp_path, "show", "nope", "1")
     assert unknown.returncode == 1 and "unknown template 'nope'; known: news-answer" in unknown.stderr
     assert "Traceback" not in unknown.stderr
-    assert "no earlier active version" in cli(tmp_path, "rollback", "news-answer").stderr
 
 
 @pytest.fixture

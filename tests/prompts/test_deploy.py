@@ -114,3 +114,55 @@ def test_a_store_error_midway_rolls_back_the_versions_already_inserted(
         deploy(str(folder))
     assert calls == ["a-tmpl@1", "z-tmpl@1"]  # a-tmpl@1 was inserted, then rolled back with the rest
     assert_untouched(registry, before)
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PromptRegistry]:
+    """An empty registry (a fresh install); deploy() opens the same one."""
+    location = str(request.getfixturevalue("postgres_url") if request.param == "postgres"
+                   else tmp_path / "fresh.sqlite")
+    monkeypatch.setenv("NEWSRAG_RELEASE_REGISTRY", location)
+    reg = PromptRegistry(location)
+    yield reg
+    reg.close()
+
+
+def test_a_first_deploy_makes_the_newest_valid_version_of_each_template_active(fresh: PromptRegistry,
+                                                                              tmp_path: Path) -> None:
+    broken = A1.model_copy(update={"version": "3", "user": "{{ question }}\n{{ context }}\n"})  # fails lint
+    a2 = A1.model_copy(update={"version": "2", "system": A1.system + "Two.\n"})
+    result = deploy(str(write(tmp_path / "prompts", A1, a2, broken, Z1)))
+    assert result["activated"] == ["a-tmpl@2", "z-tmpl@1"]  # a-tmpl@3 fails validation: the next one down
+    assert fresh.active("a-tmpl") == ActivePrompt("a-tmpl", "2")
+    assert fresh.validation("a-tmpl", "3") == "failed" and fresh.validation("a-tmpl", "2") == "passed"
+    [promoted] = [e for e in fresh.events("a-tmpl") if e.action == "promote"]
+    assert (promoted.version, promoted.who) == ("2", "deploy") and "no version was active" in (promoted.why or "")
+
+
+def test_the_shipped_deploy_activates_news_answer_1_and_a_later_deploy_never_changes_the_active_version(
+        fresh: PromptRegistry, tmp_path: Path) -> None:
+    assert deploy() == {"registered": ["news-answer@1"], "activated": ["news-answer@1"], "folder": "shipped templates"}
+    assert fresh.active("news-answer") == ActivePrompt("news-answer", "1")
+    v2 = V1.model_copy(update={"version": "2", "system": V1.system + "Newer.\n"})
+    assert deploy(str(write(tmp_path / "prompts", V1, v2)))["activated"] == []
+    assert fresh.active("news-answer") == ActivePrompt("news-answer", "1")  # a release decides about 2
+    assert fresh.validation("news-answer", "2") is None  # not even validated by the deploy
+
+
+def test_a_deploy_never_overrides_a_promotion_that_lands_first(fresh: PromptRegistry, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deploy that found nothing active, then lost the race to a manual promotion, leaves it."""
+    fresh.sync()
+    fresh.register(V1.model_copy(update={"version": "2", "system": V1.system + "Manual.\n"}))
+    fresh.validate("news-answer", "2")
+    validate = PromptRegistry.validate
+
+    def promote_meanwhile(self: PromptRegistry, name: str, version: str, who: str | None = None) -> list[str]:
+        problems = validate(self, name, version, who=who)
+        fresh.promote("news-answer", "2", who="someone")  # lands between the deploy's check and its promote
+        return problems
+
+    monkeypatch.setattr(PromptRegistry, "validate", promote_meanwhile)
+    assert deploy()["activated"] == []
+    assert fresh.active("news-answer") == ActivePrompt("news-answer", "2")
+    assert [e.who for e in fresh.events("news-answer") if e.action == "promote"] == ["someone"]
