@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 # Fixed namespace: the same (doc_id, chunk_index, content_hash) gives the same object id forever.
 CHUNK_NAMESPACE = uuid.UUID("4b0e8a52-6a8e-4e7c-9d0c-2f6f5d0b7a31")
@@ -83,9 +83,28 @@ class Chunk(BaseModel):
         return chunk_uuid(self.doc_id, self.chunk_index, self.content_hash)
 
 
+ITEM_LABEL_CHARS = 500  # a hostile item can be named by a 5 MB link: reports stay small
+REASON_CHARS = 1000
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def bounded_text(value: str, limit: int) -> str:
+    """At most ``limit`` characters, lone surrogates replaced: safe to log, encode and store."""
+    value = _SURROGATES.sub("\ufffd", value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 class ItemFailure(BaseModel):
+    """A failed item, or (in ``IngestReport.warnings``) an item stored with a field cut."""
+
     item: str  # link, guid, line number or path: whatever names the item in its source
     reason: str
+
+    @field_validator("item", "reason")
+    @classmethod
+    def _bounded(cls, value: str, info: ValidationInfo) -> str:
+        """Short and valid UTF-8 whatever the item held: reports are logged and travel as JSON."""
+        return bounded_text(value, ITEM_LABEL_CHARS if info.field_name == "item" else REASON_CHARS)
 
 
 class IngestReport(BaseModel):
@@ -101,6 +120,7 @@ class IngestReport(BaseModel):
     duplicates: int = 0  # near-duplicates of an article already stored from another source
     skipped: int = 0  # too old for max_age_days, or empty after cleaning
     failed: list[ItemFailure] = Field(default_factory=list)
+    warnings: list[ItemFailure] = Field(default_factory=list)  # stored, but a field was cut (ingest.limits)
     chunks_embedded: int = 0
     chunks_cached: int = 0
     chunks_written: int = 0

@@ -20,10 +20,12 @@ from embeddings.cache import embed_cached
 from ingest.chunking import embedding_text
 from ingest.context import IngestContext
 from ingest.dedup import signature
+from ingest.limits import FieldLimits, bound_articles, cap_chunks
 from ingest.models import Article, Chunk, IngestReport, ItemFailure
 from ingest.registry import parse_source
 from ingest.sources import get_source
 from newsrag.errors import BatchWriteError, NewsragError, SourceError
+from newsrag.settings import load
 from retrieval.analysis import bm25_terms
 from retrieval.types import StoredObject
 
@@ -104,10 +106,14 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
         return
     report.items_seen = len(collected.articles) + len(collected.failures)
     report.failed.extend(collected.failures)
-    articles = _fresh(spec, collected.articles, report, ctx.window)
+    limits = load(FieldLimits)  # one place for every source type, before anything compares or stores
+    bounded = bound_articles(collected.articles, limits, spec.id)
+    report.failed.extend(bounded.failures)
+    report.warnings.extend(bounded.warnings)
+    articles = _fresh(spec, bounded.articles, report, ctx.window)
     ctx.ensure_schema()
     plan = _plan(articles, ctx, report)
-    _write_groups(spec, plan, ctx, report)
+    _write_groups(spec, plan, ctx, report, limits)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
     windowed = ctx.window is not None  # a backfill sees part of the source: no snapshot deletes, no validators
@@ -190,7 +196,8 @@ def _stored_original(article: Article, sig: Any, plan: Plan, ctx: IngestContext)
     return None
 
 
-def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
+def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport,
+                  limits: FieldLimits) -> None:
     """Chunk, embed and upsert the articles to write, group by group. With ``ctx.overlap_writes``
     group N is upserted on a writer thread while group N+1 is chunked and embedded. A group's old
     versions are deleted, and its articles remembered, only after its own upsert returned."""
@@ -199,7 +206,7 @@ def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestRepor
         pending: tuple[Future[int], Prepared] | None = None
         try:
             for start in range(0, len(plan.write), size):
-                prepared = _prepare(spec, plan.write[start:start + size], ctx, report)
+                prepared = _prepare(spec, plan.write[start:start + size], ctx, report, limits)
                 if pending:
                     done, pending = pending, None  # finished once, even if finishing raises
                     _finish(*done, plan, ctx, report)
@@ -212,11 +219,14 @@ def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestRepor
                 _finish(*pending, plan, ctx, report)
 
 
-def _prepare(spec: Any, group: list[Article], ctx: IngestContext, report: IngestReport) -> Prepared:
+def _prepare(spec: Any, group: list[Article], ctx: IngestContext, report: IngestReport,
+             limits: FieldLimits) -> Prepared:
     chunker = ctx.chunker(spec.chunking)
     chunks: list[tuple[Article, Chunk]] = []
     for a in group:
-        pieces = chunker.split(a)
+        pieces, cut = cap_chunks(a, chunker.split(a), limits)
+        if cut:
+            report.warnings.append(cut)
         if not pieces:
             report.failed.append(ItemFailure(item=a.url or a.key or a.doc_id, reason="no content left after cleaning"))
         chunks += [(a, c) for c in pieces]

@@ -23,7 +23,8 @@ def summarize(results: Iterable[Any], expected: int | None = None) -> dict[str, 
     failed = [r["source_id"] for r in reports if r.get("status") == "failed"]
     missing = max(0, (expected or 0) - len(reports))
     totals.update(sources=len(reports) + missing, sources_failed=len(failed) + missing, failed_sources=failed,
-                  items_failed=sum(len(r.get("failed", [])) for r in reports))
+                  items_failed=sum(len(r.get("failed", [])) for r in reports),
+                  items_warned=sum(len(r.get("warnings", [])) for r in reports))  # a field was cut
     if totals["sources"] and totals["sources_failed"] == totals["sources"]:
         errors = [f"{r['source_id']}: {r.get('error')}" for r in reports if r.get("status") == "failed"]
         if missing:

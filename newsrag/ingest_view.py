@@ -36,16 +36,18 @@ def ingest_with_progress(sources: str | None, only: str | None, console: Console
         for r in reports:
             for f in r.failed[:10]:
                 console.print(f"  [yellow]{r.source_id}[/] item {f.item}: {f.reason}", highlight=False)
+            for w in r.warnings[:10]:
+                console.print(f"  [cyan]{r.source_id}[/] item {w.item}: {w.reason}", highlight=False)
             if r.error:
                 console.print(f"  [red]{r.source_id}[/]: {r.error}", highlight=False)
     return reports
 
 
 def summary_table(reports: list[IngestReport]) -> Table:
-    table = Table("source", "status", "seen", "new", "changed", "unchanged", "dups", "failed",
+    table = Table("source", "status", "seen", "new", "changed", "unchanged", "dups", "failed", "warned",
                   "embedded", "written", "deleted", "s", title="ingestion summary")
     for r in reports:
         table.add_row(r.source_id, f"[{STYLE.get(r.status, '')}]{r.status}[/]", *map(str, (
-            r.items_seen, r.new, r.changed, r.unchanged, r.duplicates, len(r.failed), r.chunks_embedded,
+            r.items_seen, r.new, r.changed, r.unchanged, r.duplicates, len(r.failed), len(r.warnings), r.chunks_embedded,
             r.chunks_written, r.chunks_deleted)), f"{r.seconds:.1f}")
     return table

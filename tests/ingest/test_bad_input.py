@@ -3,6 +3,7 @@ crashes, and what was stored before is intact."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ingest.registry import parse_source
 from newsrag.settings import IngestSettings
 from retrieval.store import WeaviateStore
 from tests.conftest import FIXTURES
-from tests.ingest.feedgen import item, rss
+from tests.ingest.feedgen import item, paragraphs, rss
 
 pytestmark = pytest.mark.integration
 
@@ -136,9 +137,8 @@ def test_redirect_to_private_address_is_refused_without_the_allow_setting(
     first = feed_server.url("/bad.xml")
     real_check = fetch_mod.check_url
 
-    def check_all_but_first(url: str, allow_private: bool, *, source_id: str = "") -> None:
-        if url != first:
-            real_check(url, allow_private, source_id=source_id)
+    def check_all_but_first(url: str, allow_private: bool, *, source_id: str = "") -> Any:
+        return None if url == first else real_check(url, allow_private, source_id=source_id)  # pins
 
     fetch_mod.check_url = check_all_but_first
     try:
@@ -155,3 +155,63 @@ def test_private_feed_url_is_refused_without_the_allow_setting(seeded: Any, feed
     report = run_bad(make, feed_server, rss(feed_server.base, [item("x", 9)]), allow_private=False)
     assert report.status == "failed" and "refused" in report.error and "127.0.0.1" in report.error
     assert store.count() == before
+
+
+# --- issue 11: hostile feeds (defect 4) and field limits (defect 5) ----------------------------
+
+
+def test_a_bad_character_reference_fails_one_item_not_the_feed(seeded: Any, feed_server: Any,
+                                                                store: WeaviateStore) -> None:
+    make, before = seeded
+    body = rss(feed_server.base, [item("ref-a", 71), item("ref-b", 72), item("ref-c", 73)])
+    body = body.replace(b"<title>Ref B report</title>", b"<title>Ref &#xD800; B</title>")
+    assert b"&#xD800;" in body
+    report = run_bad(make, feed_server, body, source_id="refs")
+    assert (report.status, report.new, report.error) == ("partial", 2, None)  # was "internal error"
+    assert [f.item for f in report.failed] == [feed_server.url("/ref-b.html")]
+    assert "UnicodeEncodeError" in report.failed[0].reason
+    assert store.count() == before + report.chunks_written
+
+
+def test_a_five_million_character_title_is_stored_bounded(seeded: Any, feed_server: Any,
+                                                           store: WeaviateStore) -> None:
+    make, before = seeded
+    huge = replace(item("huge-title", 81), title="Headline " * 555_555 + "Final")
+    assert len(huge.title) == 5_000_000
+    report = run_bad(make, feed_server, rss(feed_server.base, [huge, item("normal", 82)]), source_id="huge")
+    assert (report.status, report.new, report.failed) == ("ok", 2, [])
+    titles = {p["title"] for _, p in store.iter_properties(["title", "source_id"]) if p["source_id"] == "huge"}
+    long_title = max(titles, key=len)
+    assert len(long_title) <= 500 and long_title.startswith("Headline Headline") and long_title.endswith("…")
+    assert [(w.item, w.reason) for w in report.warnings] == [
+        (feed_server.url("/huge-title.html"), f"title cut from 5,000,000 to {len(long_title)} characters")
+    ]
+    assert len(report.model_dump_json()) < 5_000  # the report that travels through XCom stays small
+    assert store.count() == before + report.chunks_written
+
+
+def test_chunks_per_article_are_capped_with_a_warning(seeded: Any, feed_server: Any, store: WeaviateStore,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    make, before = seeded
+    monkeypatch.setenv("NEWSRAG_INGEST_MAX_CHUNKS_PER_ARTICLE", "2")
+    long = item("long-read", 91).with_paras(paragraphs(91, n=12))
+    report = run_bad(make, feed_server, rss(feed_server.base, [long]), source_id="long")
+    assert report.status == "ok" and len(report.warnings) == 1
+    assert report.warnings[0].reason.startswith("chunks cut from ") and report.warnings[0].reason.endswith(
+        " to 2 (the rest of the text is not indexed)")
+    indexes = sorted(p["chunk_index"] for _, p in store.iter_properties(["chunk_index", "source_id"])
+                     if p["source_id"] == "long")
+    assert indexes == [0, 1] and report.chunks_written == 2
+    assert store.count() == before + 2
+
+
+def test_an_over_long_url_fails_its_item(seeded: Any, feed_server: Any, store: WeaviateStore) -> None:
+    make, before = seeded
+    long_link = feed_server.url("/story.html?id=" + "7" * 3000)
+    body = rss(feed_server.base, [item("long-link", 95, link=long_link), item("short-link", 96)])
+    report = run_bad(make, feed_server, body, source_id="links")
+    assert (report.status, report.new) == ("partial", 1)
+    assert [f.reason.split(";")[0] for f in report.failed] == [
+        f"URL is {len(long_link):,} characters, over the limit of 2,048"]
+    assert len(report.failed[0].item) <= 500
+    assert store.count() == before + report.chunks_written
