@@ -18,6 +18,7 @@ import random
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +125,37 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def shipped_golden_path() -> Path:
+    """The golden set shipped inside the package (``evaluation/data/questions.jsonl``, the same
+    bytes as ``examples/news/questions.jsonl``): the default, found wherever the process starts."""
+    return Path(str(resources.files("evaluation") / "data" / "questions.jsonl"))
+
+
+def resolve_golden_path(path: str | Path) -> Path:
+    """A relative golden-set path (``--golden``, ``NEWSRAG_EVAL_GOLDEN_PATH``, a DAG Param) resolves
+    against the current directory, like every other path newsrag is given; an absolute one is kept."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _unreadable(given: str | Path, resolved: Path, exc: OSError) -> GoldenSetError:
+    """The error names the resolved path and, for a relative one, the directory it resolved against."""
+    base = "" if Path(given).expanduser().is_absolute() else (
+        f" (the relative path {given} resolves against the current directory {Path.cwd()}; give an absolute "
+        "path, or leave NEWSRAG_EVAL_GOLDEN_PATH unset for the golden set shipped with newsrag)")
+    return GoldenSetError(resolved, [f"{resolved}: cannot read: {exc.strerror or exc}{base}"])
+
+
 def load_golden(path: str | Path) -> GoldenSet:
-    """Read and validate a JSONL golden set. Raises :class:`GoldenSetError` naming every bad line
-    (invalid JSON, not an object, unknown or missing field, empty question, duplicate id, an
-    answerable case without gold evidence) or an empty set; a missing file too."""
-    path = Path(path)
+    """Read and validate a JSONL golden set (a relative ``path``: see :func:`resolve_golden_path`).
+    Raises :class:`GoldenSetError` naming every bad line (invalid JSON, not an object, unknown or
+    missing field, empty question, duplicate id, an answerable case without gold evidence) or an
+    empty set; a missing file too, with the resolved path."""
+    given, path = path, resolve_golden_path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise GoldenSetError(path, [f"{path}: cannot read: {exc.strerror or exc}"]) from None
+        raise _unreadable(given, path, exc) from None
     cases: list[GoldenCase] = []
     errors: list[str] = []
     first_line: dict[str, int] = {}

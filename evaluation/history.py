@@ -28,6 +28,7 @@ from typing import Any, Self
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from evaluation.golden import shipped_golden_path
 from evaluation.models import EvalRun
 from newsrag.errors import ConfigError, StoreError
 from newsrag.settings import PathSettings, load
@@ -59,7 +60,9 @@ class EvalSettings(BaseSettings):
 
     history_url: str | None = None  # sqlite path or postgresql:// URL; default $NEWSRAG_HOME/eval-history.sqlite
     reports_dir: Path | None = None  # default $NEWSRAG_HOME/reports
-    golden_path: Path = Path("examples/news/questions.jsonl")
+    # Default: the golden set shipped inside the package (found wherever the process starts); a
+    # relative path set here resolves against the current directory (evaluation.golden.load_golden).
+    golden_path: Path = Field(default_factory=shipped_golden_path)
     batch_size: int = Field(10, ge=1, le=1000)  # questions per mapped task in the DAG
     # What answers: set it to the app's NEWSRAG_APP_GENERATOR (e.g. openai) to measure what users
     # get; an LLM generator renders the registry's active version of prompt_name.
