@@ -1,6 +1,7 @@
-"""prompt_release: validate a candidate template, snapshot the index once, evaluate candidate and
-active on that snapshot and the same golden questions, compare with confidence intervals, then
-promote (optionally as a canary A/B arm) or reject. Wiring only.
+"""prompt_release: validate a candidate template, check that the LLM generator answers (a missing
+or unreachable one fails the run at once: a configuration problem, not a rejection), snapshot the
+index once, evaluate candidate and active on that snapshot and the same golden questions, compare
+with confidence intervals, then promote (optionally as a canary A/B arm) or reject. Wiring only.
 
 Runs on demand with Params, and whenever the deploy step (the prompts_deploy DAG, or a CI job
 posting an event through the REST API) updates the prompts Asset: such a run releases the newest
@@ -46,7 +47,18 @@ def prompt_release() -> None:
     def valid(checked: dict[str, Any]) -> str | None:
         if checked["candidate"] is None:
             return None  # the deploy registered nothing for this template: skip the rest
-        return "snapshot" if checked["ok"] else "reject"
+        return "check_generator" if checked["ok"] else "reject"
+
+    @task
+    def check_generator(checked: dict[str, Any]) -> dict[str, Any]:
+        """No LLM, or one that does not answer, fails the run here (naming NEWSRAG_RELEASE_GENERATOR
+        and the settings), before any evaluation: a configuration problem is not a rejection."""
+        from newsrag_airflow.connections import task_env
+
+        from prompts.release_generator import check_generator
+
+        with task_env():
+            return {**checked, "generator": check_generator()}
 
     @task
     def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
@@ -100,9 +112,10 @@ def prompt_release() -> None:
         return notify(outcome[0])
 
     checked = validate()
-    plan = snapshot(checked)
+    generator_ok = check_generator(checked)
+    plan = snapshot(generator_ok)
     rejected_invalid = reject(checked)
-    valid(checked) >> [plan, rejected_invalid]
+    valid(checked) >> [generator_ok, rejected_invalid]
     active_run = evaluate.override(task_id="evaluate_active")(plan, "active")
     candidate_run = evaluate.override(task_id="evaluate_candidate")(plan, "candidate")
     compared = compare(plan, active_run, candidate_run)

@@ -97,17 +97,40 @@ def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
     run = assemble_run(results, golden, index=index, retrieval=setup.retrieval, info=answerer_info(setup.answerer),
                        started_at=started, sample=plan["sample"],
                        notes=[f"prompt release: {role} {plan['name']}@{version} vs {plan['candidate']}"])
+    errored = errored_reason(run.results)
+    if errored:  # the generator failed, not the template: keep the run apart, decide nothing
+        run.status = "failed"
+        run.notes.append(f"errored: {errored}")
     with HistoryStore(load(EvalSettings).history_location()) as hist:
         hist.save(redact_run(run))
+    if errored:
+        generator = load(ReleaseSettings).generator
+        raise ReleaseError(f"the {role} evaluation of {plan['name']}@{version} errored ({errored}); run "
+                           f"{run.run_id} is saved with status failed and nothing was decided: check "
+                           f"NEWSRAG_RELEASE_GENERATOR={generator} and its settings, then run the release again")
     return {"role": role, "version": version, "run_id": run.run_id}
+
+
+def errored_reason(results: list[Any]) -> str | None:
+    """Why a run says more about its generator than its template: more questions crashed (an error
+    and no metric) than the gate's NEWSRAG_EVAL_MAX_ERROR_RATE allows. None when it did not."""
+    from collections import Counter
+
+    from evaluation.regression import RegressionSettings
+
+    crashed = [str(r.error) for r in results if r.error is not None and not r.metrics]
+    if not results or len(crashed) / len(results) <= load(RegressionSettings).max_error_rate:
+        return None
+    return f"{len(crashed)} of {len(results)} questions failed with an error; most common: " \
+           f"{Counter(crashed).most_common(1)[0][0][:300]}"
 
 
 def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict[str, Any],
             out_dir: str | None = None) -> dict[str, Any]:
     """Gate the candidate's run against the active version's (paired bootstrap intervals over the
     shared questions) and write the comparison report."""
-    from evaluation.history import EvalSettings, HistoryStore
     from evaluation.finish import redact_run
+    from evaluation.history import EvalSettings, HistoryStore
     from evaluation.regression import RegressionSettings, apply_gate
     from evaluation.report import write_report
 

@@ -303,3 +303,67 @@ def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it
     assert extra["registered"] == ["a-tmpl@1", "z-tmpl@1"]
     assert deploy_registry.names() == ["a-tmpl", "news-answer", "z-tmpl"]
     assert deploy_registry.active("news-answer") == ActivePrompt("news-answer", "1")
+
+
+def dead_port() -> int:
+    """A loopback port with nothing listening (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_generator_fails_the_release_at_once_and_decides_nothing(
+        release_env: PromptRegistry, snapshots: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    port = dead_port()
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")  # the LLM is gone; the key stays set
+    dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
+    started = time.monotonic()
+    with collect_logs("evaluation.notify") as logs:  # the failure callback logs what it sends
+        run = dag.test(run_conf={"name": "news-answer", "version": "2"})
+    elapsed = time.monotonic() - started
+
+    assert str(run.state) == "failed"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["validate"] == "success" and states["check_generator"] == "failed", states
+    assert {states[t] for t in ("snapshot", "evaluate_active", "evaluate_candidate", "compare", "promote",
+                                "reject_after_eval", "notify")} == {"upstream_failed"}, states
+    error = logs.text()
+    assert "NEWSRAG_RELEASE_GENERATOR=openai" in error and f"http://127.0.0.1:{port}/v1" in error, error
+    assert "NEWSRAG_OPENAI_CHAT_BASE_URL" in error and "unreachable" in error
+    assert_no_secret(error)
+    assert snapshots == [] and history_runs(tmp_path) == []  # nothing evaluated, nothing in the report index
+    assert not [e for e in release_env.events("news-answer") if e.action == "reject"]  # no "rejected" decision
+    assert release_env.active("news-answer") == ActivePrompt("news-answer", "1")
+    assert elapsed < 60, f"the failed release took {elapsed:.0f} s"
+
+
+def test_the_first_deploy_makes_the_shipped_version_active_and_its_release_has_nothing_to_do(
+        airflow_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh registry: the deploy registers news-answer@1 and makes it active (the app and the CLI
+    use it at once); the release that its event triggers finds the version active already."""
+    monkeypatch.setenv("NEWSRAG_RELEASE_REGISTRY", str(tmp_path / "fresh.sqlite"))
+    deploy = load_dag(REPO / "dags" / "prompts_deploy.py", "prompts_deploy")
+    seen = max([i for i, _ in deploy_events()], default=0)
+    assert str(deploy.test().state) == "success"
+    [(event_id, extra)] = deploy_events(seen)
+    assert extra["registered"] == extra["activated"] == ["news-answer@1"]
+    registry = PromptRegistry(tmp_path / "fresh.sqlite")
+    try:
+        assert registry.active("news-answer") == ActivePrompt("news-answer", "1")
+        promoted = registry.events("news-answer")[-1]
+        assert (promoted.action, promoted.version, promoted.who) == ("promote", "1", "deploy")
+        events_before = len(registry.events())
+
+        consume_events(monkeypatch, [event_id])
+        run = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release").test()
+        assert str(run.state) == "success"
+        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+        assert states.pop("validate") == "success" and states.pop("valid") == "success"
+        assert set(states.values()) == {"skipped"}, str(sorted(states.items()))
+        assert len(registry.events()) == events_before  # nothing validated, evaluated or decided again
+    finally:
+        registry.close()
