@@ -367,3 +367,28 @@ def test_the_first_deploy_makes_the_shipped_version_active_and_its_release_has_n
         assert len(registry.events()) == events_before  # nothing validated, evaluated or decided again
     finally:
         registry.close()
+
+
+def test_a_generator_that_fails_every_question_fails_the_release_with_failed_runs_and_no_verdict(
+        release_env: PromptRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generator answers the check but refuses every question (a model that is not served):
+    the evaluations are saved as failed runs and the release fails, rather than rejecting v2."""
+    server = FakeProviderServer()
+    server.route("/v1/chat/completions", (400, {}, {"error": {"message": "model 'gpt-4o-mini' not found"}}))
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url("/v1"))
+    try:
+        with collect_logs("evaluation.notify") as logs:
+            run = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release").test(
+                run_conf={"name": "news-answer", "version": "2"})
+    finally:
+        server.close()
+    assert str(run.state) == "failed"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["check_generator"] == "success" and "failed" in (states["evaluate_active"],
+                                                                   states["evaluate_candidate"]), states
+    assert states["compare"] == states["promote"] == states["reject_after_eval"] == "upstream_failed", states
+    runs = history_runs(tmp_path)
+    assert runs and {r.status for r in runs} == {"failed"}  # kept apart from evaluations
+    assert "questions failed with an error" in logs.text() and "NEWSRAG_RELEASE_GENERATOR=openai" in logs.text()
+    assert not [e for e in release_env.events("news-answer") if e.action == "reject"]
+    assert release_env.active("news-answer") == ActivePrompt("news-answer", "1")
