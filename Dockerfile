@@ -88,6 +88,7 @@ WORKDIR /opt/newsrag
 COPY dags ./dags
 COPY examples ./examples
 COPY sources.example.yaml ./
+COPY airflow_settings.yaml ./
 COPY docker ./docker
 # Named volumes start with the ownership of these folders, so the non-root user can write them.
 RUN chmod 0755 docker/*.sh \

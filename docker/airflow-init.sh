@@ -6,11 +6,12 @@
 #   2. airflow db migrate (Airflow's tables and, with the FAB auth manager, its user tables);
 #   3. the admin user (FAB; an existing user is left as it is: change its password in the UI or
 #      with `airflow users reset-password`);
-#   4. the embedding pool: airflow pools set newsrag_embeddings 2 "embedding concurrency";
-#   5. the connections weaviate_default / openai_default / cohere_default from the environment,
-#      when their variables are set (NEWSRAG_INIT_CONNECTIONS: overwrite (default: .env is the
-#      source of truth, so a rotated key reaches Airflow on the next `up`), missing (create only
-#      those that do not exist yet; edits made in the UI stay) or off).
+#   4. the pools, variables and the weaviate_default connection declared in airflow_settings.yaml
+#      (the file `scripts/airflow up` uses too; its ${VAR} values come from this environment);
+#   5. the connections: weaviate_default from that file, openai_default / cohere_default from the
+#      environment when their variables are set (NEWSRAG_INIT_CONNECTIONS: overwrite (default: .env
+#      is the source of truth, so a rotated key reaches Airflow on the next `up`), missing (create
+#      only those that do not exist yet; edits made in the UI stay) or off).
 #
 # Secrets are never printed: no `set -x`, and connections are imported from a private temporary
 # file rather than passed on a command line.
@@ -62,10 +63,20 @@ airflow users create --role Admin \
   --firstname "${AIRFLOW_ADMIN_FIRSTNAME:-newsrag}" \
   --lastname "${AIRFLOW_ADMIN_LASTNAME:-admin}"
 
-pool="${NEWSRAG_EMBED_POOL:-newsrag_embeddings}"
-slots="${NEWSRAG_EMBED_POOL_SLOTS:-2}"
-log "pool ${pool}: ${slots} slots"
-airflow pools set "$pool" "$slots" "embedding concurrency (newsrag)"
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+chmod 700 "$workdir"
+settings="$(cd "$(dirname "$0")/.." && pwd)/airflow_settings.yaml"
+log "objects from ${settings}"
+python -m newsrag.airflow_settings "$settings" "$workdir"
+
+while IFS=$'\t' read -r pool slots description; do
+  log "pool ${pool}: ${slots} slots"
+  airflow pools set "$pool" "$slots" "$description"
+done < "$workdir/pools.tsv"
+
+log "variables: importing (overwrite)"
+airflow variables import --action-on-existing-key overwrite "$workdir/variables.json"
 
 mode="${NEWSRAG_INIT_CONNECTIONS:-overwrite}"
 case "$mode" in
@@ -80,43 +91,29 @@ case "$mode" in
     ;;
 esac
 
-workdir="$(mktemp -d)"
-trap 'rm -rf "$workdir"' EXIT
-chmod 700 "$workdir"
 conn_file="$workdir/connections.json"
-# Builds the connections from the environment; prints only their ids.
+# Adds the provider connections from the environment to those of airflow_settings.yaml; prints only their ids.
 python - "$conn_file" <<'PY'
 import json
 import os
 import sys
-from urllib.parse import urlsplit
 
 env = os.environ
-conns = {}
-if env.get("WEAVIATE_URL"):
-    url = urlsplit(env["WEAVIATE_URL"])
-    extra = {"collection": env.get("WEAVIATE_COLLECTION", "NewsChunk")}
-    if env.get("WEAVIATE_GRPC_URL"):
-        grpc = urlsplit(env["WEAVIATE_GRPC_URL"])
-        extra.update(grpc_host=grpc.hostname, grpc_port=grpc.port or 50051,
-                     grpc_secure=grpc.scheme in ("https", "grpcs"))
-    conns["weaviate_default"] = {"conn_type": url.scheme, "host": url.hostname, "port": url.port,
-                                 "password": env.get("WEAVIATE_API_KEY"), "extra": extra,
-                                 "description": "newsrag: Weaviate (set by airflow-init from .env)"}
+with open(sys.argv[1]) as f:
+    conns = json.load(f)  # weaviate_default, rendered from airflow_settings.yaml
 for conn_id, prefix, name in (("openai_default", "OPENAI", "OpenAI"), ("cohere_default", "COHERE", "Cohere")):
     key, base = env.get(f"{prefix}_API_KEY"), env.get(f"{prefix}_BASE_URL")
     if key or base:
         conns[conn_id] = {"conn_type": "generic", "host": base, "password": key,
                           "description": f"newsrag: {name} (set by airflow-init from .env)"}
 conns = {cid: {k: v for k, v in c.items() if v is not None} for cid, c in conns.items()}
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-with os.fdopen(fd, "w") as f:
+with open(sys.argv[1], "w") as f:  # created 0600 by newsrag.airflow_settings
     json.dump(conns, f)
 print(" ".join(sorted(conns)))
 PY
 
 if [ "$(python -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$conn_file")" = "0" ]; then
-  log "connections: none to create (no WEAVIATE_URL, OPENAI_*, COHERE_* set)"
+  log "connections: none to create (none in airflow_settings.yaml, no OPENAI_*, COHERE_* set)"
 elif [ "$mode" = "overwrite" ]; then
   log "connections: importing (overwrite)"
   airflow connections import --overwrite "$conn_file"

@@ -122,15 +122,18 @@ def ingest(
 @friendly
 def ask(
     question: str = typer.Argument(..., help="The question."),
-    source: list[str] = typer.Option(None, "--source", help="Only these source ids (repeatable)."),
-    since: str = typer.Option(None, "--since", help="Only articles published on or after this date (YYYY-MM-DD)."),
+    source: list[str] = typer.Option(None, "--source", help="Only these source ids (repeatable or a,b)."),
+    since: str = typer.Option(None, "--since", help="Published at or after: a date (its 00:00 UTC), a time "
+                                                    "(naive = UTC) or a zoned time."),
+    until: str = typer.Option(None, "--until", help="Published before: a time (naive = UTC), a zoned time, or "
+                                                    "a date, which includes that whole day (UTC)."),
     top_k: int = typer.Option(None, "--top-k", min=1, max=50),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON."),
 ) -> None:
     """Answer a question from the index and print its sources."""
     from newsrag.ask_view import ask_and_print
 
-    ask_and_print(question, source or [], since, top_k, out, as_json)
+    ask_and_print(question, source or [], since, top_k, out, as_json, until=until)
 
 
 @app.command("serve")
@@ -191,6 +194,15 @@ def _add_prompts() -> None:
 
 
 _add_prompts()
+
+
+def _add_airflow() -> None:
+    from newsrag.airflow_cli import airflow_app
+
+    app.add_typer(airflow_app, name="airflow")
+
+
+_add_airflow()
 
 
 def main() -> None:
