@@ -36,6 +36,7 @@ LABELS = {"hit@k": "Hit@k", "recall@k": "Recall@k", "mrr": "MRR", "ndcg@k": "nDC
           "correctness": "Correctness", "citation_precision": "Citation precision",
           "abstention_accuracy": "Abstention accuracy", "latency_ms": "Latency"}
 LOWER_IS_BETTER = frozenset({"latency_ms"})
+NO_TEMPLATE = frozenset({"n/a", ""})  # the prompt version of a generator without a template
 INDEX_METRICS = ("hit@k", "faithfulness", "abstention_accuracy")
 WORST_N, TREND_LIMIT, CHANGED_LIMIT, ARM_RUNS = 10, 30, 30, 100
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -226,8 +227,19 @@ def _web_url(url: Any) -> str | None:
     return url if isinstance(url, str) and re.match(r"https?://", url, re.IGNORECASE) else None
 
 
+def templated(run: EvalRun) -> bool:
+    """Whether the run's answers came from a prompt template: a generator that renders none (the
+    extractive one) records its own name and version "n/a", which reads "vn/a" if shown as a version."""
+    return run.prompt_version not in NO_TEMPLATE
+
+
+def prompt_text(run: EvalRun) -> str:
+    """``news-answer v3``, or ``no template (extractive)``."""
+    return f"{run.prompt_name} v{run.prompt_version}" if templated(run) else f"no template ({run.prompt_name})"
+
+
 def _arm(run: EvalRun) -> str:
-    return f"{run.prompt_name} v{run.prompt_version}" + (f" · arm {run.prompt_arm}" if run.prompt_arm else "")
+    return prompt_text(run) + (f" · arm {run.prompt_arm}" if run.prompt_arm else "")
 
 
 def _changes(qa: QuestionResult, qb: QuestionResult) -> tuple[list[dict[str, str]], float]:
@@ -291,6 +303,7 @@ def _env() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt, label=label, when=_when, arm=_arm, snippet=_snippet, web_url=_web_url,
                        qv=_qv)
+    env.tests["templated"] = templated
     return env
 
 

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from evaluation.report import write_report
-from tests.evaluation.factories import WORST_ORDER, scenario
+from tests.evaluation.factories import (
+    CURRENT,
+    OLDER,
+    PREVIOUS,
+    T0,
+    WORST_ORDER,
+    agg,
+    make_run,
+    scenario,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -99,3 +109,62 @@ def test_index_links_to_the_reports(report: Path, page: Any) -> None:
     page.goto((report.parent.parent / "index.html").as_uri())
     page.screenshot(path=str(ARTIFACTS / "eval-index.png"), full_page=True)
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs 10 s apart, the newest at hit@k 1.000, its per-tag table with every metric (a dozen
+    columns, as a run with a judge has)."""
+    out = tmp_path_factory.mktemp("wide")
+    for i, means in enumerate((OLDER, PREVIOUS)):
+        write_report(make_run(f"r{i}", T0 + timedelta(seconds=10 * i), means), None, out)
+    tags = {tag: {m: agg(v * share, metric=m) for m, v in CURRENT.items()}
+            for tag, share in (("local", 1.0), ("tech", 0.9), ("transit", 0.8), ("unanswerable", 0.7))}
+    run = make_run("r2", T0 + timedelta(seconds=20), CURRENT, per_tag=tags)
+    perfect = agg(1.0, 0.0, metric="hit@k")  # every question hit: the bootstrap interval is [1, 1]
+    return write_report(run.model_copy(update={"aggregates": {**run.aggregates, "hit@k": perfect}}), None, out)
+
+
+WRAPPERS = """() => [...document.querySelectorAll('table')].map(t => {
+    const w = t.closest('.table-scroll');
+    return {table: t.className, wrapped: !!w, width: w && w.scrollWidth, room: w && w.clientWidth,
+            overflow: w && getComputedStyle(w).overflowX};
+})"""
+
+
+def test_the_per_tag_table_fits_1280_px_and_scrolls_in_place_when_narrower(wide_report: Path, page: Any) -> None:
+    page.goto(wide_report.as_uri())
+    tables = page.evaluate(WRAPPERS)
+    per_tag = tables[0]
+    assert per_tag["table"] == "heat" and per_tag["wrapped"]
+    assert per_tag["width"] <= per_tag["room"], per_tag  # its last column was cut off at 1280 px
+    assert all(t["wrapped"] and t["overflow"] == "auto" for t in tables), tables
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= innerWidth")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "eval-report-wide.png"), full_page=True)
+
+    page.set_viewport_size({"width": 900, "height": 900})  # too narrow to fit: the panel scrolls, not the page
+    per_tag = page.evaluate(WRAPPERS)[0]
+    assert per_tag["width"] > per_tag["room"] and per_tag["overflow"] == "auto", per_tag
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= innerWidth")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+CHART_TEXTS = """() => [...document.querySelectorAll('svg.chart')].flatMap(svg => {
+    const view = svg.viewBox.baseVal;
+    return [...svg.querySelectorAll('text')].map(t => {
+        const b = t.getBBox();
+        return {chart: svg.querySelector('title').textContent, text: t.textContent,
+                inside: b.x >= -0.5 && b.y >= -0.5 && b.x + b.width <= view.width + 0.5 && b.y + b.height <= view.height + 0.5};
+    });
+})"""
+
+
+def test_chart_labels_lie_inside_their_charts_in_the_browser_font(wide_report: Path, page: Any) -> None:
+    """The SVG's text is drawn in the page's font, not the one matplotlib measured with."""
+    page.goto(wide_report.as_uri())
+    texts = page.evaluate(CHART_TEXTS)
+    assert len(texts) > 30
+    assert [t for t in texts if not t["inside"]] == []  # the 1.000 above the last point was cut off
+    hit = [t["text"] for t in texts if t["chart"].startswith("Hit@k")]
+    assert "1.000" in hit and {"06:00:00", "06:00:10", "06:00:20"} <= set(hit), hit
