@@ -147,6 +147,16 @@ def test_the_per_tag_table_fits_1280_px_and_scrolls_in_place_when_narrower(wide_
     per_tag = page.evaluate(WRAPPERS)[0]
     assert per_tag["width"] > per_tag["room"] and per_tag["overflow"] == "auto", per_tag
     assert page.evaluate("() => document.scrollingElement.scrollWidth <= innerWidth")
+    # scrolled to its last column, the table still shows which tag each row is, and its title
+    scrolled = page.evaluate("""() => {
+        const w = document.querySelector('table.heat').closest('.table-scroll');
+        w.scrollLeft = w.scrollWidth;
+        const left = w.getBoundingClientRect().left, tag = w.querySelector('tbody th').getBoundingClientRect();
+        return {shift: w.scrollLeft, tag_left: tag.left - left,
+                title: document.getElementById(w.querySelector('table').getAttribute('aria-labelledby')).textContent};
+    }""")
+    assert scrolled["shift"] > 0 and abs(scrolled["tag_left"]) <= 1, scrolled
+    assert scrolled["title"] == "Metrics per tag"
     assert page.problems == []  # type: ignore[attr-defined]
 
 
