@@ -30,6 +30,8 @@ TEMPLATE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
 CONNECTION_FIELDS = {"conn_type": "conn_type", "conn_host": "host", "conn_port": "port", "conn_schema": "schema",
                      "conn_login": "login", "conn_password": "password", "conn_description": "description"}
 SETTING_VARIABLE = re.compile(r"^newsrag_[a-z0-9_]+$")  # a Variable named after a setting supplies it
+DERIVED = ("WEAVIATE_SCHEME", "WEAVIATE_HOST", "WEAVIATE_HTTP_PORT", "WEAVIATE_GRPC_HOST", "WEAVIATE_GRPC_PORT",
+           "WEAVIATE_GRPC_SECURE")  # from WEAVIATE_URL / WEAVIATE_GRPC_URL (see weaviate_values)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ class _Resolver:
                 return self.values[name]
             if has_default is not None:
                 return default or ""
-            raise ConfigError(f"{self.path}: {where} uses ${{{name}}}, which is not set")
+            hint = " (it comes from WEAVIATE_URL: set WEAVIATE_URL)" if name in DERIVED else ""
+            raise ConfigError(f"{self.path}: {where} uses ${{{name}}}, which is not set{hint}")
 
         return TEMPLATE.sub(one, "" if value is None else str(value)).strip()
 
