@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -18,6 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from app.services import RateLimiter, Services
+from ingest.registry import SOURCE_ID
+from retrieval.dates import DateInput, InvalidDate, date_range, parse_point
 from retrieval.types import SearchFilters
 
 bearer = HTTPBearer(auto_error=False)
@@ -91,21 +93,37 @@ def client_key(request: Request, creds: Credentials, svc: ServicesDep) -> str:
     return key
 
 
-def filters_from(sources: list[str] | None, tags: list[str] | None, since: datetime | None,
-                 until: datetime | None) -> SearchFilters | None:
-    if since and until and since >= until:
-        raise HTTPException(400, "'since' must be before 'until'")
-    f = SearchFilters(source_ids=tuple(sources or ()), tags=tuple(tags or ()), published_after=_utc(since),
-                      published_before=_utc(until))
+def filters_from(sources: Sequence[str] | None, tags: Sequence[str] | None, since: DateInput,
+                 until: DateInput) -> SearchFilters | None:
+    """The request's filters: comma lists split, date bounds by the one rule of :mod:`retrieval.dates`
+    (a date-only ``until`` covers its day). 400 for a range that holds no instant, 422 for a source id
+    that cannot exist, so a misread filter is never an empty result."""
+    source_ids, tag_values = split_values(sources), split_values(tags)
+    for source_id in source_ids:
+        if not re.fullmatch(SOURCE_ID, source_id):
+            raise HTTPException(422, f"source: {source_id[:80]!r} is not a source id (lowercase letters, digits, "
+                                     "'.', '_' and '-'; separate several with commas or repeat the parameter)")
+    try:
+        after, before = date_range(since, until)
+    except InvalidDate as exc:
+        raise HTTPException(400, str(exc)) from None
+    f = SearchFilters(source_ids=source_ids, tags=tag_values, published_after=after, published_before=before)
     return None if f.is_empty() else f
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    from datetime import UTC
+def split_values(values: Sequence[str] | None) -> tuple[str, ...]:
+    """``["a,b", " c "]`` -> ``("a", "b", "c")``: a comma list and a repeated parameter mean the same;
+    blanks are dropped, the first of a duplicate kept."""
+    parts = (part.strip() for value in values or () for part in value.split(","))
+    return tuple(dict.fromkeys(p for p in parts if p))
 
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+def check_date(value: str | None) -> str | None:
+    """A date parameter's validator: an unreadable one is a 422 (its location names the parameter).
+    The string itself goes on, so a date-only value stays a date (its bound depends on the side)."""
+    if value is not None and value.strip():
+        parse_point(value)  # raises InvalidDate, a ValueError
+    return value
 
 
 def admin_key(request: Request, creds: Credentials, svc: ServicesDep) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,8 +28,10 @@ def is_openai_path(path: str) -> bool:
     return path.startswith(("/v1/chat", "/v1/models"))
 
 
-def _respond(request: Request, status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse(error_body(message, kind, status, is_openai_path(request.url.path)), status_code=status)
+def _respond(request: Request, status: int, kind: str, message: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, kind, status, is_openai_path(request.url.path)), status_code=status,
+                        headers=headers)
 
 
 def status_for(exc: Exception) -> tuple[int, str]:
@@ -45,19 +48,51 @@ def status_for(exc: Exception) -> tuple[int, str]:
     return 500, "internal_error"
 
 
+STORE_DOWN = "the search index (Weaviate) is unavailable right now; try again in {wait} s"
+DEFAULT_RETRY_AFTER = 5  # seconds, when the store's circuit does not say
+INTERNAL = "internal error; see the server log"
+
+
+class PublicError(NamedTuple):
+    """What a client is told about a failure: status, kind, message and headers; no internals."""
+
+    status: int
+    kind: str
+    message: str
+    headers: dict[str, str]
+
+
+def public_error(exc: NewsragError) -> PublicError:
+    """A library error as the client sees it. The store's own text (gRPC status, hosts, collection)
+    and any other 5xx detail stay in the log; a 4xx keeps its message, which is about the request,
+    and so does a provider's error, which says what the model provider refused."""
+    status, kind = status_for(exc)
+    if isinstance(exc, StoreUnavailable):
+        wait = exc.retry_after or DEFAULT_RETRY_AFTER
+        log.warning("search index unavailable (Retry-After %d s): %s", wait, exc)
+        return PublicError(status, kind, STORE_DOWN.format(wait=wait), {"Retry-After": str(wait)})
+    if status >= 500 and not isinstance(exc, ProviderError):
+        log.error("%s: %s", kind, exc)
+        return PublicError(status, kind, INTERNAL, {})
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after and status in (429, 503) else {}
+    return PublicError(status, kind, str(exc), headers)
+
+
 def stream_error(exc: Exception, trace_id: str | None) -> tuple[str, str, int]:
-    """(message, kind, status) for a stream that failed after its headers went out. A library error
-    keeps its message, as it would in a JSON error; anything else is logged here with its traceback
-    and the client gets a generic message, no internals."""
+    """(message, kind, status) for a stream that failed after its headers went out: what a JSON
+    error would say (:func:`public_error`); anything else is logged here with its traceback and the
+    client gets a generic message, no internals."""
     if isinstance(exc, NewsragError):
-        status, kind = status_for(exc)
         log.warning("stream %s failed: %s", trace_id, exc)
-        return str(exc), kind, status
+        public = public_error(exc)
+        return public.message, public.kind, public.status
     log.error("stream %s failed", trace_id, exc_info=exc)
-    return "internal error; see the server log", "internal_error", 500
+    return INTERNAL, "internal_error", 500
 
 
 def _located(loc: Sequence[object], msg: str) -> str:
+    msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
     where = ".".join(str(p) for p in loc if p != "body")
     return f"{where}: {msg}" if where else msg
 
@@ -65,8 +100,8 @@ def _located(loc: Sequence[object], msg: str) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(NewsragError)
     async def _library(request: Request, exc: NewsragError) -> JSONResponse:
-        status, kind = status_for(exc)
-        return _respond(request, status, kind, str(exc))
+        public = public_error(exc)
+        return _respond(request, public.status, public.kind, public.message, public.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,12 +110,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = _respond(request, exc.status_code, "http_error", str(exc.detail))
-        for k, v in (exc.headers or {}).items():
-            response.headers[k] = v
-        return response
+        return _respond(request, exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return _respond(request, 500, "internal_error", "internal error; see the server log")
+        return _respond(request, 500, "internal_error", INTERNAL)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from app.deps import ServicesDep, admin_key, client_key, filters_from, metrics_key, services
-from app.errors import stream_error
+from app.deps import (
+    ServicesDep,
+    admin_key,
+    check_date,
+    client_key,
+    filters_from,
+    metrics_key,
+    services,
+)
+from app.errors import DEFAULT_RETRY_AFTER, stream_error
 from app.services import Services
 from app.validation import UnicodeBody
 from prompts.provider import BUILTIN
@@ -22,14 +31,22 @@ from retrieval.answer import Answer
 from retrieval.generators import PromptRef
 
 router = APIRouter()
+T = TypeVar("T")
+
+
+DATES = ("a date (2026-09-12: since = its start, until = its end), a time (naive = UTC) or a zoned time; "
+         "since is inclusive, until exclusive")
+DateField = Annotated[str | None, Field(max_length=64, description=DATES), AfterValidator(check_date)]
+DateQuery = Annotated[str | None, Query(max_length=64, description=DATES), AfterValidator(check_date)]
+LIST_HELP = "repeat the parameter or separate values with commas"
 
 
 class AskRequest(UnicodeBody):
     question: str = Field(min_length=1)
-    sources: list[str] = Field(default_factory=list, max_length=50)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    since: datetime | None = None
-    until: datetime | None = None
+    sources: list[str] = Field(default_factory=list, max_length=50, description=LIST_HELP)
+    tags: list[str] = Field(default_factory=list, max_length=50, description=LIST_HELP)
+    since: DateField = None
+    until: DateField = None
     top_k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
     conversation_id: str | None = Field(None, max_length=128)  # A/B arms stick to it (else to the client)
@@ -57,11 +74,21 @@ def ask(body: AskRequest, svc: Services = Depends(services), key: str = Depends(
     filters = filters_from(body.sources, body.tags, body.since, body.until)
     prompt, arm = select_prompt(svc, body.conversation_id or key)
     if body.stream:
-        events = svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k, prompt=prompt)
+        events = primed(svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k, prompt=prompt))
         return StreamingResponse(sse(events, svc, question, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k, prompt=prompt)
     return served(svc, answer, question, arm)
+
+
+def primed(events: Iterator[T]) -> Iterator[T]:
+    """The stream with its first event already taken: retrieval runs before the headers go out, so
+    an invalid question or a store that is down is still a plain 400 or 503 (with Retry-After)."""
+    try:
+        first = next(events)
+    except StopIteration:
+        return iter(())
+    return itertools.chain([first], events)
 
 
 def select_prompt(svc: Services, key: str) -> tuple[PromptRef | None, str]:
@@ -98,7 +125,7 @@ def sse(events: Iterator[Any], svc: Services, question: str, arm: str | None = N
                                       "retrieval": [r.model_dump() for r in event.retrieval]})
             else:
                 yield _event("delta", {"text": event.text})
-    except Exception as exc:  # noqa: BLE001 - headers are gone: the error travels in the stream, which always ends
+    except Exception as exc:
         message, kind, status = stream_error(exc, trace_id)
         yield _event("error", {"message": message, "type": kind, "status": status, "trace_id": trace_id})
 
@@ -108,8 +135,9 @@ def _event(name: str, data: Any) -> str:
 
 
 @router.get("/v1/search")
-def search(q: str = Query(..., description="The query."), source: list[str] = Query(default=[]),
-           tag: list[str] = Query(default=[]), since: datetime | None = None, until: datetime | None = None,
+def search(q: str = Query(..., description="The query."),
+           source: list[str] = Query(default=[], description=LIST_HELP),
+           tag: list[str] = Query(default=[], description=LIST_HELP), since: DateQuery = None, until: DateQuery = None,
            top_k: int = Query(8, ge=1, le=100), alpha: float | None = Query(None, ge=0, le=1),
            mode: Literal["hybrid", "vector", "bm25"] = "hybrid", svc: Services = Depends(services),
            key: str = Depends(client_key)) -> dict[str, Any]:
@@ -154,6 +182,7 @@ def readyz(response: Response, svc: Services = Depends(services)) -> dict[str, A
     state = svc.ready()
     if not state["ready"]:
         response.status_code = 503
+        response.headers["Retry-After"] = str(DEFAULT_RETRY_AFTER)
     return state
 
 

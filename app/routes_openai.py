@@ -1,8 +1,10 @@
 """An OpenAI-compatible Chat Completions API, so the official SDKs and tools like Open WebUI work.
 
-Citations travel in two extension fields: ``citations`` (a list of source URLs, the convention some
-OpenAI-compatible search APIs use) and ``newsrag`` (trace id, full citations, prompt version,
-abstention). In a stream both arrive on the final chunk, before ``data: [DONE]``.
+Citations travel in two extension fields: ``citations`` (the cited articles' URLs, the convention
+some OpenAI-compatible search APIs use: ``citations[n-1]`` is the article marked ``[n]``) and
+``newsrag`` (trace id, sources with their quotes, citations, prompt version, abstention, how
+``usage`` was counted). In a stream both arrive on the final chunk, before the usage chunk (with
+``stream_options.include_usage``) and ``data: [DONE]``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import client_key, services
 from app.errors import error_body, stream_error
-from app.routes_api import check_question, select_prompt, served
+from app.routes_api import check_question, primed, select_prompt, served
 from app.services import Services
 from app.validation import UnicodeBody
-from retrieval.answer import Answer
+from retrieval.answer import Answer, AnswerEvent
 
 router = APIRouter()
 
@@ -38,11 +40,17 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
 class ChatRequest(UnicodeBody):
     model_config = ConfigDict(extra="allow")  # temperature, top_p, user, ... are accepted and ignored
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
 
 
 def _text(message: ChatMessage) -> str:
@@ -72,55 +80,71 @@ def chat_completions(req: ChatRequest, svc: Services = Depends(services), key: s
     user = (req.model_extra or {}).get("user")
     prompt, arm = select_prompt(svc, str(user) if user else key)  # OpenAI's `user` keeps A/B arms sticky
     if req.stream:
-        return StreamingResponse(_stream(svc, question, req.model, prompt, arm), media_type="text/event-stream",
+        with_usage = bool(req.stream_options and req.stream_options.include_usage)
+        events = primed(svc.answerer.ask_stream(question, prompt=prompt))
+        chunks = ChunkWriter(req.model, with_usage)
+        return StreamingResponse(_stream(svc, events, question, chunks, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
     answer = served(svc, svc.answerer.ask(question, prompt=prompt), question, arm)
     return {
         "id": f"chatcmpl-{answer.trace_id}", "object": "chat.completion", "created": int(time.time()),
         "model": req.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
-        "usage": _usage(question, answer.text), **extensions(answer),
+        "usage": svc.tokens.usage(question, answer.text), **extensions(answer, svc.tokens.counted_by),
     }
 
 
-def extensions(answer: Answer) -> dict[str, Any]:
+def extensions(answer: Answer, usage_counted_by: str) -> dict[str, Any]:
+    """``citations[n-1]`` is the URL of the article the text cites as ``[n]`` (one per article)."""
     return {
-        "citations": list(dict.fromkeys(c.url for c in answer.citations)),
+        "citations": [s.url for s in answer.sources],
         "newsrag": {"trace_id": answer.trace_id, "abstained": answer.abstained, "prompt_name": answer.prompt_name,
                     "prompt_version": answer.prompt_version, "prompt_arm": answer.prompt_arm,
-                    "generator": answer.generator,
+                    "generator": answer.generator, "usage_counted_by": usage_counted_by,
+                    "sources": [s.model_dump(mode="json") for s in answer.sources],
                     "citations": [c.model_dump(mode="json") for c in answer.citations]},
     }
 
 
-def _usage(question: str, text: str) -> dict[str, int]:
-    prompt, completion = len(question.split()), len(text.split())  # word counts: no tokenizer is involved
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _stream(svc: Services, question: str, model: str, prompt: Any = None, arm: str | None = None) -> Iterator[str]:
-    created = int(time.time())
-    chunk_id = "chatcmpl-pending"
+def _stream(svc: Services, events: Iterator[AnswerEvent], question: str, chunks: ChunkWriter,
+            arm: str | None = None) -> Iterator[str]:
     trace_id = None
     try:
-        for event in svc.answerer.ask_stream(question, prompt=prompt):
+        for event in events:
             trace_id = event.trace_id
             if event.type == "meta":
-                chunk_id = f"chatcmpl-{event.trace_id}"
-                yield _chunk(chunk_id, created, model, {"role": "assistant", "content": ""})
+                chunks.id = f"chatcmpl-{event.trace_id}"
+                yield chunks.delta({"role": "assistant", "content": ""})
             elif event.type == "delta":
-                yield _chunk(chunk_id, created, model, {"content": event.text})
+                yield chunks.delta({"content": event.text})
             elif event.answer is not None:
                 answer = served(svc, event.answer, question, arm)
-                yield _chunk(chunk_id, created, model, {}, "stop", extensions(answer))
+                yield chunks.delta({}, "stop", extensions(answer, svc.tokens.counted_by))
+                if chunks.with_usage:  # as OpenAI: a last chunk with no choices and the whole request's usage
+                    yield chunks.usage(svc.tokens.usage(question, answer.text))
     except Exception as exc:  # noqa: BLE001 - headers are gone: an error chunk, then [DONE] as always
         message, kind, status = stream_error(exc, trace_id)
         yield f"data: {json.dumps(error_body(message, kind, status, openai=True))}\n\n"
     yield "data: [DONE]\n\n"
 
 
-def _chunk(chunk_id: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None,
-           extra: dict[str, Any] | None = None) -> str:
-    body = {"id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}
-    return f"data: {json.dumps(body)}\n\n"
+class ChunkWriter:
+    """``chat.completion.chunk`` lines of one stream. With ``stream_options.include_usage`` every
+    chunk carries ``usage: null`` and the usage chunk carries the counts, as OpenAI's do."""
+
+    def __init__(self, model: str, with_usage: bool) -> None:
+        self.id, self.model, self.with_usage = "chatcmpl-pending", model, with_usage
+        self.created = int(time.time())
+
+    def delta(self, delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> str:
+        return self._line([{"index": 0, "delta": delta, "finish_reason": finish}], None, extra)
+
+    def usage(self, usage: dict[str, int]) -> str:
+        return self._line([], usage, None)
+
+    def _line(self, choices: list[dict[str, Any]], usage: dict[str, int] | None, extra: dict[str, Any] | None) -> str:
+        body: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                                "model": self.model, "choices": choices}
+        if self.with_usage:
+            body["usage"] = usage
+        return f"data: {json.dumps({**body, **(extra or {})})}\n\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.settings import AppSettings
+from app.usage import TokenCounter
 from embeddings import Embedder, create_embedder
 from evaluation.feedback import FeedbackStore
 from newsrag.settings import PathSettings, load
@@ -41,6 +43,7 @@ class RateLimiter:
 
     per_minute: int
     max_keys: int = 10_000
+    clock: Callable[[], float] = time.monotonic  # injectable, so a test can roll the window over
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,7 +74,7 @@ class RateLimiter:
         return max(1, math.ceil((1.0 - tokens) * 60.0 / self.per_minute))
 
     def _refilled(self, key: str) -> tuple[float, float]:
-        now = time.monotonic()
+        now = self.clock()
         tokens, last = self._buckets.get(key, (float(self.per_minute), now))
         return min(float(self.per_minute), tokens + (now - last) * self.per_minute / 60.0), now
 
@@ -89,6 +92,7 @@ class Services:
         self.searcher = Searcher(self.store, self.embedder)
         self.generator = create_generator(settings.generator, self.embedder)
         self.answerer = Answerer(self.searcher, self.generator)
+        self.tokens = TokenCounter(self.embedder)  # the OpenAI routes' usage counts
         home = load(PathSettings).home
         self.feedback = FeedbackStore(settings.feedback_db or Path(home) / "feedback.sqlite")
         self.registry = PromptRegistry(settings.prompt_registry or Path(home) / "prompt-registry.sqlite")

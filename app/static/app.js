@@ -23,42 +23,78 @@ function showError(message) {
   $("error").hidden = false;
 }
 
-function renderCitations(citations) {
-  const list = $("citations");
-  list.replaceChildren();
-  for (const c of citations) {
-    const li = document.createElement("li");
-    li.value = c.n;
-    const href = safeUrl(c.url);
-    const title = document.createElement(href ? "a" : "span");
-    title.textContent = c.title || c.url;
-    if (href) { title.href = href; title.target = "_blank"; title.rel = "noopener noreferrer"; }
-    title.className = "citation-link";
-    li.append(title);
-    if (c.published_at) {
-      const d = document.createElement("span");
-      d.className = "date";
-      d.textContent = c.published_at.slice(0, 10);
-      li.append(d);
-    }
-    if (c.source_id) {
-      const s = document.createElement("span");
-      s.className = "source";
-      s.textContent = c.source_id;
-      li.append(s);
-    }
-    const q = document.createElement("span");
-    q.className = "quote";
-    q.textContent = "“" + c.quote + "”";
-    li.append(q);
-    list.append(li);
+// One entry per cited article, numbered as its [n] markers, with its quotes under it. Answers carry
+// `sources` (sources[n-1] is [n]); citations (one per quote) are grouped by n only as a fallback.
+function sourcesOf(answer) {
+  if (Array.isArray(answer.sources)) return answer.sources;
+  const byN = new Map();
+  for (const c of answer.citations || []) {
+    if (!byN.has(c.n)) byN.set(c.n, { ...c, quotes: [] });
+    if (c.quote && !byN.get(c.n).quotes.includes(c.quote)) byN.get(c.n).quotes.push(c.quote);
   }
+  return [...byN.values()].sort((a, b) => a.n - b.n);
+}
+
+function span(className, text) {
+  const s = document.createElement("span");
+  s.className = className;
+  s.textContent = text;
+  return s;
+}
+
+function sourceEntry(source) {
+  const li = document.createElement("li");
+  li.value = source.n;
+  li.id = "source-" + source.n;
+  const href = safeUrl(source.url);
+  const title = document.createElement(href ? "a" : "span");
+  title.textContent = source.title || source.url;
+  if (href) { title.href = href; title.target = "_blank"; title.rel = "noopener noreferrer"; }
+  title.className = "citation-link";
+  li.append(title);
+  if (source.published_at) li.append(span("date", source.published_at.slice(0, 10)));
+  if (source.source_id) li.append(span("source", source.source_id));
+  const quotes = document.createElement("ul");
+  quotes.className = "quotes";
+  for (const quote of source.quotes || []) {
+    const q = document.createElement("li");
+    q.className = "quote";
+    q.textContent = "“" + quote + "”";
+    quotes.append(q);
+  }
+  li.append(quotes);
+  return li;
+}
+
+function renderSources(sources) {
+  $("citations").replaceChildren(...sources.map(sourceEntry));
+}
+
+// The answer as text nodes, each [n] that names a listed source a link to its entry.
+function renderAnswerText(text, sources) {
+  const known = new Set(sources.map((s) => s.n));
+  const nodes = [];
+  let last = 0;
+  for (const m of text.matchAll(/\[(\d{1,3})\]/g)) {
+    const n = Number(m[1]);
+    if (!known.has(n)) continue;
+    nodes.push(document.createTextNode(text.slice(last, m.index)));
+    const a = document.createElement("a");
+    a.className = "marker";
+    a.href = "#source-" + n;
+    a.textContent = m[0];
+    nodes.push(a);
+    last = m.index + m[0].length;
+  }
+  nodes.push(document.createTextNode(text.slice(last)));
+  $("answer").replaceChildren(...nodes);
 }
 
 function renderDone(answer) {
-  $("answer").textContent = answer.text;
+  const sources = sourcesOf(answer);
+  renderAnswerText(answer.text, sources);
   $("answer").classList.toggle("abstained", answer.abstained);
-  renderCitations(answer.citations);
+  renderSources(sources);
   const t = answer.timings || {};
   $("meta").textContent = `prompt ${answer.prompt_name} (version ${answer.prompt_version}) · ${answer.generator}` +
     ` · search ${Math.round(t.search || 0)} ms · generate ${Math.round(t.generate || 0)} ms · total ${Math.round(t.total || 0)} ms`;
@@ -71,7 +107,7 @@ function handleEvent(name, data) {
   if (name === "meta") { traceId = data.trace_id; }
   else if (name === "delta") { $("answer").textContent += data.text; }
   else if (name === "done") { renderDone(data); }
-  else if (name === "error") { showError(data.message); }
+  else if (name === "error") { showError(data.message); $("result").dataset.state = "error"; }
 }
 
 async function readStream(response) {
@@ -100,8 +136,9 @@ function requestBody() {
   const body = { question: $("question").value, stream: true };
   const source = $("source").value.trim();
   if (source) body.sources = source.split(",").map((s) => s.trim()).filter(Boolean);
-  if ($("since").value) body.since = $("since").value + "T00:00:00Z";
-  if ($("until").value) body.until = $("until").value + "T23:59:59Z";
+  // Dates go as dates: the API's one rule makes "until" cover its whole day (UTC).
+  if ($("since").value) body.since = $("since").value;
+  if ($("until").value) body.until = $("until").value;
   return body;
 }
 

@@ -88,6 +88,27 @@ def live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[LiveServer]
     server.stop()
 
 
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Any]:
+    """A TestClient that reports a 500 as a 500 (not as a raised exception), and the services."""
+    from fastapi.testclient import TestClient
+
+    clients: list[Any] = []
+
+    def make(**overrides: Any) -> tuple[Any, Any]:
+        from tests.app.scripted import build_app
+
+        app, services = build_app(tmp_path, **overrides)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client, services
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
 def sse_events(text: str) -> list[tuple[str, str]]:
     out = []
     for block in text.strip().split("\n\n"):

@@ -17,101 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from retrieval.answer import Answer, AnswerCitation, AnswerEvent, RetrievedChunk
 from tests.app.conftest import LiveServer, sse_events
+from tests.app.scripted import build_app
 
 pytestmark = pytest.mark.unit
 
 VALID_KEY = "key-one-7f3a91c2d4"
 ADMIN_KEY = "admin-key-5e6b8a0f1d"
 LEAK = "secret-internal-detail-/srv/newsrag"
-
-
-class ScriptedAnswerer:
-    """Quotes the question back with one citation. ``fail_with`` makes a stream raise after its first
-    delta; ``title``/``quote`` are what the cited (possibly hostile) article holds."""
-
-    def __init__(self) -> None:
-        self.fail_with: Exception | None = None
-        self.title = "Harbor line opens"
-        self.quote = "The harbor line opened on Monday."
-
-    def answer(self, question: str) -> Answer:
-        citation = AnswerCitation(n=1, chunk_id="c1", doc_id="d1", url="https://news.test/harbor",
-                                  title=self.title, quote=self.quote)
-        return Answer(text=f"{self.quote} [1] (asked: {question})", citations=[citation],
-                      prompt_name="news-answer", prompt_version="n/a", generator="scripted", model="none",
-                      retrieval=[RetrievedChunk(chunk_id="c1", doc_id="d1", score=1.0)], trace_id=uuid.uuid4().hex)
-
-    def ask(self, question: str, **_: Any) -> Answer:
-        return self.answer(question)
-
-    def ask_stream(self, question: str, **_: Any) -> Iterator[AnswerEvent]:
-        answer = self.answer(question)
-        yield AnswerEvent(type="meta", trace_id=answer.trace_id, retrieval=answer.retrieval)
-        yield AnswerEvent(type="delta", trace_id=answer.trace_id, text=answer.text[:10])
-        if self.fail_with is not None:
-            raise self.fail_with
-        yield AnswerEvent(type="delta", trace_id=answer.trace_id, text=answer.text[10:])
-        yield AnswerEvent(type="done", trace_id=answer.trace_id, answer=answer)
-
-
-class NoStore:
-    """Stands in for Weaviate: the scripted answerer never searches."""
-
-    def ping(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        return None
-
-
-class ConstEmbedder:
-    model_id = "fake/const-4"
-    dimensions = 4
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return np.array([1, 0, 0, 0], dtype=np.float32)
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        return np.tile(np.array([1, 0, 0, 0], dtype=np.float32), (len(texts), 1))
-
-    def close(self) -> None:
-        return None
-
-
-def build_app(tmp_path: Path, **overrides: Any) -> tuple[Any, Any]:
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-
-    settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
-                           prompt_registry=str(tmp_path / "registry.sqlite"), **overrides)
-    services = Services(settings, store=NoStore(), embedder=ConstEmbedder())  # type: ignore[arg-type]
-    services.answerer = ScriptedAnswerer()  # type: ignore[assignment]
-    return create_app(settings, services), services
-
-
-@pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Any]:
-    """A TestClient that reports a 500 as a 500 (not as a raised exception), and the services."""
-    from fastapi.testclient import TestClient
-
-    clients: list[Any] = []
-
-    def make(**overrides: Any) -> tuple[Any, Any]:
-        app, services = build_app(tmp_path, **overrides)
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client, services
-
-    yield make
-    for c in clients:
-        c.__exit__(None, None, None)
 
 
 def message_of(resp: Any) -> str:
@@ -317,14 +232,40 @@ def test_a_chat_stream_that_fails_midway_sends_an_error_chunk_then_done(make_app
     assert not any(LEAK in line for line in lines)
 
 
-def test_a_library_error_midway_keeps_its_message_and_status(make_app: Any) -> None:
+GRPC_TEXT = ("Weaviate unavailable (NewsChunk): Query call with protocol GRPC search failed with message "
+             "<_InactiveRpcError of RPC that terminated with: status = StatusCode.UNAVAILABLE>")
+
+
+def test_a_store_failure_midway_ends_both_streams_with_the_clean_503_message(
+        make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """#20 item 3: the store's own text (gRPC status, collection) stays in the log."""
+    from app.errors import STORE_DOWN
     from newsrag.errors import StoreUnavailable
 
     client, services = make_app()
-    services.answerer.fail_with = StoreUnavailable("Weaviate is unreachable")
+    services.answerer.fail_with = StoreUnavailable(GRPC_TEXT, retry_after=3)
     text = client.post("/v1/ask", json={"question": "harbor", "stream": True}).text
     error = json.loads(sse_events(text)[-1][1])
-    assert (error["message"], error["status"], error["type"]) == ("Weaviate is unreachable", 503, "unavailable")
+    assert (error["message"], error["status"], error["type"]) == (STORE_DOWN.format(wait=3), 503, "unavailable")
+    chat = client.post("/v1/chat/completions", json={"model": "newsrag", "stream": True, "messages": [
+        {"role": "user", "content": "harbor"}]})
+    lines = [line for line in chat.text.splitlines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert json.loads(lines[-2].removeprefix("data: "))["error"] == {
+        "message": STORE_DOWN.format(wait=3), "type": "unavailable", "param": None, "code": 503}
+    for body in (text, chat.text):
+        assert "GRPC" not in body and "InactiveRpc" not in body and "NewsChunk" not in body
+    assert any(GRPC_TEXT in r.getMessage() for r in caplog.records)
+
+
+def test_a_provider_error_midway_keeps_its_message_and_status(make_app: Any) -> None:
+    from newsrag.errors import ProviderError
+
+    client, services = make_app()
+    services.answerer.fail_with = ProviderError("openai", "rate limited", retryable=True)
+    text = client.post("/v1/ask", json={"question": "harbor", "stream": True}).text
+    error = json.loads(sse_events(text)[-1][1])
+    assert (error["message"], error["status"], error["type"]) == ("openai: rate limited", 503, "provider_error")
 
 
 def test_a_stream_whose_answer_log_fails_still_ends(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
