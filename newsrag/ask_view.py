@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -13,13 +12,19 @@ from newsrag.errors import ConfigError
 from newsrag.settings import load
 
 
-def parse_day(value: str | None, option: str) -> datetime | None:
-    if not value:
-        return None
+def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any:
+    """SearchFilters for ``newsrag ask``: ``--source`` repeated or comma-separated, and the date rule
+    of :mod:`retrieval.dates` (a date-only ``--until`` covers its whole day); None when empty."""
+    from retrieval.dates import InvalidDate, date_range
+    from retrieval.types import SearchFilters
+
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    except ValueError:
-        raise ConfigError(f"{option}: expected a date like 2026-11-01, got {value!r}") from None
+        after, before = date_range(since, until, ("--since", "--until"))
+    except InvalidDate as exc:
+        raise ConfigError(str(exc)) from None
+    source_ids = tuple(dict.fromkeys(p.strip() for s in sources for p in s.split(",") if p.strip()))
+    filters = SearchFilters(source_ids=source_ids, published_after=after, published_before=before)
+    return None if filters.is_empty() else filters
 
 
 def build_answerer() -> Any:
@@ -42,13 +47,11 @@ def _app_generator() -> str:
 
 
 def ask_and_print(question: str, sources: list[str], since: str | None, top_k: int | None, console: Console,
-                  as_json: bool) -> None:
-    from retrieval.types import SearchFilters
-
-    filters = SearchFilters(source_ids=tuple(sources), published_after=parse_day(since, "--since"))
+                  as_json: bool, until: str | None = None) -> None:
+    filters = ask_filters(sources, since, until)  # bad dates fail before Weaviate is reached
     answerer, store = build_answerer()
     try:
-        answer = answerer.ask(question, filters=None if filters.is_empty() else filters, top_k=top_k)
+        answer = answerer.ask(question, filters=filters, top_k=top_k)
     finally:
         store.close()
     if as_json:
