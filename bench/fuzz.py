@@ -332,8 +332,8 @@ def summary(report: Report) -> dict[str, Any]:
     return {"seed": report.seed, "requested": report.requested, "cases_run": len(report.outcomes),
             "stopped_early": report.stopped_early, "slow_seconds": report.slow_seconds,
             "loadavg_start": report.loadavg[0], "loadavg_end": report.loadavg[1], "rows": rows,
-            "slowest": _problem(slowest, report.seed) if slowest else None,
-            "problems": [_problem(o, report.seed) for o in _problems(report)]}
+            "slowest": _problem(slowest, report) if slowest else None,
+            "problems": [_problem(o, report) for o in _problems(report)]}
 
 
 def _problems(report: Report) -> list[Outcome]:
@@ -342,11 +342,13 @@ def _problems(report: Report) -> list[Outcome]:
     return [o for o in report.outcomes if id(o) in flagged]
 
 
-def _problem(o: Outcome, seed: int) -> dict[str, Any]:
-    problem = o.result if o.result in ("unhandled", "bad_output") else "slow"
+def _problem(o: Outcome, report: Report) -> dict[str, Any]:
+    slow = "slow" if o.seconds > report.slow_seconds else ""
+    problem = o.result if o.result in ("unhandled", "bad_output") else slow
     return {"case": o.case.number, "parser": o.case.parser, "fixture": o.case.fixture, "problem": problem,
             "mutations": list(o.case.mutations), "result": o.result, "error": o.error,
-            "seconds": round(o.seconds, 3), "reproduce": f"bench/fuzz.py --seed {seed} --case {o.case.number}"}
+            "seconds": round(o.seconds, 3),
+            "reproduce": f"bench/fuzz.py --seed {report.seed} --case {o.case.number}"}
 
 
 def render(res: dict[str, Any]) -> str:
