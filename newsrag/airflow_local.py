@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,7 @@ class LocalAirflow:
         say(f"objects from {self.settings_file.name}")
         self.apply(state, objects)
         env = self.env(state)
+        state["started_at"] = datetime.now(UTC).isoformat()
         for name, args in COMPONENTS.items():
             command = [str(self.airflow), *(a.format(api_port=state["api_port"]) for a in args)]
             state["components"][name] = processes.spawn(command, env, REPO, self.log_file(name))
@@ -306,12 +308,14 @@ class LocalAirflow:
             time.sleep(1)
 
     def wait_ready(self, state: dict[str, Any], say: Say, timeout: float = 300) -> None:
-        """Until every DAG file is parsed (as DAGs or as import errors)."""
+        """Until every DAG file is parsed (as DAGs or as import errors) by this start's dag-processor:
+        a database kept from an earlier run already lists the DAGs as they were then."""
         expected = {p.name for p in (REPO / "dags").glob("*.py") if _looks_like_dag_file(p)}
+        since = datetime.fromisoformat(state["started_at"])
         with self.client(state) as api:
             deadline = time.monotonic() + timeout
             while True:
-                dags, errors = dag_files(api)
+                dags, errors = dag_files(api, since)
                 if expected <= set(dags) | set(errors):
                     break
                 self._check_components(state)
@@ -351,16 +355,18 @@ class LocalAirflow:
             raise ServerError(f"the parse check did not run (exit {result.returncode}):\n{result.stderr[-3000:]}") from None
 
 
-def dag_files(api: httpx.Client) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """({file name: its DAG ids}, {file name: import error}) as the api-server knows them."""
+def dag_files(api: httpx.Client, since: datetime) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """({file name: its DAG ids}, {file name: import error}) parsed at or after ``since``."""
     dags: dict[str, list[str]] = {}
     resp = api.get("/api/v2/dags", params={"limit": 1000})
     resp.raise_for_status()
     for dag in resp.json()["dags"]:
-        dags.setdefault(Path(dag["fileloc"]).name, []).append(dag["dag_id"])
+        if dag.get("last_parsed_time") and datetime.fromisoformat(dag["last_parsed_time"]) >= since:
+            dags.setdefault(Path(dag["fileloc"]).name, []).append(dag["dag_id"])
     resp = api.get("/api/v2/importErrors", params={"limit": 1000})
     resp.raise_for_status()
-    errors = {Path(e["filename"]).name: e["stack_trace"] for e in resp.json()["import_errors"]}
+    errors = {Path(e["filename"]).name: e["stack_trace"] for e in resp.json()["import_errors"]
+              if datetime.fromisoformat(e["timestamp"]) >= since}
     return dags, errors
 
 
