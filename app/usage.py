@@ -27,8 +27,14 @@ class TokenCounter:
         self._embedder = embedder
         self._backend: Any = None
         self._lock = threading.Lock()
-        self.counted_by = ESTIMATE
+        self._counted_by = ESTIMATE
         self._loaded = False
+
+    @property
+    def counted_by(self) -> str:
+        """How :meth:`count` counts: ``tokenizer:<embedding model id>`` or ``estimate:chars/4``."""
+        self._tokenizer()
+        return self._counted_by
 
     def count(self, text: str) -> int:
         if not text:
@@ -49,7 +55,7 @@ class TokenCounter:
             if not self._loaded:
                 self._backend = _backend_of(self._embedder)
                 if self._backend is not None:
-                    self.counted_by = f"tokenizer:{getattr(self._embedder, 'model_id', '?')}"
+                    self._counted_by = f"tokenizer:{getattr(self._embedder, 'model_id', '?')}"
                 self._loaded = True
         return self._backend
 

@@ -74,18 +74,31 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[LiveServer]:
+def make_live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[Any]:
+    """Serve the app on the corpus with settings overrides (uvicorn in a thread); stops them all."""
     from app.main import create_app
     from app.services import Services
     from app.settings import AppSettings
     from retrieval.store import WeaviateStore
 
-    settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"))
-    services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
-    server = LiveServer(create_app(settings, services))
-    server.services = services  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+    servers: list[LiveServer] = []
+
+    def make(**overrides: Any) -> LiveServer:
+        settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides)
+        services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
+        server = LiveServer(create_app(settings, services))
+        server.services = services  # type: ignore[attr-defined]
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live_app(make_live_app: Any) -> LiveServer:
+    return make_live_app()  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,9 @@ def test_hostile_article_text_renders_inert(live_app: Any, page: Any) -> None:
         "title": "<img src=x onerror=\"window.__pwned=1\">Title", "source_id": "<b>src</b>",
         "quote": "<script>window.__pwned=2</script> quoted", "published_at": "2026-11-01T00:00:00Z",
     }
+    source = {**{k: v for k, v in hostile.items() if k not in ("quote", "chunk_id")}, "quotes": [hostile["quote"]]}
     answer = {"text": "Evil <script>window.__pwned=3</script><img src=x onerror=\"window.__pwned=4\"> [1]",
-              "abstained": False, "citations": [hostile], "prompt_name": "p", "prompt_version": "1",
+              "abstained": False, "citations": [hostile], "sources": [source], "prompt_name": "p", "prompt_version": "1",
               "generator": "g", "model": "m", "retrieval": [], "timings": {}, "trace_id": "t" * 32}
     body = f"event: done\ndata: {json.dumps(answer)}\n\n"
     page.route("**/v1/ask", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
@@ -119,3 +121,89 @@ def _one_chunk(article: Any) -> Any:
 
     return Chunk(doc_id=article.doc_id, chunk_index=0, text=article.text, token_count=60,
                  content_hash=article.content_hash)
+
+
+# -- #20 item 4: one entry per cited article, numbered 1..n, each [n] marker a link to its entry ----
+
+def numbered_entries(page: Any) -> list[dict[str, Any]]:
+    return page.eval_on_selector_all("#citations > li", """items => items.map(li => ({
+        id: li.id, value: li.value, title: li.querySelector('.citation-link').textContent,
+        quotes: [...li.querySelectorAll('.quote')].map(q => q.textContent)}))""")
+
+
+def marker_links(page: Any) -> list[dict[str, str]]:
+    return page.eval_on_selector_all("#answer a.marker", "links => links.map(a => ({text: a.textContent, "
+                                                        "href: a.getAttribute('href')}))")
+
+
+def assert_readable_numbers(page: Any) -> list[dict[str, Any]]:
+    entries = numbered_entries(page)
+    values = [e["value"] for e in entries]
+    assert values == list(range(1, len(entries) + 1))  # 1..n, no repeats ("2. 2. 2." was the bug)
+    assert [e["id"] for e in entries] == [f"source-{n}" for n in values]
+    links = marker_links(page)
+    assert links and all(link["href"] == "#source-" + link["text"].strip("[]") for link in links)
+    assert {link["href"] for link in links} == {f"#{e['id']}" for e in entries}  # every entry is cited
+    answer_text = page.inner_text("#answer")
+    assert [int(n) for n in dict.fromkeys(re.findall(r"\[(\d+)\]", answer_text))] == values  # order of first use
+    return entries
+
+
+def test_a_real_answer_lists_each_article_once_numbered_as_its_markers(live_app: Any, page: Any) -> None:
+    page.goto(live_app.url + "/")
+    for question in ("What did the council approve?", QUESTION["question"]):
+        page.fill("#question", question)
+        page.click("#ask-button")
+        page.wait_for_selector("#result[data-state='done']", timeout=30_000)
+        entries = assert_readable_numbers(page)
+        assert all(e["quotes"] for e in entries)
+        last = marker_links(page)[-1]["href"]
+        page.click(f"#answer a.marker[href='{last}']")
+        assert page.evaluate("window.location.hash") == last
+        assert page.eval_on_selector(last, "li => li.matches(':target')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-page-sources.png"), full_page=True)
+
+
+def test_two_articles_three_quotes_are_two_entries(live_app: Any, page: Any) -> None:
+    """A scripted answer (the page's own logic): the first article is quoted twice, around the second."""
+    def cite(n: int, doc: str, quote: str) -> dict[str, Any]:
+        return {"n": n, "chunk_id": f"c-{quote[:3]}", "doc_id": doc, "url": f"https://news.test/{doc}",
+                "title": f"Article {doc}", "quote": quote, "published_at": "2026-09-12T21:20:00Z", "source_id": "s"}
+
+    citations = [cite(1, "a", "First quote."), cite(2, "b", "Second article."), cite(1, "a", "Third quote.")]
+    sources = [{"n": 1, "doc_id": "a", "url": "https://news.test/a", "title": "Article a", "source_id": "s",
+                "published_at": "2026-09-12T21:20:00Z", "quotes": ["First quote.", "Third quote."], "chunk_ids": []},
+               {"n": 2, "doc_id": "b", "url": "https://news.test/b", "title": "Article b", "source_id": "s",
+                "published_at": "2026-09-12T21:20:00Z", "quotes": ["Second article."], "chunk_ids": []}]
+    answer = {"text": "First quote. [1] Second article. [2] Third quote. [1]", "abstained": False,
+              "citations": citations, "sources": sources, "prompt_name": "p", "prompt_version": "1",
+              "generator": "g", "model": "m", "retrieval": [], "timings": {}, "trace_id": "t" * 32}
+    page.route("**/v1/ask", lambda route: route.fulfill(status=200, content_type="text/event-stream",
+                                                        body=f"event: done\ndata: {json.dumps(answer)}\n\n"))
+    page.goto(live_app.url + "/")
+    page.fill("#question", "anything")
+    page.click("#ask-button")
+    page.wait_for_selector("#result[data-state='done']", timeout=10_000)
+    entries = assert_readable_numbers(page)
+    assert [(e["title"], e["quotes"]) for e in entries] == [
+        ("Article a", ["“First quote.”", "“Third quote.”"]), ("Article b", ["“Second article.”"])]
+    assert [link["href"] for link in marker_links(page)] == ["#source-1", "#source-2", "#source-1"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-page-two-articles.png"), full_page=True)
+
+
+def test_the_page_sends_dates_as_dates_so_until_covers_its_day(live_app: Any, page: Any) -> None:
+    """#20 item 2: the page no longer appends a time; the API's one rule makes until cover the day."""
+    sent: list[dict[str, Any]] = []
+    page.on("request", lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/v1/ask") else None)
+    page.goto(live_app.url + "/")
+    page.fill("#question", "How much did the Calder Maritime Museum's renovation cost?")
+    page.fill("#since", "2026-09-12")
+    page.fill("#until", "2026-09-12")
+    page.fill("#source", "tech-wire, archive")
+    page.click("#ask-button")
+    page.wait_for_selector("#result[data-state='done']", timeout=30_000)
+    assert (sent[-1]["since"], sent[-1]["until"]) == ("2026-09-12", "2026-09-12")
+    link = page.locator("#citations a.citation-link").first
+    assert link.get_attribute("href") == "https://calder-chronicle.example/2026/09/12/maritime-museum-reopens"
