@@ -279,8 +279,10 @@ class LocalAirflow:
     def down(self, say: Say) -> None:
         """Stop every component, the cluster, and the Weaviate that ``up`` started."""
         state = self.state() or {}
-        for name, pid in state.get("components", {}).items():
-            if processes.stop_session(pid):
+        components: dict[str, int] = state.get("components", {})
+        stopped = processes.stop_sessions(list(components.values()))
+        for name, pid in components.items():
+            if pid in stopped:
                 say(f"{name}: stopped")
         if self.postgres.stop():
             say("postgres: stopped")
@@ -341,11 +343,11 @@ class LocalAirflow:
         return "\n".join(text.rstrip().splitlines()[-lines:])
 
     # -- checks --------------------------------------------------------------------------------------
-    def parse(self) -> dict[str, Any]:
+    def parse(self, dags_dir: Path = REPO / "dags") -> dict[str, Any]:
         """Import every DAG file as the dag-processor does (``astro dev parse``); no server needed."""
         environment = (self.state() or {}).get("environment") or airflow_settings.load(
             self.settings_file, {**template_values(os.environ), **_placeholder_weaviate()}).environment
-        result = subprocess.run([str(self.airflow.parent / "python"), "-c", PARSE_SCRIPT, str(REPO / "dags")],
+        result = subprocess.run([str(self.airflow.parent / "python"), "-c", PARSE_SCRIPT, str(dags_dir)],
                                 env=self.base_env(environment), cwd=REPO, capture_output=True, text=True,
                                 timeout=300, check=False)
         lines = [line for line in result.stdout.splitlines() if line.startswith('{"dags"')]  # logs share stdout

@@ -48,17 +48,21 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def stop_session(sid: int, timeout: float = 30.0) -> bool:
-    """SIGTERM every process of the session, then SIGKILL what is left after ``timeout`` seconds.
-    Returns whether anything was running."""
-    members = session_members(sid)
-    if not members:
-        return False
+def stop_sessions(sids: list[int], timeout: float = 30.0) -> list[int]:
+    """SIGTERM every process of these sessions at once (they shut down side by side), then SIGKILL
+    what is left after ``timeout`` seconds. Returns the sessions that were running."""
+    running = [sid for sid in sids if session_members(sid)]
+    members = [pid for sid in running for pid in session_members(sid)]
     _signal(members, signal.SIGTERM)
-    if not _wait_gone(sid, members, timeout):
-        _signal(session_members(sid), signal.SIGKILL)
-        _wait_gone(sid, members, 10.0)
-    return True
+    if not _wait_gone(running, members, timeout):
+        _signal([pid for sid in running for pid in session_members(sid)], signal.SIGKILL)
+        _wait_gone(running, members, 10.0)
+    return running
+
+
+def stop_session(sid: int, timeout: float = 30.0) -> bool:
+    """:func:`stop_sessions` for one session; whether it was running."""
+    return bool(stop_sessions([sid], timeout))
 
 
 def _signal(pids: list[int], sig: signal.Signals) -> None:
@@ -67,13 +71,13 @@ def _signal(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _wait_gone(sid: int, members: list[int], timeout: float) -> bool:
+def _wait_gone(sids: list[int], members: list[int], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in members:  # a member that is our own child stays a zombie until reaped
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-        if not session_members(sid):
+        if not any(session_members(sid) for sid in sids):
             return True
         time.sleep(0.2)
     return False

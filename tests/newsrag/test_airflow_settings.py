@@ -1,5 +1,5 @@
-"""airflow_settings.yaml, as `scripts/airflow up` and the compose stack's init render it, and the
-process helpers that let `scripts/airflow down` leave nothing behind."""
+"""airflow_settings.yaml, as `scripts/airflow up` and the compose stack's init render it, the
+process helpers that let `scripts/airflow down` leave nothing behind, and `scripts/airflow parse`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from newsrag import processes
+from newsrag.airflow_local import LocalAirflow
 from newsrag.airflow_settings import load, template_values, weaviate_values, write_import_files
 from newsrag.errors import ConfigError
 
@@ -124,3 +125,16 @@ def test_the_compose_init_renders_the_same_file(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "newsrag.airflow_settings", str(SHIPPED), str(tmp_path)],
                              env={**env, "WEAVIATE_URL": ""}, capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode == 2 and "set WEAVIATE_URL" in missing.stderr
+
+
+def test_parse_reports_the_file_that_fails_to_import(tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "good.py").write_text("import pendulum\nfrom airflow.sdk import dag\n\n\n"
+                                  "@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1))\n"
+                                  "def good():\n    pass\n\n\ngood()\n")
+    (dags / "broken.py").write_text("from airflow.sdk import dag\nimport no_such_module_here\n")
+    result = LocalAirflow(home=tmp_path / "home").parse(dags)
+    assert result["dags"] == ["good"]
+    assert list(result["errors"]) == ["broken.py"]
+    assert "No module named 'no_such_module_here'" in result["errors"]["broken.py"]
