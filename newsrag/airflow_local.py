@@ -241,10 +241,9 @@ class LocalAirflow:
     def _start(self, say: Say) -> dict[str, Any]:
         if not self.airflow.exists():
             raise SetupError(f"Airflow is not installed in this virtualenv ({self.airflow}): run scripts/setup")
-        keys = self._secrets()
         state: dict[str, Any] = {"boot_id": processes.boot_id(), "components": {}, "weaviate_started": False}
         if not os.environ.get("WEAVIATE_URL"):
-            state["weaviate_started"] = self.weaviate.status() is None
+            state["weaviate_started"] = self.weaviate.status() is None  # a running one is shared, not ours
             self.weaviate.install()
             w = self.weaviate.start()
             say(f"weaviate: {w.http_url} (grpc {w.grpc_port})")
@@ -252,15 +251,24 @@ class LocalAirflow:
         objects = self.objects()
         variables = objects.variable_settings()
         state["environment"] = {**objects.environment, **({"NEWSRAG_AIRFLOW_VARIABLES": variables} if variables else {})}
+        self._start_database(state, say)
+        say(f"objects from {self.settings_file.name}")
+        self.apply(state, objects)
+        self._spawn_components(state, say)
+        self.wait_ready(state, say)
+        self._save(state)
+        return state
+
+    def _start_database(self, state: dict[str, Any], say: Say) -> None:
         state["api_port"] = pick_port(HOST, load(LocalAirflowSettings).port)
         state["postgres_port"] = pick_port(HOST, 0, avoid={state["api_port"]})
         say(f"postgres: 127.0.0.1:{state['postgres_port']} ({self.postgres.root})")
-        self.postgres.start(keys["postgres_password"], state["postgres_port"])
+        self.postgres.start(self._secrets()["postgres_password"], state["postgres_port"])
         self._save(state)
         say("airflow db migrate")
         self.cli(state, "db", "migrate", timeout=900)
-        say(f"objects from {self.settings_file.name}")
-        self.apply(state, objects)
+
+    def _spawn_components(self, state: dict[str, Any], say: Say) -> None:
         env = self.env(state)
         state["started_at"] = datetime.now(UTC).isoformat()
         for name, args in COMPONENTS.items():
@@ -268,9 +276,6 @@ class LocalAirflow:
             state["components"][name] = processes.spawn(command, env, REPO, self.log_file(name))
             say(f"{name}: pid {state['components'][name]}")
         self._save(state)
-        self.wait_ready(state, say)
-        self._save(state)
-        return state
 
     def _save(self, state: dict[str, Any]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
