@@ -178,8 +178,13 @@ def squad_tokens(text: str) -> list[str]:
     return _ARTICLES.sub(" ", text).split()
 
 
-def _numbers(text: str) -> list[str]:
-    return list(dict.fromkeys(n.replace(",", "").rstrip(".") for n in _NUMBER.findall(strip_markers(text))))
+def _numbers(text: str, *, plain: bool = False) -> list[str]:
+    found = (n.replace(",", "").rstrip(".") for n in _NUMBER.findall(strip_markers(text)))
+    return list(dict.fromkeys(n.lstrip("0") or "0" if plain else n for n in found))
+
+
+def _main_clause(text: str) -> str:
+    return re.split(r",\s|\s\(|;|\s[-–—]\s", text.strip(), maxsplit=1)[0]
 
 
 def correctness_offline(answer_text: str, reference: str | None, *, abstained: bool = False) -> MetricResult:
@@ -208,6 +213,27 @@ def correctness_offline(answer_text: str, reference: str | None, *, abstained: b
     return _offline("correctness", f1, f1=f1, precision=precision, recall=recall,
                     reference_numbers=ref_numbers, missing_numbers=missing,
                     contains_reference_numbers=(not missing) if ref_numbers else None)
+
+
+def answer_first_offline(answer_text: str, reference: str | None, *, abstained: bool = False,
+                         min_recall: float = 0.5) -> MetricResult:
+    """Does the answer's *first* sentence hold the reference answer? The reference's main clause
+    (before its first comma, parenthesis, semicolon or dash: "2.9 percent" of "2.9 percent, about $84
+    more a year") is held when the sentence has every number of it (leading zeros dropped: 2:08:47
+    is 2, 8, 47) and at least ``min_recall`` of its content words. 1.0 or 0.0; an abstention scores
+    0.0, no reference None. A reader stops early: the answer must lead with it."""
+    if reference is None or not reference.strip():
+        return _offline("answer_first", None, reason="no reference")
+    sentences = [] if abstained else split_sentences(answer_text)
+    if not sentences:
+        return _offline("answer_first", 0.0, reason="abstained" if abstained else "empty answer")
+    first, main = sentences[0][0], _main_clause(reference)
+    missing_numbers = [n for n in _numbers(main, plain=True) if n not in set(_numbers(first, plain=True))]
+    words = content_words(main)
+    recall = len(words & content_words(first)) / len(words) if words else 1.0
+    holds = not missing_numbers and recall >= min_recall
+    return _offline("answer_first", float(holds), first_sentence=first, word_recall=round(recall, 3),
+                    missing_numbers=missing_numbers)
 
 
 def _get(obj: Any, name: str) -> Any:

@@ -37,14 +37,14 @@ from evaluation.stats import bootstrap_ci, paired_bootstrap_diff
 from newsrag.errors import ConfigError
 
 RETRIEVAL_METRICS = ("hit@k", "recall@k", "mrr", "ndcg@k")
-OFFLINE_ANSWER_METRICS = ("faithfulness", "answer_relevance", "correctness", "citation_precision",
-                          "abstention_accuracy")
+OFFLINE_ANSWER_METRICS = ("faithfulness", "answer_relevance", "correctness", "answer_first",
+                          "citation_precision", "abstention_accuracy")
 JUDGE_SUFFIX = "_judge"
 JUDGE_METRICS = tuple(f"{m}{JUDGE_SUFFIX}" for m in ("faithfulness", "answer_relevance", "correctness",
                                                      "citation_precision", "abstention_accuracy"))
 KNOWN_METRICS = RETRIEVAL_METRICS + OFFLINE_ANSWER_METRICS + JUDGE_METRICS
 HEADLINE_METRICS = ("hit@k", "recall@k", "mrr", "ndcg@k", "faithfulness", "answer_relevance",
-                    "correctness", "citation_precision", "abstention_accuracy")
+                    "correctness", "answer_first", "citation_precision", "abstention_accuracy")
 LOW_FAITHFULNESS = 0.5  # a question whose answer is less faithful than this counts as failed
 LATENCY = "latency_ms"  # an aggregate of QuestionResult.latency_ms, not a gated metric
 FLOOR_FIELDS = {"min_hit_at_k": "hit@k", "min_faithfulness": "faithfulness",

@@ -30,10 +30,10 @@ from evaluation.stats import paired_bootstrap_diff
 log = logging.getLogger(__name__)
 
 KNOWN_METRICS = ("hit@k", "recall@k", "mrr", "ndcg@k", "faithfulness", "answer_relevance",
-                 "correctness", "citation_precision", "abstention_accuracy", "latency_ms")
+                 "correctness", "answer_first", "citation_precision", "abstention_accuracy", "latency_ms")
 LABELS = {"hit@k": "Hit@k", "recall@k": "Recall@k", "mrr": "MRR", "ndcg@k": "nDCG@k",
           "faithfulness": "Faithfulness", "answer_relevance": "Answer relevance",
-          "correctness": "Correctness", "citation_precision": "Citation precision",
+          "correctness": "Correctness", "answer_first": "Answer first", "citation_precision": "Citation precision",
           "abstention_accuracy": "Abstention accuracy", "latency_ms": "Latency"}
 LOWER_IS_BETTER = frozenset({"latency_ms"})
 NO_TEMPLATE = frozenset({"n/a", ""})  # the prompt version of a generator without a template

@@ -197,6 +197,7 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
     for m in (am.faithfulness_offline(answer.text, am.contexts_by_marker(answer.citations, texts), abstained=ab),
               am.answer_relevance_offline(q, answer.text, embed, abstained=ab),
               am.correctness_offline(answer.text, case.reference_answer, abstained=ab),
+              am.answer_first_offline(answer.text, case.reference_answer, abstained=ab),
               am.citation_precision_offline(answer.citations, texts, case.gold_spans, abstained=ab)):
         r.metrics[m.name] = _mv(m)
     r.metrics["abstention_accuracy"] = MetricValue(

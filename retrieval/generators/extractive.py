@@ -46,6 +46,15 @@ from embeddings.base import Embedder, Vectors
 from newsrag.settings import load
 from retrieval.context import ContextBlock
 from retrieval.generators import register
+from retrieval.generators.answer_rank import (
+    answer_score,
+    asked_noun,
+    expected_type,
+    focus_share,
+    focus_words,
+    has_type,
+    title_share,
+)
 from retrieval.generators.base import Citation, Generation, GenerationDelta, PromptRef, stream_whole
 from retrieval.generators.injection import unsafe_reason
 
@@ -63,7 +72,10 @@ class ExtractiveSettings(BaseSettings):
     min_retrieval_score: float = Field(0.0, ge=0)
     min_support: float = Field(0.52, ge=0, le=1)
     clause_min_words: int = Field(20, ge=5)  # longer sentences are also scored by clause windows
-    relative_support: float = Field(0.9, gt=0, le=1)  # extra sentences must reach best * this
+    relative_support: float = Field(0.8, gt=0, le=1)  # quoted sentences must reach best * this
+    # After the first, a sentence adding no focus word (retrieval.generators.answer_rank) is quoted
+    # only with support this close to the best: it adds nothing the reader asked for.
+    keep_support: float = Field(0.92, gt=0, le=1.5)
     max_redundancy: float = Field(0.6, gt=0, le=1)  # word Jaccard above which a sentence repeats one chosen
     cache_size: int = Field(20_000, ge=0)  # sentence vectors kept in memory (about 1.5 KB each at 384 dims)
     # Sentences embedded per answer, those sharing the most question words: see ``score``.
@@ -252,7 +264,7 @@ class ExtractiveGenerator:
         best = max(scored, key=lambda s: s.support)
         if best.support < self.settings.min_support:
             return self._abstain()
-        return self._compose(self._select(scored, best))
+        return self._compose(self._select(question, scored, best))
 
     def stream(self, question: str, blocks: list[ContextBlock], *,
                prompt: PromptRef | None = None) -> Iterator[GenerationDelta]:
@@ -316,17 +328,30 @@ class ExtractiveGenerator:
                     self._cache.popitem(last=False)
         return np.stack([found[t] for t in texts])
 
-    def _select(self, scored: list[Scored], best: Scored) -> list[Scored]:
+    def _select(self, question: str, scored: list[Scored], best: Scored) -> list[Scored]:
+        """Sentences within ``relative_support`` of the best, ordered by how well they answer
+        (:mod:`.answer_rank`); after the first, only those adding a focus word not yet covered."""
         s = self.settings
         floor = max(s.min_support, best.support * s.relative_support)
+        expected, noun = expected_type(question), asked_noun(question)
+        focus = {c.block.n: focus_words(question, c.block.title, content_words) for c in scored}
+        about = {c.block.n: title_share(question, c.block.title, content_words) for c in scored}
+        idf = idf_weights(set().union(*focus.values()), [set(c.words) for c in scored])
+        top = max(c.block.score for c in scored) or 1.0
+        ranked = sorted((c for c in scored if c.support >= floor), key=lambda c: (
+            -answer_score(c.support, focus_share(c.words, focus[c.block.n], idf), about[c.block.n],
+                          c.block.score / top, has_type(c.text, expected, noun, stem)), c.block.n, c.position))
         chosen: list[Scored] = []
-        for cand in sorted(scored, key=lambda c: (-c.support, c.block.n, c.position)):
-            if len(chosen) == s.max_sentences or cand.support < floor:
+        covered: set[str] = set()
+        for cand in ranked:
+            adds = bool(focus[cand.block.n] & cand.words - covered) or cand.support >= best.support * s.keep_support
+            if chosen and (not adds or any(_jaccard(cand.words, c.words) > s.max_redundancy for c in chosen)):
+                continue
+            chosen.append(cand)
+            covered |= cand.words | content_words(cand.block.title)
+            if len(chosen) == s.max_sentences:
                 break
-            if all(_jaccard(cand.words, c.words) <= s.max_redundancy for c in chosen):
-                chosen.append(cand)
-        block_rank = {c.block.n: i for i, c in reversed(list(enumerate(chosen)))}
-        return sorted(chosen, key=lambda c: block_rank[c.block.n])  # stable: by support within an article
+        return chosen
 
     def _compose(self, chosen: list[Scored]) -> Generation:
         text = " ".join(f"{c.text} [{c.block.n}]" for c in chosen)

@@ -136,17 +136,28 @@ def test_citations_refer_to_existing_blocks_and_markers_match(generator: Extract
     assert any("212 inpatient beds" in c.quote for c in gen.citations)
 
 
-def test_selection_leads_with_the_strongest_sentence_and_keeps_articles_together() -> None:
-    gen = ExtractiveGenerator(BagOfWordsEmbedder(), ExtractiveSettings(relative_support=0.8, max_sentences=3))
-    other = block(2, "other", "Unrelated text.")
+def test_selection_leads_with_the_answer_and_drops_sentences_adding_nothing() -> None:
+    """Ordered by how well a sentence answers (support, focus words, answer type, the article's
+    title and retrieval score), not grouped by article; a repeat, and a sentence adding no focus
+    word unless its support is within ``keep_support`` of the best, are dropped (#20, item 9)."""
+    gen = ExtractiveGenerator(BagOfWordsEmbedder(), ExtractiveSettings(relative_support=0.8, max_sentences=3,
+                                                                       keep_support=0.95))
+    other = block(2, "other", "Unrelated text.", title="Unrelated", score=0.9)
 
     def scored(b: ContextBlock, position: int, support: float, text: str) -> Scored:
-        return Scored(b, b.chunk_ids[0], position, text, frozenset(text.split()), support, support, support)
+        return Scored(b, b.chunk_ids[0], position, text, frozenset(content_words(text)), support, support, support)
 
-    pool = [scored(HOSPITAL, 0, 0.70, "a b c"), scored(HOSPITAL, 3, 0.80, "d e f"), scored(other, 1, 0.78, "g h i"),
-            scored(other, 2, 0.50, "j k l"), scored(HOSPITAL, 4, 0.79, "d e f")]  # last: a repeat of one chosen
-    chosen = gen._select(pool, pool[1])
-    assert [(c.block.n, c.position) for c in chosen] == [(1, 3), (1, 0), (2, 1)]
+    question = "How many inpatient beds does the hospital have?"
+    pool = [scored(HOSPITAL, 0, 0.80, "The hospital opened on Wednesday after years of work."),
+            scored(HOSPITAL, 3, 0.77, "The hospital has 212 inpatient beds."),
+            scored(other, 1, 0.78, "Unrelated news about a hospital somewhere else."),
+            scored(HOSPITAL, 4, 0.74, "The hospital has 212 inpatient beds indeed."),  # a repeat of one chosen
+            scored(HOSPITAL, 5, 0.79, "Staff said the hospital opened on time."),  # within keep_support of best
+            scored(other, 2, 0.50, "Below the support floor entirely.")]
+    chosen = gen._select(question, pool, pool[0])
+    assert [(c.block.n, c.position) for c in chosen] == [(1, 3), (1, 0), (1, 5)]
+    concise = ExtractiveGenerator(BagOfWordsEmbedder(), ExtractiveSettings(relative_support=0.8, keep_support=1.5))
+    assert [c.position for c in concise._select(question, pool, pool[0])] == [3]  # the rest add no focus word
 
 
 def test_abstains_without_blocks(generator: ExtractiveGenerator) -> None:
