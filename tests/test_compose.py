@@ -373,3 +373,13 @@ def test_airflow_init_refuses_placeholders_without_echoing_values() -> None:
     for secret in ("Real-Admin-Pass-1234", "jwt-Real-Secret-5678", "api-Real-Secret-9012"):
         assert secret not in output
     assert "db migrate" not in output  # stopped before touching anything
+
+
+def test_every_variable_of_airflow_settings_reaches_the_compose_tasks() -> None:
+    """airflow-init creates the Variables of airflow_settings.yaml; the tasks read a Variable only
+    when NEWSRAG_AIRFLOW_VARIABLES names it, so the two files must agree."""
+    settings = yaml.safe_load((COMPOSE.parent / "airflow_settings.yaml").read_text())
+    wanted = {v["variable_name"] for v in settings["airflow"]["variables"]}
+    pairs = environment(services()["airflow-worker"])["NEWSRAG_AIRFLOW_VARIABLES"].split(",")
+    named = {pair.split("=", 1)[1] for pair in pairs}
+    assert wanted and wanted <= named
