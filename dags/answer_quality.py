@@ -1,5 +1,10 @@
 """answer_quality: after every fresh ingestion (the Weaviate Asset) and daily, score retrieval and
-answers on a golden set, write the report, gate regressions and notify. Wiring only."""
+answers on a golden set, write the report, gate regressions and notify. Wiring only.
+
+An empty or missing collection skips the run at its first task (nothing to score, and a retry
+cannot fill the index), and two runs may be active, so a scheduled run (the daily one, or the
+latest missed one that Airflow starts when the DAG is unpaused) never holds back the run that an
+Asset event starts for fresh data."""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
 from newsrag_airflow.notifier import on_failure
 
 COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
@@ -21,7 +34,7 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(DAILY, timezone="UTC"), assets=[NEWS_INDEX]),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=2,  # a scheduled run and the Asset-triggered run of fresh data, side by side
     tags=["newsrag", "evaluation"],
     default_args={"retries": 1, "on_failure_callback": on_failure()},
     params={
@@ -40,16 +53,23 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
 def answer_quality() -> None:
     @task
     def snapshot_index() -> dict[str, Any]:
-        from evaluation.dag_tasks import snapshot
         from newsrag_airflow.connections import task_env
+        from newsrag_airflow.skip import skip
+
+        from evaluation.dag_tasks import snapshot
+        from evaluation.runner import EmptyIndex
 
         with task_env():
-            return snapshot()
+            try:
+                return snapshot()
+            except EmptyIndex as exc:  # skipped, not failed: no retry, and the rest of the run is skipped
+                skip(f"nothing to evaluate: {exc}")
 
     @task
     def plan(index: dict[str, Any]) -> dict[str, Any]:
-        from evaluation.dag_tasks import plan
         from newsrag_airflow.connections import task_env
+
+        from evaluation.dag_tasks import plan
 
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties", "top_k")}
@@ -62,24 +82,27 @@ def answer_quality() -> None:
 
     @task(max_active_tis_per_dagrun=2)
     def evaluate(case_ids: list[str], planned: dict[str, Any]) -> list[dict[str, Any]]:
-        from evaluation.dag_tasks import evaluate
         from newsrag_airflow.connections import task_env
+
+        from evaluation.dag_tasks import evaluate
 
         with task_env():
             return evaluate(case_ids, planned)
 
     @task
     def score(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
-        from evaluation.dag_tasks import score
         from newsrag_airflow.connections import task_env
+
+        from evaluation.dag_tasks import score
 
         with task_env():
             return score(list(results), planned)
 
     @task(outlets=[REPORT])
     def write_report(summary: dict[str, Any]) -> dict[str, Any]:
-        from evaluation.dag_tasks import report
         from newsrag_airflow.connections import task_env
+
+        from evaluation.dag_tasks import report
 
         with task_env():
             reported = report(summary)
@@ -91,8 +114,9 @@ def answer_quality() -> None:
     # failure callback says why)
     @task(trigger_rule="all_done_min_one_success")
     def notify(summary: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
-        from evaluation.dag_tasks import notify
         from newsrag_airflow.connections import task_env
+
+        from evaluation.dag_tasks import notify
 
         with task_env():
             return notify(summary, reported)

@@ -1,6 +1,7 @@
-"""news_ingest: read the source registry at run time, map one task per source batch, emit the
-Weaviate Asset with counts. Wiring only: every task body calls one library function, imported
-inside the body so that parsing this file stays cheap and opens no connection."""
+"""news_ingest: check the store, read the source registry at run time, map one task per source
+batch, total the reports, and emit the Weaviate Asset (with the counts) only when the index changed.
+Wiring only: every task body calls one function, imported inside the body so that parsing this file
+stays cheap and opens no connection (the decisions are in newsrag_airflow/ingest_run.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ START_DATE = pendulum.parse(os.environ.get("NEWSRAG_INGEST_START_DATE", "2026-01
     },
 )
 def news_ingest() -> None:
+    # First, so that an outage shows even when every source is unchanged (nothing would be written).
+    @task
+    def check_store() -> dict[str, Any]:
+        from newsrag_airflow.ingest_run import check_store
+
+        return check_store()
+
     @task
     def plan_batches() -> list[list[dict[str, Any]]]:
         from ingest.summary import plan_batches
@@ -55,9 +63,11 @@ def news_ingest() -> None:
 
     @task(pool=EMBED_POOL, queue=EMBED_QUEUE, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from newsrag_airflow.connections import task_env
+        from newsrag_airflow.ingest_run import fail_failed_sources
+
         from ingest.pipeline import run_batch
         from ingest.summary import run_window
-        from newsrag_airflow.connections import task_env
 
         context = get_current_context()
         ti, params, run = context["ti"], context["params"], context["dag_run"]
@@ -66,23 +76,32 @@ def news_ingest() -> None:
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
         with task_env():
-            return run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window)
+            reports = run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window)
+        fail_failed_sources(ti, reports)  # a failed source fails its batch, after the others landed
+        return reports
 
-    # No retries: the totals of the same results cannot change (and a wrong Connection is notified at once).
-    @task(outlets=[NEWS_INDEX], trigger_rule="all_done", retries=0)
+    # No retries: the totals of the same results cannot change (and a wrong Connection is notified
+    # at once). Runs when at least one batch ran, failed ones included; not after check_store failed.
+    @task(trigger_rule="all_done_min_one_success", retries=0)
     def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
         from newsrag_airflow.consumers import check_consumers
 
         from ingest.summary import summarize
 
-        context = get_current_context()
         totals = summarize(list(results), expected=sum(len(b) for b in batches))
-        context["outlet_events"][NEWS_INDEX].extra = totals
-        check_consumers(context["ti"], NEWS_INDEX.uri, totals)  # a paused answer_quality is logged and notified
+        check_consumers(get_current_context()["ti"], NEWS_INDEX.uri, totals)  # a paused answer_quality is logged
         return totals
 
+    # The Asset event only when chunks were written or deleted (as prompts_deploy: skipped, no event).
+    @task(outlets=[NEWS_INDEX], retries=0)
+    def publish_index(totals: dict[str, Any]) -> dict[str, Any]:
+        from newsrag_airflow.ingest_run import publish_or_skip
+
+        return publish_or_skip(get_current_context(), NEWS_INDEX, totals)
+
     batches = plan_batches()
-    summarize(ingest_batch.expand(batch=batches), batches)
+    check_store() >> batches
+    publish_index(summarize(ingest_batch.expand(batch=batches), batches))
 
 
 news_ingest()

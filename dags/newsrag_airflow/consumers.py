@@ -59,14 +59,11 @@ def _problem(dag_id: str, state: str, asset_uri: str) -> str:
             f"`airflow dags list-import-errors`, or set NEWSRAG_INGEST_CONSUMERS")
 
 
-def _changed(totals: Mapping[str, Any]) -> bool:
-    return int(totals.get("chunks_written", 0)) + int(totals.get("chunks_deleted", 0)) > 0
-
-
 def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any],
                     dag_ids: Iterable[str] | None = None) -> dict[str, str]:
     """Check the Asset's consumers after a producer run; returns ``{dag_id: state}`` for those that
     are not listening (paused or missing). Logs and notifies as the module says; never raises."""
+    from newsrag_airflow.ingest_run import index_changed
     from newsrag_airflow.notifier import notify
 
     problems: dict[str, str] = {}
@@ -82,7 +79,7 @@ def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any],
             continue
         problems[dag_id] = state
         log.warning("%s", _problem(dag_id, state, asset_uri))
-    if problems and _changed(totals):
+    if problems and index_changed(totals):
         subject = f"newsrag: {ti.dag_id} updated {asset_uri} but " + ", ".join(
             f"{d} is {s}" for d, s in problems.items())
         counts = ", ".join(f"{k} {totals.get(k, 0)}" for k in ("new", "changed", "chunks_written", "chunks_deleted"))

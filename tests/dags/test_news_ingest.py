@@ -1,4 +1,6 @@
-"""dag.test() of news_ingest over three mapped sources, one of them broken."""
+"""dag.test() of news_ingest over three mapped sources, one of them broken: the broken source's batch
+task ends failed (the grid shows it) while the others succeed, and the summary and the Asset event
+count all three sources."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from tests.ingest.feedgen import item, rss
 pytestmark = pytest.mark.integration
 
 
-def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
+def test_news_ingest_maps_sources_fails_the_broken_ones_batch_and_emits_counts(
         airflow_db: str, weaviate_server: Any, feed_server: Any, collection_name: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 41), item("beta", 42)]), "application/rss+xml")
@@ -41,8 +43,9 @@ def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
     (tmp_path / "home" / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
 
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
-    run = dag.test()
-    assert str(run.state) == "success"
+    with collect_logs("evaluation.notify") as logs:
+        run = dag.test()
+    assert str(run.state) == "success"  # the run's last tasks succeeded: what landed is published
 
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
@@ -74,8 +77,16 @@ def test_news_ingest_maps_sources_reports_the_broken_one_and_emits_counts(
                                                             TaskInstance.run_id == run.run_id,
                                                             TaskInstance.task_id == "ingest_batch")).all()
         states = sorted((ti.map_index, str(ti.state)) for ti in mapped)
-    assert [i for i, _ in states] == [0, 1, 2]  # one mapped task per enabled source
-    assert all(state.endswith("success") for _, state in states)  # the broken source is reported, not raised
+        summary = {ti.task_id: str(ti.state) for ti in session.scalars(select(TaskInstance).where(
+            TaskInstance.dag_id == "news_ingest", TaskInstance.run_id == run.run_id,
+            TaskInstance.task_id.in_(["summarize", "publish_index"])))}
+    assert [i for i, _ in states] == [0, 1, 2]  # one mapped task per enabled source (one source per batch)
+    assert [s.rsplit(".", 1)[-1] for _, s in states].count("failed") == 1, states  # the broken one's batch
+    assert [s.rsplit(".", 1)[-1] for _, s in states].count("success") == 2, states
+    assert {k: v.rsplit(".", 1)[-1] for k, v in summary.items()} == {"summarize": "success", "publish_index": "success"}
+    sent = logs.text()  # the failed batch's failure callback names the source and why
+    assert "task ingest_batch failed" in sent and "1 of 1 source(s) of this batch failed" in sent, sent
+    assert "broken-news" in sent and "alpha-news" not in sent
 
 
 def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses_nothing(
@@ -115,7 +126,8 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
         run = dag.test()
     assert str(run.state) == "failed"
     text = logs.text()
-    assert "summarize" in text and f"cannot reach Weaviate at http://127.0.0.1:{dead}" in text, text
+    # the first task finds it, before any source is read
+    assert "task check_store failed" in text and f"cannot reach Weaviate at http://127.0.0.1:{dead}" in text, text
     assert key not in text
     with WeaviateStore(collection=collection_name) as store:
         assert store.count() == before  # the changed article was not half-written anywhere
