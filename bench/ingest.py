@@ -338,8 +338,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         second = run_source(spec, ctx)
         res["rerun_same"] = second.model_dump(mode="json", exclude={"failed"})
         key = f"jsonl:{_resolve(ctx.source_context(), spec.path)}"
-        res["validators_saved"] = ctx.state.validators(key)[0] is not None
-        ctx.state.forget_validators(key)
+        res["validators_saved"] = ctx.state.validators(spec.id, key)[0] is not None
+        ctx.state.forget_validators(spec.id, key)
         stages.reset()
         third = run_source(spec, ctx)
         res["rerun_forgotten_stages"] = stages.snapshot()

@@ -1,4 +1,8 @@
-"""Everything a pipeline run needs, opened lazily once and closed together."""
+"""Everything a pipeline run needs, opened lazily once and closed together.
+
+Local state is a cache of the store: :meth:`IngestContext.begin_source` reads the collection's
+generation before each source and binds the state to it, so markers written for a collection
+that has since been dropped or re-created are never trusted."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class IngestContext:
         self.base_dir = base_dir or Path.cwd()
         self._chunkers: dict[tuple[int, int], Chunker] = {}
         self._schema_ready = False
+        self._generation: str | None = None  # the collection generation the state is bound to
         self.window: tuple[Any, Any] | None = None  # backfill: only articles published in [start, end)
 
     @cached_property
@@ -57,7 +62,30 @@ class IngestContext:
     @cached_property
     def state(self) -> IngestState:
         return IngestState(self.settings.state_file or self.home / "ingest-state.sqlite",
-                           scope=f"{self.store.name}/{self.vector_name}")
+                           scope=f"{self.store.name}/{self.vector_name}", generation=self._generation or "")
+
+    @property
+    def generation(self) -> str | None:
+        """The collection generation of the last :meth:`begin_source` (None before it)."""
+        return self._generation
+
+    def begin_source(self) -> str:
+        """Check the collection before a source runs (one schema read): create it when it is
+        missing, and bind the state to its generation. A new generation (the collection was dropped
+        or re-created) forgets every marker, signature and remembered document of the old one."""
+        found = self.store.generation()
+        if found is None:
+            self._schema_ready = False
+            self.ensure_schema()
+            found = self.store.ensure_generation()
+        self.state.bind(found)  # always: a verification may have bound it to the generation it checked
+        if found != self._generation:
+            if self._generation is not None:  # re-created since this context last looked: its schema too
+                self._schema_ready = False
+            self._generation = found
+            self.state.forget_other_generations()
+            self.__dict__.pop("near_dups", None)  # signatures are re-read for this generation
+        return found
 
     @cached_property
     def fetcher(self) -> Fetcher:
@@ -70,8 +98,10 @@ class IngestContext:
             index.add_hashvalues(doc_id, source_id, url, values)
         return index
 
-    def source_context(self) -> SourceContext:
-        return SourceContext(self.fetcher, self.state, self.base_dir, self.settings.max_full_article_fetches)
+    def source_context(self, trust_markers: bool = True) -> SourceContext:
+        """``trust_markers`` False: send no validators and ignore "seen" marks (a full or windowed read)."""
+        return SourceContext(self.fetcher, self.state, self.base_dir, self.settings.max_full_article_fetches,
+                             trust_markers=trust_markers)
 
     def chunker(self, options: Any | None) -> Chunker:
         size = options.chunk_tokens if options else self.settings.chunk_tokens

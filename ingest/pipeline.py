@@ -4,6 +4,11 @@ Sync semantics (docs/architecture.md): new articles are embedded and inserted; a
 (same doc id, new content hash) gets its new chunks written *before* its old ones are deleted, so a
 crash leaves extra old chunks, never missing ones, and the next run removes them; unchanged articles
 cost nothing. Re-running or retrying converges to the store one clean run would leave.
+
+Local state only makes unchanged sources cheap, and the store stays the truth (``ingest.state``):
+validators and "seen" marks are trusted by a normal run only, for the collection generation they
+were written in, and only while the store still holds something of a source that had something.
+A full run (``full=True``) and a windowed run (a backfill) read every source whatever its marks say.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from ingest.limits import FieldLimits, bound_articles, cap_chunks
 from ingest.models import Article, Chunk, IngestReport, ItemFailure
 from ingest.registry import parse_source
 from ingest.sources import get_source
+from ingest.state import StoredDoc
 from newsrag.errors import BatchWriteError, NewsragError, SourceError
 from newsrag.settings import load
 from retrieval.analysis import bm25_terms
-from retrieval.types import StoredObject
+from retrieval.types import SearchFilters, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ class Plan:
     write: list[Article] = field(default_factory=list)  # new or changed
     changed: set[str] = field(default_factory=set)  # doc ids whose old versions go after the write
     repair: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, hash) with stale extra versions
+    unchanged: list[Article] = field(default_factory=list)  # already stored as they are
     signatures: dict[str, Any] = field(default_factory=dict)  # MinHash per new doc id, computed once
 
 
@@ -51,16 +58,18 @@ class Prepared:
     objects: list[StoredObject]
 
 
-def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: bool = False) -> IngestReport:
+def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: bool = False,
+               full: bool = False) -> IngestReport:
     """Ingest one source. Source failures are reported, not raised, unless retryable and
-    ``raise_retryable`` is set (so an orchestrator can retry with backoff)."""
+    ``raise_retryable`` is set (so an orchestrator can retry with backoff). ``full`` reads the
+    source whatever its validators and "seen" marks say (and remembers fresh ones)."""
     spec = parse_source(spec, "source") if isinstance(spec, dict) else spec
     own = ctx is None
     ctx = ctx or IngestContext()
     started = time.monotonic()
     report = IngestReport(source_id=spec.id)
     try:
-        _run(spec, ctx, report)
+        _run(spec, ctx, report, full)
     except NewsragError as exc:
         if raise_retryable and exc.retryable:
             raise
@@ -76,17 +85,20 @@ def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: 
 
 
 def run_batch(specs: list[Any], *, raise_retryable: bool = False,
-              window: tuple[str | None, str | None] | None = None) -> list[dict[str, Any]]:
+              window: tuple[str | None, str | None] | None = None, full: bool = False) -> list[dict[str, Any]]:
     """Run several sources with one shared context; one source's failure never stops the others.
     Specs planned by :func:`ingest.summary.plan_batches` carry their registry folder as ``_base_dir``.
-    ``window`` (ISO start, end) limits the run to articles published in [start, end): a backfill."""
+    ``window`` (ISO start, end) limits the run to articles published in [start, end): a backfill,
+    which reads each source in full and keeps the validators a normal run saved. ``full`` reads every
+    source whatever its validators say."""
     from pathlib import Path
 
     base = next((s["_base_dir"] for s in specs if isinstance(s, dict) and s.get("_base_dir")), None)
     specs = [{k: v for k, v in s.items() if k != "_base_dir"} if isinstance(s, dict) else s for s in specs]
     with IngestContext(base_dir=Path(base) if base else None) as ctx:
         ctx.window = parse_window(window)
-        return [run_source(s, ctx, raise_retryable=raise_retryable).model_dump(mode="json") for s in specs]
+        return [run_source(s, ctx, raise_retryable=raise_retryable, full=full).model_dump(mode="json")
+                for s in specs]
 
 
 def parse_window(window: tuple[str | None, str | None] | None) -> tuple[datetime | None, datetime | None] | None:
@@ -98,8 +110,10 @@ def parse_window(window: tuple[str | None, str | None] | None) -> tuple[datetime
     return start, end
 
 
-def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
-    collected = get_source(spec.type).collect(spec, ctx.source_context())
+def _run(spec: Any, ctx: IngestContext, report: IngestReport, full: bool) -> None:
+    ctx.begin_source()
+    trusted = _trust_markers(spec, ctx, full)
+    collected = get_source(spec.type).collect(spec, ctx.source_context(trust_markers=trusted))
     if collected.not_modified:
         report.status = "not_modified"
         _retention(spec, ctx, report)
@@ -113,6 +127,7 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
     articles = _fresh(spec, bounded.articles, report, ctx.window)
     ctx.ensure_schema()
     plan = _plan(articles, ctx, report)
+    ctx.state.remember_docs(spec.id, map(_stored_doc, plan.unchanged))
     _write_groups(spec, plan, ctx, report, limits)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
@@ -123,6 +138,26 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
     report.status = "partial" if report.failed else "ok"
     if not report.failed and not windowed:
         collected.commit()
+        ctx.state.record_read(spec.id, ctx.store.count(SearchFilters(source_ids=(spec.id,))))
+
+
+def _trust_markers(spec: Any, ctx: IngestContext, full: bool) -> bool:
+    """Whether this read may send validators and trust "seen" marks: not in a full or windowed run,
+    and not when a source that had chunks after its last full read has none left in the store
+    (deleted behind the pipeline's back: one aggregate query, only for sources that had chunks)."""
+    if full or ctx.window is not None:
+        return False
+    had = ctx.state.chunks_stored(spec.id)
+    if not had:
+        return True
+    if ctx.store.count(SearchFilters(source_ids=(spec.id,))) > 0:
+        return True
+    log.warning("source %s had %d chunk(s) stored and has none now: reading it in full", spec.id, had)
+    return False
+
+
+def _stored_doc(article: Article) -> StoredDoc:
+    return StoredDoc(article.doc_id, article.url or article.key or article.doc_id, article.published_at)
 
 
 def _fresh(spec: Any, articles: list[Article], report: IngestReport,
@@ -158,6 +193,7 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> 
         hashes = stored.get(a.doc_id, set())
         if a.content_hash in hashes:
             report.unchanged += 1
+            plan.unchanged.append(a)
             if len(hashes) > 1:
                 plan.repair.append((a.doc_id, a.content_hash))
         elif hashes:
@@ -241,12 +277,13 @@ def _prepare(spec: Any, group: list[Article], ctx: IngestContext, report: Ingest
 
 def _finish(upsert: Future[int], prepared: Prepared, plan: Plan, ctx: IngestContext, report: IngestReport) -> None:
     failed_docs = _upserted(upsert, prepared, report)
-    for a in prepared.group:
-        if a.doc_id in failed_docs or not any(x is a for x, _ in prepared.chunks):
-            continue
+    written = [a for a in prepared.group if a.doc_id not in failed_docs and any(x is a for x, _ in prepared.chunks)]
+    for a in written:
         if a.doc_id in plan.changed:
             report.chunks_deleted += ctx.store.delete_doc_except(a.doc_id, a.content_hash)
         _remember(a, ctx, plan.signatures.pop(a.doc_id, None))
+    if written:
+        ctx.state.remember_docs(written[0].source_id, map(_stored_doc, written))
 
 
 def _upserted(upsert: Future[int], prepared: Prepared, report: IngestReport) -> set[str]:
@@ -292,6 +329,7 @@ def _retention(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
     cutoff = _cutoff(spec)
     if cutoff and ctx.store.exists():
         report.chunks_deleted += ctx.store.delete_older_than(spec.id, cutoff)
+        ctx.state.forget_docs_older_than(spec.id, cutoff)
         _forget_missing_signatures(spec.id, ctx)
 
 
@@ -311,14 +349,16 @@ def _snapshot_deletes(spec: Any, articles: list[Article], ctx: IngestContext, re
     if gone and not failed_items:  # never delete on a partial read: a failed line may be one of them
         report.chunks_deleted += ctx.store.delete_docs(sorted(gone))
         ctx.state.delete_signatures(sorted(gone))
+        ctx.state.forget_docs(spec.id, gone)
 
 
 __all__ = ["SourceError", "run_batch", "run_source"]
 
 
-def run_registry(path: str, only: str | None = None, progress: Any = None) -> list[IngestReport]:
+def run_registry(path: str, only: str | None = None, progress: Any = None, full: bool = False) -> list[IngestReport]:
     """Run every enabled source of a registry file with one shared context (the CLI's path).
-    ``progress(spec, report_or_None)`` is called before and after each source."""
+    ``progress(spec, report_or_None)`` is called before and after each source; ``full`` reads every
+    source whatever its validators say (``newsrag ingest --full``)."""
     from pathlib import Path
 
     from ingest.registry import load_registry
@@ -329,7 +369,7 @@ def run_registry(path: str, only: str | None = None, progress: Any = None) -> li
         for spec in registry.enabled(only):
             if progress:
                 progress(spec, None)
-            reports.append(run_source(spec, ctx))
+            reports.append(run_source(spec, ctx, full=full))
             if progress:
                 progress(spec, reports[-1])
     return reports

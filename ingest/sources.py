@@ -47,6 +47,15 @@ class SourceContext:
     base_dir: Path
     max_full_article_fetches: int = 50
     deadlines: dict[str, Deadline] = field(default_factory=dict)  # by source id: one context serves one run
+    trust_markers: bool = True  # False: a full or windowed read, which neither sends validators nor trusts marks
+
+    def validators(self, spec: Any, key: str) -> tuple[str | None, str | None]:
+        """The source's own validators for ``key`` (a URL or a file pattern), when this read trusts them."""
+        return self.state.validators(spec.id, key) if self.trust_markers else (None, None)
+
+    def saver(self, spec: Any, key: str, etag: str | None, last_modified: str | None) -> Callable[[], None]:
+        """Remembers the validators once the run has succeeded (``Collected.commit``)."""
+        return lambda: self.state.save_validators(spec.id, key, etag, last_modified)
 
     def deadline(self, spec: Any) -> Deadline:
         """The wall-clock budget of all the source's fetching (``http.deadline``), from its first fetch."""
@@ -83,7 +92,7 @@ def get_source(kind: str) -> Source:
 def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], conditional: bool = True,
          trusted: bool = True) -> Any:
     """Fetch a URL of the registry (trusted: may be file://) or one found in content (never a file)."""
-    etag, modified = ctx.state.validators(url) if conditional else (None, None)
+    etag, modified = ctx.validators(spec, url) if conditional else (None, None)
     return fetch(ctx.fetcher, url, source_id=spec.id, etag=etag, last_modified=modified, allow_files=trusted,
                  headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout,
                  deadline=ctx.deadline(spec))
@@ -107,7 +116,7 @@ class FeedSource:
         parsed = parse_feed(res.content, source_id=spec.id, feed_url=res.url, content_type=res.content_type,
                             encoding=res.encoding, tags=tuple(spec.tags), max_items=spec.max_items)
         out = Collected(list(parsed.articles), list(parsed.failures),
-                        commit=lambda: ctx.state.save_validators(url, res.etag, res.last_modified))
+                        commit=ctx.saver(spec, url, res.etag, res.last_modified))
         if spec.fetch_full_article:
             self._upgrade(spec, ctx, out, parsed.needs_fetch[: ctx.max_full_article_fetches])
         return out
@@ -297,9 +306,9 @@ class JsonlSource:
             raise SourceError(spec.id, f"no JSONL file at {pattern}")
         key = f"jsonl:{pattern}"
         etag = _files_etag(files)
-        if ctx.state.validators(key)[0] == etag:
+        if ctx.validators(spec, key)[0] == etag:
             return Collected(not_modified=True)
-        out = Collected(complete=True, commit=lambda: ctx.state.save_validators(key, etag, None))
+        out = Collected(complete=True, commit=ctx.saver(spec, key, etag, None))
         for item_id, record in _jsonl_records(spec.id, files, out.failures):
             try:
                 out.articles.append(jsonl_article(spec, item_id, record))
@@ -356,9 +365,9 @@ class FolderSource:
         files = sorted({p for pattern in spec.patterns for p in root.glob(pattern) if p.is_file()})
         key = f"folder:{root}"
         etag = _files_etag(files)
-        if ctx.state.validators(key)[0] == etag:
+        if ctx.validators(spec, key)[0] == etag:
             return Collected(not_modified=True)
-        out = Collected(complete=True, commit=lambda: ctx.state.save_validators(key, etag, None))
+        out = Collected(complete=True, commit=ctx.saver(spec, key, etag, None))
         for path in files[: spec.max_items]:
             try:
                 out.articles.append(self._article(spec, root, path))

@@ -103,18 +103,45 @@ def quickstart(
     run_quickstart(question, out, serve=serve)
 
 
-@app.command("ingest")
+ingest_app = typer.Typer(help="Ingest the registry's sources into Weaviate, or verify what is stored.")
+app.add_typer(ingest_app, name="ingest")
+SOURCES_HELP = "Registry file (default: $NEWSRAG_INGEST_SOURCES_FILE)."
+
+
+@ingest_app.callback(invoke_without_command=True)
 @friendly
 def ingest(
-    sources: str = typer.Option(None, "--sources", help="Registry file (default: $NEWSRAG_INGEST_SOURCES_FILE)."),
+    command: typer.Context,
+    sources: str = typer.Option(None, "--sources", help=SOURCES_HELP),
     source: str = typer.Option(None, "--source", help="Only this source id."),
     as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON."),
+    full: bool = typer.Option(False, "--full", help="Read every source in full, ignoring its validators "
+                                                    "and \"seen\" marks (unchanged articles still cost nothing)."),
 ) -> None:
     """Ingest the registry's sources into Weaviate; exits 1 when a source failed."""
+    if command.invoked_subcommand is not None:
+        return
     from newsrag.ingest_view import ingest_with_progress
 
-    reports = ingest_with_progress(sources, source, out, as_json)
+    reports = ingest_with_progress(sources, source, out, as_json, full=full)
     if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+@ingest_app.command("verify")
+@friendly
+def ingest_verify(
+    sources: str = typer.Option(None, "--sources", help=SOURCES_HELP),
+    source: str = typer.Option(None, "--source", help="Only this source id."),
+    repair: bool = typer.Option(False, "--repair", help="Read each source with missing articles in full."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verification as JSON."),
+) -> None:
+    """Check each source's stored articles against its ingestion state.
+
+    Exits 1 when articles are missing (with --repair: when a repair failed or left some missing)."""
+    from newsrag.ingest_view import verify_and_print
+
+    if not verify_and_print(sources, source, out, as_json, repair=repair):
         raise typer.Exit(1)
 
 

@@ -7,7 +7,9 @@ searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
@@ -30,6 +32,10 @@ from retrieval.types import Hit, SearchFilters, StoredObject
 
 WRITE_BATCH = 200
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
+
+# A collection's generation: a random id kept in its description, new whenever the collection is
+# (re-)created, so that state kept beside the store can tell the data it describes from a successor.
+GENERATION = re.compile(r"\bgeneration ([0-9a-f]{32})\b")
 
 FUSION = {"relative_score": HybridFusion.RELATIVE_SCORE, "ranked": HybridFusion.RANKED}
 
@@ -251,6 +257,31 @@ class WeaviateStore:
                 add = partial(self._col.config.add_vector, vector_config=Configure.Vectors.self_provided(name=name))
                 self._reconcile(add, partial(_has_vector, name))
 
+    def generation(self) -> str | None:
+        """The collection's generation id (one schema read); None when the collection is missing or
+        has none (created before generations, or by another tool)."""
+        try:
+            config = self.client.collections.use(self.name).config.get()
+        except wex.UnexpectedStatusCodeError as exc:
+            if exc.status_code == 404:
+                return None
+            raise translate_error(exc, self.name) from None
+        except wex.WeaviateBaseError as exc:
+            raise translate_error(exc, self.name) from None
+        found = GENERATION.search(config.description or "")
+        return found.group(1) if found else None
+
+    def ensure_generation(self) -> str:
+        """The collection's generation id, giving an existing collection without one a new id
+        (when writers race to do so, the id the collection keeps is returned)."""
+        if (found := self.generation()) is None:
+            describe = partial(self._col.config.update, description=_description())
+            self._reconcile(describe, lambda config: GENERATION.search(config.description or "") is not None)
+            found = self.generation()
+        if found is None:
+            raise StoreError(f"collection {self.name} is missing: cannot read its generation")
+        return found
+
     def _await_index(self, timeout: float = 20.0) -> None:
         """A collection a concurrent writer has just created is visible before its index is loaded:
         until then queries fail with "non-existing index" (seen when mapped ingest tasks start
@@ -275,6 +306,7 @@ class WeaviateStore:
         try:
             self._call(lambda: self.client.collections.create(
                 self.name,
+                description=_description(),
                 properties=chunk_properties(),
                 vector_config=[Configure.Vectors.self_provided(name=n) for n in vector_names],
                 inverted_index_config=Configure.inverted_index(
@@ -457,6 +489,10 @@ class WeaviateStore:
             query_properties=list(query_properties) if query_properties else None,
             return_properties=returned_properties(), return_metadata=MetadataQuery(score=True)))
         return [_hit(o, o.metadata.score) for o in res.objects]
+
+
+def _description() -> str:
+    return f"newsrag news chunks; generation {uuid.uuid4().hex} (new when the collection is re-created)"
 
 
 def _hit(obj: Any, score: float | None) -> Hit:

@@ -66,7 +66,7 @@ def test_new_unchanged_changed_and_exact_counts(ctx: IngestContext, store: Weavi
     assert (second.chunks_embedded, second.chunks_written, second.chunks_deleted) == (0, 0, 0)
     assert store.count() == want
 
-    ctx.state.forget_validators(spec.url)  # full re-read of an unchanged feed
+    ctx.state.forget_validators(spec.id, spec.url)  # full re-read of an unchanged feed
     third = run_source(spec, ctx)
     assert (third.unchanged, third.new, third.changed, third.chunks_embedded, third.chunks_written) == (3, 0, 0, 0, 0)
 
@@ -101,7 +101,7 @@ def test_interrupted_replace_is_repaired_by_the_next_run(ctx: IngestContext, sto
     store.delete_doc_except = original  # type: ignore[method-assign]
     hashes = next(iter(stored_docs(store).values()))["hashes"]
     assert len(hashes) == 2  # extra old chunks, never missing ones
-    ctx.state.forget_validators(spec.url)
+    ctx.state.forget_validators(spec.id, spec.url)
     repaired = run_source(spec, ctx)
     assert repaired.unchanged == 1 and repaired.chunks_embedded == 0
     assert_consistent(store)
@@ -124,7 +124,7 @@ def test_retention_deletes_what_is_due_and_nothing_else(ctx: IngestContext, stor
     after = {d["url"].rsplit("/", 1)[-1] for d in stored_docs(store).values()}
     assert after == {"fresh-a.html", "undated.html", "other-old.html"}
     assert report.chunks_deleted == before["old-a.html"] + before["old-b.html"]
-    ctx.state.forget_validators(spec.url)
+    ctx.state.forget_validators(spec.id, spec.url)
     reread = run_source(spec, ctx)
     assert (reread.skipped, reread.unchanged, reread.chunks_written, reread.chunks_deleted) == (2, 2, 0, 0)
 
@@ -154,7 +154,7 @@ def test_rerun_after_a_retry_leaves_what_one_clean_run_leaves(ctx: IngestContext
     spec = feed_spec(feed_server)
     run_source(spec, ctx)
     snapshot = stored_docs(store)
-    ctx.state.forget_validators(spec.url)
+    ctx.state.forget_validators(spec.id, spec.url)
     again = run_source(spec, ctx)
     assert again.chunks_written == 0 and stored_docs(store) == snapshot
 

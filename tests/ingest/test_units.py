@@ -12,7 +12,7 @@ from ingest.chunking import Chunker, embedding_text, is_content
 from retrieval.analysis import bm25_terms
 from ingest.dedup import NearDuplicateIndex, signature
 from ingest.models import Article, chunk_uuid, content_hash
-from ingest.state import IngestState
+from ingest.state import IngestState, StoredDoc
 from ingest.summary import AllSourcesFailed, summarize
 from tests.ingest.feedgen import paragraphs
 
@@ -115,16 +115,49 @@ def test_near_duplicate_index_finds_copies_not_related_stories() -> None:
 
 def test_state_round_trips_validators_and_signatures(tmp_path: Path) -> None:
     state = IngestState(tmp_path / "s.sqlite")
-    state.save_validators("http://x", '"e1"', "Mon, 01 Jan 2026 00:00:00 GMT")
-    assert state.validators("http://x") == ('"e1"', "Mon, 01 Jan 2026 00:00:00 GMT")
-    state.forget_validators("http://x")
-    assert state.validators("http://x") == (None, None)
+    state.save_validators("metro", "http://x", '"e1"', "Mon, 01 Jan 2026 00:00:00 GMT")
+    assert state.validators("metro", "http://x") == ('"e1"', "Mon, 01 Jan 2026 00:00:00 GMT")
+    state.forget_validators("metro", "http://x")
+    assert state.validators("metro", "http://x") == (None, None)
     sig = signature(" ".join(paragraphs(4, n=2)))
     state.save_signature("d1", "s", "http://x", sig.hashvalues)
     restored = NearDuplicateIndex()
     for doc_id, source_id, url, values in state.signatures():
         restored.add_hashvalues(doc_id, source_id, url, values)
     assert restored.find("d2", sig).doc_id == "d1"
+
+
+def test_state_markers_belong_to_one_source_and_one_collection_generation(tmp_path: Path) -> None:
+    """#21: a marker of another source id, or of a collection since re-created, is never used."""
+    state = IngestState(tmp_path / "s.sqlite", scope="NewsChunk/v", generation="g1")
+    state.save_validators("archive", "jsonl:/data/archive.jsonl", "fingerprint", None)
+    state.record_read("archive", 12)
+    state.remember_docs("archive", [StoredDoc("d1", "https://x/1")])
+    sig = signature(" ".join(paragraphs(4, n=2)))
+    state.save_signature("d1", "archive", "https://x/1", sig.hashvalues)
+    assert state.validators("archive-bf", "jsonl:/data/archive.jsonl") == (None, None)  # a new source reads
+    assert state.validators("archive", "jsonl:/data/archive.jsonl") == ("fingerprint", None)
+    state.bind("g2")  # the collection was dropped and created again
+    assert state.validators("archive", "jsonl:/data/archive.jsonl") == (None, None)
+    assert (state.chunks_stored("archive"), state.docs("archive"), list(state.signatures())) == (None, {}, [])
+    assert state.docs("archive", generation="g1") == {"d1": "https://x/1"}  # kept for `ingest verify`
+    assert state.generations() == ["g1"]
+    assert state.forget_other_generations() == 4
+    state.bind("g1")
+    assert (state.validators("archive", "jsonl:/data/archive.jsonl"), state.docs("archive")) == ((None, None), {})
+
+
+def test_state_forgets_documents_by_the_stores_retention_rule(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    state = IngestState(tmp_path / "s.sqlite")
+    now = datetime.now(UTC)
+    state.remember_docs("metro", [StoredDoc("old", "u1", now - timedelta(days=40)),
+                                  StoredDoc("fresh", "u2", now - timedelta(days=2)), StoredDoc("undated", "u3")])
+    state.forget_docs_older_than("metro", now - timedelta(days=30))
+    assert set(state.docs("metro")) == {"fresh", "undated"}  # undated: stored just now
+    state.forget_docs("metro", ["fresh"])
+    assert set(state.docs("metro")) == {"undated"}
 
 
 def test_summary_fails_only_when_every_source_failed() -> None:
