@@ -75,8 +75,9 @@ def check_store(store: Any = None) -> StoreCheck:
         exists = store.exists()
         check = StoreCheck(url, store.name, exists, store.count() if exists else 0)
     except StoreUnavailable as exc:
-        raise StoreUnavailable(f"cannot reach Weaviate at {url} (collection {store.name}): {exc}. Start it, or "
-                               f"point WEAVIATE_URL (in Airflow: the weaviate_default Connection) at it") from None
+        reason = str(exc).removeprefix(f"cannot reach Weaviate at {url}: ").rstrip(" .")
+        raise StoreUnavailable(f"cannot reach Weaviate at {url} (collection {store.name}): {reason}. Start it, "
+                               f"or point WEAVIATE_URL (in Airflow: the weaviate_default Connection) at it") from None
     finally:
         if own:
             store.close()

@@ -1,7 +1,8 @@
 """A wrong ``weaviate_default`` Connection under dag.test() of news_ingest, with retries configured:
 missing, unusable (a bad URI) or with credentials Weaviate refuses. Each fails the run with a
 task log and a notification that say what is wrong and how to fix it, never show the key, and
-spend no retry (a retry cannot fix a Connection). An unreachable Weaviate is in test_news_ingest.py."""
+spend no retry (a retry cannot fix a Connection). The first task, check_store, finds each of them,
+before any source is read. An unreachable Weaviate is in test_news_ingest.py."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
     with create_session() as session:
         tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == "news_ingest",
                                                          TaskInstance.run_id == run.run_id)).all()
-        tries = {ti.task_id: (str(ti.state), int(ti.try_number)) for ti in tis}
+        tries = {ti.task_id: (str(ti.state).rsplit(".", 1)[-1], int(ti.try_number)) for ti in tis}
     lines = (f"{r.name}: {r.getMessage()}" for r in logs.records)
     return run, "\n\x1e".join(dict.fromkeys(lines)), tries  # \x1e separates the log records
 
@@ -71,13 +72,12 @@ def assert_nothing_written(collection: str) -> None:
 def test_a_missing_connection_fails_the_task_at_once_and_says_how_to_create_it(ingest_env: dict[str, Any]) -> None:
     run, text, tries = run_and_collect()
     assert str(run.state) == "failed"
-    assert tries["ingest_batch"] == ("failed", 1), tries  # AirflowFailException: no retry
-    assert tries["summarize"] == ("failed", 1), tries  # no source reported: every source failed
+    assert tries["check_store"] == ("failed", 1), tries  # AirflowFailException: no retry
+    assert tries["summarize"][0] == "upstream_failed", tries  # no source was read
     sent = notifications(text)
-    assert "task ingest_batch failed" in sent and "task summarize failed" in sent, text[-3000:]
+    assert "task check_store failed" in sent and "task summarize failed" not in sent, text[-3000:]
     assert "required Airflow connection 'weaviate_default' is not defined" in sent
     assert "airflow connections add weaviate_default --conn-uri" in sent and "AIRFLOW_CONN_WEAVIATE_DEFAULT" in sent
-    assert "all 1 source(s) failed: 1 source(s) without a report (their ingest task failed" in sent
     assert_nothing_written(ingest_env["collection"])
 
 
@@ -86,7 +86,7 @@ def test_a_connection_with_a_bad_uri_fails_at_once_without_showing_the_key(
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT", f"http://:{KEY}@127.0.0.1:8080?grpc_port=fifty")
     run, text, tries = run_and_collect()
     assert str(run.state) == "failed"
-    assert tries["ingest_batch"] == ("failed", 1), tries
+    assert tries["check_store"] == ("failed", 1), tries
     sent = notifications(text)
     assert "Airflow connection 'weaviate_default' cannot be used: extra 'grpc_port'" in sent, text[-3000:]
     assert "must be a port number" in sent and "airflow connections add weaviate_default" in sent
@@ -94,7 +94,7 @@ def test_a_connection_with_a_bad_uri_fails_at_once_without_showing_the_key(
     assert_nothing_written(ingest_env["collection"])
 
 
-def test_credentials_weaviate_refuses_fail_the_source_without_retry_and_notify(
+def test_credentials_weaviate_refuses_fail_the_first_task_without_retry_and_notify(
         ingest_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from newsrag.weaviate_server import LocalWeaviate
 
@@ -105,10 +105,10 @@ def test_credentials_weaviate_refuses_fail_the_source_without_retry_and_notify(
                        f"http://:{KEY}@{state.host}:{state.http_port}?grpc_port={state.grpc_port}")
     run, text, tries = run_and_collect()
     assert str(run.state) == "failed"
-    assert tries["ingest_batch"] == ("success", 1), tries  # not retryable: reported as the source's failure
-    assert tries["summarize"] == ("failed", 1), tries
+    assert tries["check_store"] == ("failed", 1), tries  # not retryable: no retry spent
+    assert tries["summarize"][0] == "upstream_failed", tries
     sent = notifications(text)
-    assert "task summarize failed" in sent and "all 1 source(s) failed: alpha-news:" in sent, text[-3000:]
+    assert "task check_store failed" in sent, text[-3000:]
     assert f"Weaviate at http://{state.host}:{state.http_port} refused the credentials (HTTP 401)" in sent
     assert "the password of the weaviate_default Connection" in sent
     assert KEY not in text

@@ -96,8 +96,8 @@ def test_a_weaviate_url_with_nothing_listening_fails_the_run_at_its_first_task_n
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    monkeypatch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{dead}")
-    with collect_logs("evaluation.notify") as logs:
+    with monkeypatch.context() as patch, collect_logs("evaluation.notify") as logs:
+        patch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{dead}")
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
     assert str(run.state) == "failed"
     states = task_states(run)
@@ -105,5 +105,6 @@ def test_a_weaviate_url_with_nothing_listening_fails_the_run_at_its_first_task_n
     assert {states[t][0] for t in ("plan_batches", "summarize", "publish_index")} == {"upstream_failed"}, states
     sent = logs.text()  # the failure callback's notification: one, from the first task
     assert "task check_store failed" in sent and "task summarize failed" not in sent, sent
-    assert f"cannot reach Weaviate at http://127.0.0.1:{dead} (collection {one_feed})" in sent, sent
+    assert f"cannot reach Weaviate at http://127.0.0.1:{dead} (collection {one_feed}): Connection" in sent, sent
+    assert "Start it, or point WEAVIATE_URL (in Airflow: the weaviate_default Connection) at it" in sent
     assert asset_events(one_feed) == []
