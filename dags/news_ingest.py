@@ -44,6 +44,8 @@ START_DATE = pendulum.parse(os.environ.get("NEWSRAG_INGEST_START_DATE", "2026-01
         "source": Param(None, type=["null", "string"], description="Only this source id."),
         "since": Param(None, type=["null", "string"], description="Backfill: articles published from (ISO)."),
         "until": Param(None, type=["null", "string"], description="Backfill: articles published before (ISO)."),
+        "full": Param(False, type="boolean",
+                      description="Read every source in full, whatever its HTTP validators and file markers say."),
     },
 )
 def news_ingest() -> None:
@@ -76,7 +78,8 @@ def news_ingest() -> None:
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
         with task_env():
-            reports = run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window)
+            reports = run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window,
+                                full=bool(params.get("full")))
         fail_failed_sources(ti, reports)  # a failed source fails its batch, after the others landed
         return reports
 

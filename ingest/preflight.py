@@ -33,7 +33,8 @@ class StoreCheck:
         if not self.exists:
             return (f"collection {self.collection} does not exist in Weaviate at {self.url}: this run creates "
                     f"it. On a first run that is expected; if it held articles before, it was deleted or "
-                    f"lost, and this run re-creates it")
+                    f"lost: this run re-creates it and reads every source in full (the ingest state "
+                    f"belongs to the collection it was made for)")
         if self.objects == 0:
             return f"collection {self.collection} in Weaviate at {self.url} exists but holds no objects"
         return f"Weaviate at {self.url} is reachable; collection {self.collection} holds {self.objects} objects"

@@ -1,7 +1,8 @@
 """dag.test() of news_ingest: the Asset event only when the index changed (#21 item 4), and the store
 checked first (#21 item 5): a run that wrote emits one event, an unchanged second run emits none and
-its log says why; a missing collection is logged as created; a WEAVIATE_URL with nothing listening
-fails the run at its first task, naming the URL."""
+its log says why, and so does a run with the `full` Param (which reads the source again); a missing
+collection is logged as created; a WEAVIATE_URL with nothing listening fails the run at its first
+task, naming the URL."""
 
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ def asset_events(collection: str) -> list[dict[str, Any]]:
         return [dict(e.extra or {}) for e in events]
 
 
+def summary(run: Any) -> dict[str, Any]:
+    """The summarize task's return value (its XCom)."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalars(select(XComModel.value).where(
+            XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id, XComModel.task_id == "summarize",
+            XComModel.key == "return_value")).first()
+    return dict(json.loads(value) if isinstance(value, str) else value)
+
+
 def task_states(run: Any) -> dict[str, tuple[str, int]]:
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -89,6 +105,12 @@ def test_a_run_that_wrote_emits_one_event_and_an_unchanged_rerun_emits_none_and_
     assert "the index did not change in this run (0 chunks written or deleted, 1 source(s)" in text, text[-3000:]
     assert "no Asset event, so no evaluation is scheduled" in text
     assert f"collection {one_feed} holds" in text  # the store was checked first, and reachable
+    assert summary(second)["items_seen"] == 0  # the feed answered 304
+
+    forced = dag.test(run_conf={"full": True})  # the Param: read it again whatever its validators say
+    assert str(forced.state) == "success"
+    assert (summary(forced)["items_seen"], summary(forced)["unchanged"]) == (2, 2), summary(forced)
+    assert asset_events(one_feed) == events and task_states(forced)["publish_index"][0] == "skipped"
 
 
 def test_a_weaviate_url_with_nothing_listening_fails_the_run_at_its_first_task_naming_the_url(
