@@ -22,6 +22,8 @@ class ScriptedAnswerer:
         self.fail_with: Exception | None = None
         self.title = "Harbor line opens"
         self.quote = "The harbor line opened on Monday."
+        self.prompt_version = "n/a"  # what the generator says it rendered ("n/a": no template)
+        self.calls: list[dict[str, Any]] = []  # the keyword arguments of each ask / ask_stream
 
     def answer(self, question: str) -> Answer:
         citation = AnswerCitation(n=1, chunk_id="c1", doc_id="d1", url="https://news.test/harbor",
@@ -29,13 +31,15 @@ class ScriptedAnswerer:
         source = AnswerSource(n=1, doc_id="d1", url=citation.url, title=self.title, quotes=[self.quote],
                               chunk_ids=["c1"])
         return Answer(text=f"{self.quote} [1] (asked: {question})", citations=[citation], sources=[source],
-                      prompt_name="news-answer", prompt_version="n/a", generator="scripted", model="none",
+                      prompt_name="news-answer", prompt_version=self.prompt_version, generator="scripted", model="none",
                       retrieval=[RetrievedChunk(chunk_id="c1", doc_id="d1", score=1.0)], trace_id=uuid.uuid4().hex)
 
-    def ask(self, question: str, **_: Any) -> Answer:
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        self.calls.append(kwargs)
         return self.answer(question)
 
-    def ask_stream(self, question: str, **_: Any) -> Iterator[AnswerEvent]:
+    def ask_stream(self, question: str, **kwargs: Any) -> Iterator[AnswerEvent]:
+        self.calls.append(kwargs)
         answer = self.answer(question)
         yield AnswerEvent(type="meta", trace_id=answer.trace_id, retrieval=answer.retrieval)
         yield AnswerEvent(type="delta", trace_id=answer.trace_id, text=answer.text[:10])
