@@ -246,8 +246,9 @@ def slow_loris() -> Iterator[SlowLoris]:
 
 
 def stub_ingest_context(tmp_path: Path) -> IngestContext:
-    """Enough of a pipeline context for a source that fails before anything is stored."""
-    store = cast(Any, SimpleNamespace(name="Hostile"))
+    """Enough of a pipeline context for a source that fails before anything is stored (the store
+    is asked for its collection generation before the source is read)."""
+    store = cast(Any, SimpleNamespace(name="Hostile", generation=lambda: "0" * 32))
     embedder = cast(Any, SimpleNamespace(model_id="stub-model"))
     return IngestContext(IngestSettings(), store=store, embedder=embedder, home=tmp_path,
                          fetch_settings=FetchSettings(allow_private=True))
