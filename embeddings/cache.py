@@ -3,6 +3,10 @@
 Embedding is the pipeline's bottleneck, so no text is embedded twice: not on a re-run, not when
 an article changes only in some chunks, not when a model is evaluated again. SQLite in WAL mode
 lets several worker processes on one host share it.
+
+It is a pure cache of a function, (model, text) -> vector, and claims nothing about what the store
+holds, so unlike the ingestion state (``ingest.state``) it is not bound to the collection's
+generation: after a lost collection, the full re-read that restores it embeds nothing.
 """
 
 from __future__ import annotations
