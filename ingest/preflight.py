@@ -22,12 +22,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StoreCheck:
-    """What the check found: where the store is, whether the collection exists, its object count."""
+    """What the check found: where the store is, whether the collection exists, its object count
+    and generation (``WeaviateStore.generation``: new whenever the collection is re-created)."""
 
     url: str
     collection: str
     exists: bool
     objects: int
+    generation: str | None = None
 
     def message(self) -> str:
         if not self.exists:
@@ -37,7 +39,8 @@ class StoreCheck:
                     f"belongs to the collection it was made for)")
         if self.objects == 0:
             return f"collection {self.collection} in Weaviate at {self.url} exists but holds no objects"
-        return f"Weaviate at {self.url} is reachable; collection {self.collection} holds {self.objects} objects"
+        return (f"Weaviate at {self.url} is reachable; collection {self.collection} (generation "
+                f"{self.generation or 'unknown'}) holds {self.objects} objects")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +77,8 @@ def check_store(store: Any = None) -> StoreCheck:
     url = store_url(store.settings)
     try:
         exists = store.exists()
-        check = StoreCheck(url, store.name, exists, store.count() if exists else 0)
+        check = StoreCheck(url, store.name, exists, store.count() if exists else 0,
+                           store.generation() if exists else None)
     except StoreUnavailable as exc:
         reason = str(exc).removeprefix(f"cannot reach Weaviate at {url}: ").rstrip(" .")
         raise StoreUnavailable(f"cannot reach Weaviate at {url} (collection {store.name}): {reason}. Start it, "

@@ -294,7 +294,11 @@ def _free_pair(host: str, avoid: set[int]) -> int:
 
 
 def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port: SO_REUSEADDR, as servers set it, so that a port
+    whose last server just stopped (its connections in TIME_WAIT) counts as free, and a restarted
+    server keeps its port; a port another socket listens on is still taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

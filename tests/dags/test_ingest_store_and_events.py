@@ -104,7 +104,7 @@ def test_a_run_that_wrote_emits_one_event_and_an_unchanged_rerun_emits_none_and_
     text = logs.text()
     assert "the index did not change in this run (0 chunks written or deleted, 1 source(s)" in text, text[-3000:]
     assert "no Asset event, so no evaluation is scheduled" in text
-    assert f"collection {one_feed} holds" in text  # the store was checked first, and reachable
+    assert f"collection {one_feed} (generation " in text and " holds " in text  # checked first, and reachable
     assert summary(second)["items_seen"] == 0  # the feed answered 304
 
     forced = dag.test(run_conf={"full": True})  # the Param: read it again whatever its validators say
