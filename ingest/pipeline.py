@@ -127,7 +127,7 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport, full: bool) -> Non
     articles = _fresh(spec, bounded.articles, report, ctx.window)
     ctx.ensure_schema()
     plan = _plan(articles, ctx, report)
-    ctx.state.remember_docs(spec.id, map(_stored_doc, plan.unchanged))
+    ctx.state.remember_docs(spec.id, map(_stored_doc, plan.unchanged), written=False)
     _write_groups(spec, plan, ctx, report, limits)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)

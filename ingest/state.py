@@ -121,11 +121,14 @@ class IngestState:
         return int(row[0]) if row else None
 
     # -- docs: what a source's reads put or found in the store ----------------------------------
-    def remember_docs(self, source_id: str, docs: Iterable[StoredDoc]) -> None:
+    def remember_docs(self, source_id: str, docs: Iterable[StoredDoc], written: bool = True) -> None:
+        """``written``: this run wrote them (an unchanged document keeps the time it was written,
+        which is what the store's retention of undated documents goes by)."""
         now = _now()
+        stored_at = "excluded.stored_at" if written else "source_docs.stored_at"
         self._write("INSERT INTO source_docs VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, source_id, doc_id) "
                     "DO UPDATE SET generation=excluded.generation, url=excluded.url, "
-                    "published_at=excluded.published_at, stored_at=excluded.stored_at",
+                    f"published_at=excluded.published_at, stored_at={stored_at}",
                     [(self.scope, self.generation, source_id, d.doc_id, d.url,
                       d.published_at.astimezone(UTC).isoformat() if d.published_at else None, now) for d in docs])
 

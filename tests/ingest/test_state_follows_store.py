@@ -260,7 +260,7 @@ def test_ingest_verify_finds_a_deleted_sources_articles_and_repair_restores_them
     assert code == 0 and report["missing"] == 0 and {s["read"] for s in report["sources"]} == {True}
 
     archive = store.source_doc_ids("archive")
-    metro_one = sorted(store.source_doc_ids("metro-daily"))[0]
+    metro_one = min(store.source_doc_ids("metro-daily"))
     store.delete_docs(sorted(archive | {metro_one}))  # one source's articles, and one of another's
     code, report = verify()
     by_source = {s["source_id"]: s for s in report["sources"]}

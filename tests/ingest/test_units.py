@@ -158,6 +158,10 @@ def test_state_forgets_documents_by_the_stores_retention_rule(tmp_path: Path) ->
     assert set(state.docs("metro")) == {"fresh", "undated"}  # undated: stored just now
     state.forget_docs("metro", ["fresh"])
     assert set(state.docs("metro")) == {"undated"}
+    later = datetime.now(UTC)
+    state.remember_docs("metro", [StoredDoc("undated", "u3")], written=False)  # found unchanged, not written
+    state.forget_docs_older_than("metro", later)
+    assert state.docs("metro") == {}  # undated: by the time it was written, as the store's retention goes
 
 
 def test_summary_fails_only_when_every_source_failed() -> None:
