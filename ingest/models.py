@@ -51,6 +51,7 @@ class Article(BaseModel):
     title: str
     text: str
     published_at: datetime | None = None
+    published_offset: int | None = None  # minutes east of UTC the source wrote its date in, to show its day
     author: str | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()

@@ -112,6 +112,32 @@ def parse_date(value: object) -> datetime | None:
     return parsed
 
 
+def utc_offset_minutes(value: object) -> int | None:
+    """The UTC offset the source wrote with its date ("Tue, 08 Sep 2026 22:15 -0400" -> -240), so
+    the publisher's own day can be shown; None when it gave none (or a UTC timestamp)."""
+    if isinstance(value, tuple | int | float) or not isinstance(value, str | datetime):
+        return None
+    try:
+        parsed = value if isinstance(value, datetime) else _parse_local(value)
+        offset = parsed.utcoffset() if parsed is not None else None
+    except (ValueError, OverflowError, OSError, TypeError):
+        return None
+    return None if offset is None else int(offset.total_seconds() // 60)
+
+
+def _parse_local(value: str) -> datetime | None:
+    """Like :func:`_parse_date_string`, but keeping the written offset (feedparser converts to UTC)."""
+    text = _NAMED_ZONE.sub(_zone_offset, " ".join(value.split()))
+    for parse in (datetime.fromisoformat, _parse_dateutil):
+        try:
+            parsed = parse(text)
+        except (ValueError, TypeError, OverflowError, IndexError, KeyError):
+            continue
+        if parsed is not None:
+            return parsed
+    return None
+
+
 def _to_datetime(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value

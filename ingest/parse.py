@@ -22,7 +22,14 @@ from defusedxml import ElementTree as SafeET
 
 from ingest.feed_boundary import parse_isolated
 from ingest.models import Article, ItemFailure
-from ingest.normalize import canonical_url, clean_text, clean_title, detect_language, parse_date
+from ingest.normalize import (
+    canonical_url,
+    clean_text,
+    clean_title,
+    detect_language,
+    parse_date,
+    utc_offset_minutes,
+)
 from newsrag.errors import ItemError, SourceError
 
 SUMMARY_MIN_CHARS = 400  # shorter than this after cleaning: only a teaser, fetch the page
@@ -208,12 +215,16 @@ def _entry_text(entry: Any) -> tuple[str, bool, str | None]:
     return clean_text(entry.get("summary") or ""), False, detail.get("language")
 
 
-def _entry_date(entry: Any) -> datetime | None:
+def _entry_date(entry: Any) -> tuple[datetime | None, int | None]:
+    """(UTC time, the offset the feed wrote it in)."""
     # Raw strings first: feedparser fills in today's date for a bare "10:00"; parse_date does not.
     keys = ("published", "updated", "created")  # dc:date arrives as "updated"
     # dict.get: FeedParserDict would answer "updated" with "published" (and warn about it).
-    dates = (parse_date(dict.get(entry, k) or dict.get(entry, f"{k}_parsed")) for k in keys)
-    return next((d for d in dates if d is not None), None)
+    for raw in (dict.get(entry, k) or dict.get(entry, f"{k}_parsed") for k in keys):
+        when = parse_date(raw)
+        if when is not None:
+            return when, utc_offset_minutes(raw)
+    return None, None
 
 
 def _entry_article(
@@ -224,13 +235,14 @@ def _entry_article(
     if not title and not text:
         raise ItemError(source_id, link, "empty item")
     title_hint = (entry.get("title_detail") or {}).get("language")
+    published, offset = _entry_date(entry)
     author = clean_title((entry.get("author_detail") or {}).get("name") or entry.get("author"))
     article = Article(
         source_id=source_id,
         url=link,
         title=title or _title_from_text(text),
         text=text,
-        published_at=_entry_date(entry),
+        published_at=published, published_offset=offset,
         author=author or None,
         language=detect_language(text, hint or title_hint or feed_language),
         tags=tags,
@@ -315,6 +327,7 @@ def _extract_page(
         title=title,
         text=text,
         published_at=parse_date(doc.date),
+        published_offset=utc_offset_minutes(doc.date),
         author=_authors(doc.author),
         language=detect_language(text, doc.language or language_hint),
         key=item_id if local else None,

@@ -316,7 +316,8 @@ def chunk_properties(article: Article, chunk: Chunk, stemmer: str = "english") -
         "text": chunk.text, "context": context, "title": article.title, "url": article.url, "source_id": article.source_id,
         "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",
         "language": article.language or "", "tags": list(article.tags), "also_sources": [],
-        "published_at": article.published_at, "ingested_at": datetime.now(UTC),
+        "published_at": article.published_at, "published_offset": article.published_offset,
+        "ingested_at": datetime.now(UTC),
         "chunk_index": chunk.chunk_index, "token_count": chunk.token_count,
     }
 

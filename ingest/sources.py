@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from ingest.fetch import Deadline, Fetcher, fetch, fetch_file
 from ingest.models import Article, ItemFailure
-from ingest.normalize import canonical_url, clean_text, clean_title, parse_date
+from ingest.normalize import canonical_url, clean_text, clean_title, parse_date, utc_offset_minutes
 from ingest.parse import SitemapEntry, SitemapParse, extract_article, parse_feed, parse_sitemap
 from ingest.state import IngestState
 from newsrag.errors import ConfigError, ItemError, SourceError
@@ -353,6 +353,7 @@ def jsonl_article(spec: Any, item_id: str, record: dict[str, Any]) -> Article:
     return Article(
         source_id=spec.id, url=url, key=key, title=clean_title(str(record.get(f.title) or "")) or text[:80],
         text=text, published_at=parse_date(record.get(f.published)) if f.published else None,
+        published_offset=utc_offset_minutes(record.get(f.published)) if f.published else None,
         author=str(author) if author else None, language=spec.language, tags=tuple(spec.tags))
 
 

@@ -11,7 +11,8 @@ from rich.table import Table
 from embeddings import create_embedder
 from newsrag.ingest_view import ingest_with_progress
 from newsrag.weaviate_server import LocalWeaviate
-from retrieval.search import Searcher
+from retrieval.context import local_time
+from retrieval.search import Searcher, as_datetime
 from retrieval.store import WeaviateStore
 
 EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "examples" / "sources.offline.yaml"
@@ -46,7 +47,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
     table = Table("score", "source", "title", "published", "url", "text")
     for hit in hits:
         p = hit.properties
-        table.add_row(f"{hit.score:.3f}", p["source_id"], p["title"], str(p.get("published_at") or "unknown")[:10],
+        table.add_row(f"{hit.score:.3f}", p["source_id"], p["title"], _day(p),
                       p["url"], p["text"][:160] + "…")
     console.print(table)
     from newsrag.ask_view import ask_and_print, serve_app
@@ -54,3 +55,9 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
     ask_and_print(question, [], None, None, console, as_json=False)
     if serve:
         serve_app(None, None, console)
+
+
+def _day(properties: dict[str, object]) -> str:
+    """The publisher's own day (the offset it wrote), not UTC's."""
+    when = local_time(as_datetime(properties.get("published_at")), properties.get("published_offset"))
+    return when.date().isoformat() if when else "unknown"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from retrieval.search import as_datetime
 from retrieval.types import Hit
@@ -113,10 +113,20 @@ def _block(n: int, hits: list[Hit]) -> ContextBlock:
     p = best.properties
     return ContextBlock(
         n=n, doc_id=best.doc_id, url=str(p.get("url") or ""), title=str(p.get("title") or ""),
-        published_at=as_datetime(p.get("published_at")), source_id=str(p.get("source_id") or ""),
+        published_at=local_time(as_datetime(p.get("published_at")), p.get("published_offset")),
+        source_id=str(p.get("source_id") or ""),
         text="".join(pieces), chunk_ids=tuple(h.uuid for h in ordered), score=best.score,
         parts=tuple(parts),
     )
+
+
+def local_time(published_at: datetime | None, offset_minutes: object) -> datetime | None:
+    """The publication time in the offset the publisher wrote it in (UTC when it gave none): an
+    article of "Tue, 08 Sep 2026 22:15 -0400" is shown as 8 September, not as UTC's 9 September.
+    The same instant either way, so comparisons and filters are unchanged."""
+    if published_at is None or not isinstance(offset_minutes, int) or abs(offset_minutes) >= 24 * 60:
+        return published_at
+    return published_at.astimezone(timezone(timedelta(minutes=offset_minutes)))
 
 
 def strip_overlap(previous: str, current: str) -> str:

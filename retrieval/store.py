@@ -62,6 +62,9 @@ def chunk_properties() -> list[Property]:
         Property(name="also_sources", data_type=DataType.TEXT_ARRAY, tokenization=field,
                  index_searchable=False),
         Property(name="published_at", data_type=DataType.DATE),
+        # minutes east of UTC the publisher wrote its date in: shown, never filtered (UTC is)
+        Property(name="published_offset", data_type=DataType.INT, index_filterable=False,
+                 index_range_filters=False),
         Property(name="ingested_at", data_type=DataType.DATE),
         Property(name="chunk_index", data_type=DataType.INT),
         Property(name="token_count", data_type=DataType.INT),
