@@ -173,6 +173,7 @@ class WeaviateStore:
         self.name = collection or self.settings.collection
         self._client: weaviate.WeaviateClient | None = None
         self._guard: QueryGuard | None = None
+        self._has_properties: list[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -212,6 +213,18 @@ class WeaviateStore:
         except httpx.HTTPError:
             return False
 
+    def _returned(self) -> list[str]:
+        """The properties a query returns: those of the schema this collection has. A collection
+        written before a property was added (say published_offset) answers queries before the next
+        ingestion adds it; asked once per store, the collection's config is one cheap call."""
+        if self._has_properties is None:
+            try:
+                names = {p.name for p in self._call(lambda: self._col.config.get()).properties}
+            except StoreError:
+                return returned_properties()  # missing or unreachable: the query says which
+            self._has_properties = [p for p in returned_properties() if p in names]
+        return self._has_properties
+
     def _query(self, fn: Any) -> Any:
         return self.guard.run(lambda: self._call(fn))
 
@@ -248,6 +261,7 @@ class WeaviateStore:
         """Create the collection with one self-provided named vector per embedding model, or add
         a missing named vector to an existing one (a model change is a managed migration).
         Safe to call from parallel writers (mapped ingest tasks race to create it on a first run)."""
+        self._has_properties = None  # the schema may change here: ask again at the next query
         if not self.exists() and self._create(vector_names):
             return
         self._await_index()
@@ -340,6 +354,7 @@ class WeaviateStore:
         return float(bm25.k1), float(bm25.b)
 
     def drop(self) -> None:
+        self._has_properties = None
         self._call(lambda: self.client.collections.delete(self.name))
 
     # -- writes ----------------------------------------------------------------------------
@@ -464,7 +479,7 @@ class WeaviateStore:
         return res.objects[0].properties.get("ingested_at") if res.objects else None
 
     def get(self, uuid: str) -> dict[str, Any] | None:
-        obj = self._query(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=returned_properties()))
+        obj = self._query(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=self._returned()))
         return None if obj is None else dict(obj.properties)
 
     def hybrid(self, query: str, vector: Sequence[float], vector_name: str, *, limit: int = 10,
@@ -474,7 +489,7 @@ class WeaviateStore:
             query=query, vector=list(vector), target_vector=vector_name, alpha=alpha,
             fusion_type=FUSION[fusion], limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
-            return_properties=returned_properties(),
+            return_properties=self._returned(),
             return_metadata=MetadataQuery(score=True, explain_score=True)))
         return [_hit(o, o.metadata.score) for o in res.objects]
 
@@ -482,7 +497,7 @@ class WeaviateStore:
                     filters: SearchFilters | None = None) -> list[Hit]:
         res = self._query(lambda: self._col.query.near_vector(
             near_vector=list(vector), target_vector=vector_name, limit=limit, filters=to_filter(filters),
-            return_properties=returned_properties(), return_metadata=MetadataQuery(distance=True)))
+            return_properties=self._returned(), return_metadata=MetadataQuery(distance=True)))
         return [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
 
     def bm25(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
@@ -490,7 +505,7 @@ class WeaviateStore:
         res = self._query(lambda: self._col.query.bm25(
             query=query, limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
-            return_properties=returned_properties(), return_metadata=MetadataQuery(score=True)))
+            return_properties=self._returned(), return_metadata=MetadataQuery(score=True)))
         return [_hit(o, o.metadata.score) for o in res.objects]
 
 

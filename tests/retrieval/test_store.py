@@ -10,7 +10,7 @@ import pytest
 from embeddings.base import vector_name
 from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.settings import WeaviateSettings
-from retrieval.store import WeaviateStore
+from retrieval.store import WeaviateStore, chunk_properties
 from retrieval.types import SearchFilters, StoredObject
 
 pytestmark = pytest.mark.integration
@@ -218,3 +218,19 @@ def test_weaviate_dying_mid_batch_is_retryable(store: WeaviateStore, embedder, m
     with pytest.raises(StoreUnavailable) as info:
         store.upsert(objects(embedder), name)
     assert info.value.retryable and "Weaviate unavailable" in str(info.value)
+
+
+def test_a_collection_older_than_a_new_property_still_answers(store: WeaviateStore, embedder) -> None:
+    """A collection written before a property joined the schema (published_offset) answers queries
+    before the next ingestion adds the property, instead of failing every search."""
+    from weaviate.classes.config import Configure
+
+    name = vector_name(embedder.model_id)
+    old_schema = [p for p in chunk_properties() if p.name != "published_offset"]
+    store.client.collections.create(store.name, properties=old_schema,
+                                    vector_config=[Configure.Vectors.self_provided(name=name)])
+    store.upsert(objects(embedder), name)
+    hits = store.bm25("rail")
+    assert hits and "published_offset" not in hits[0].properties
+    store.ensure_collection([name])  # an ingestion adds the property; queries then return it
+    assert "published_offset" in store.bm25("rail")[0].properties
