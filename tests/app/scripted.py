@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from retrieval.answer import Answer, AnswerCitation, AnswerEvent, AnswerSource, RetrievedChunk
+
+PUBLISHED = datetime(2026, 9, 12, 21, 20, tzinfo=UTC)  # a date, as real citations carry: JSON must encode it
 
 
 class ScriptedAnswerer:
@@ -27,9 +30,9 @@ class ScriptedAnswerer:
 
     def answer(self, question: str) -> Answer:
         citation = AnswerCitation(n=1, chunk_id="c1", doc_id="d1", url="https://news.test/harbor",
-                                  title=self.title, quote=self.quote)
+                                  title=self.title, quote=self.quote, published_at=PUBLISHED, source_id="metro")
         source = AnswerSource(n=1, doc_id="d1", url=citation.url, title=self.title, quotes=[self.quote],
-                              chunk_ids=["c1"])
+                              chunk_ids=["c1"], published_at=PUBLISHED, source_id="metro")
         return Answer(text=f"{self.quote} [1] (asked: {question})", citations=[citation], sources=[source],
                       prompt_name="news-answer", prompt_version=self.prompt_version, generator="scripted", model="none",
                       retrieval=[RetrievedChunk(chunk_id="c1", doc_id="d1", score=1.0)], trace_id=uuid.uuid4().hex)

@@ -50,7 +50,9 @@ def test_the_wrong_key_throttle_rolls_over_too(make_app: Any) -> None:
     client, services = make_app(api_keys=KEY, auth_failures_per_minute=2)
     services.auth_failures.clock = clock = Clock()
     wrong = {"Authorization": "Bearer wrong"}
-    assert [client.get("/v1/models", headers=wrong).status_code for _ in range(3)] == [401, 401, 429]
+    codes = [client.get("/v1/models", headers=wrong) for _ in range(3)]
+    assert [r.status_code for r in codes] == [401, 401, 429]
+    assert codes[-1].headers["Retry-After"] == "30"  # two a minute: the next in 30 s
     assert client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 429
     clock.now += 30.0
     assert client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
@@ -116,6 +118,7 @@ def test_a_store_that_refuses_is_a_500_without_its_text(make_app: Any) -> None:
     services.answerer.ask, services.answerer.ask_stream = failing(StoreError(GRPC))
     resp = client.post("/v1/ask", json={"question": "harbor"})
     assert resp.status_code == 500 and resp.json()["message"] == INTERNAL and "GRPC" not in resp.text
+    assert resp.json()["error"] == "internal_error"
     assert "Retry-After" not in resp.headers
 
 

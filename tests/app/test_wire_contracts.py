@@ -5,6 +5,7 @@ The real app with the scripted answerer, so they are fast enough for the mutatio
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ def test_the_ask_stream_events_carry_what_the_page_reads(make_app: Any) -> None:
     assert meta == {"trace_id": done["trace_id"], "retrieval": [{"chunk_id": "c1", "doc_id": "d1", "score": 1.0}]}
     assert "".join(json.loads(d)["text"] for n, d in events if n == "delta") == done["text"]
     assert done["sources"] == [{"n": 1, "doc_id": "d1", "url": "https://news.test/harbor", "title": "Harbor line opens",
-                                "published_at": None, "source_id": "", "quotes": ["The harbor line opened on Monday."],
+                                "published_at": "2026-09-12T21:20:00Z", "source_id": "metro",
+                                "quotes": ["The harbor line opened on Monday."],
                                 "chunk_ids": ["c1"]}]
 
 
@@ -54,6 +56,8 @@ def test_the_chat_stream_chunks_have_openais_shape(make_app: Any) -> None:
     assert all(c["choices"][0]["index"] == 0 for c in chunks[:-1])
     assert final["choices"] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
     assert final["citations"] == ["https://news.test/harbor"] and set(final["newsrag"]) == NEWSRAG_KEYS
+    assert final["newsrag"]["usage_counted_by"] == "estimate:chars/4"
+    assert final["newsrag"]["sources"][0]["published_at"] == "2026-09-12T21:20:00Z"
     assert usage["choices"] == [] and usage["usage"]["prompt_tokens"] == 2  # "harbor": 6 chars -> 2 (chars/4)
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1])
     assert usage["usage"]["completion_tokens"] == -(-len(text) // 4)
@@ -89,6 +93,17 @@ def test_a_chat_without_a_user_message_is_a_400_saying_so(make_app: Any) -> None
         {"role": "system", "content": "be brief"}]})
     assert resp.status_code == 400
     assert resp.json()["error"]["message"] == "messages must contain at least one 'user' message"
+    null = client.post("/v1/chat/completions", json={"model": "newsrag", "messages": [
+        {"role": "user", "content": None}]})
+    assert (null.status_code, null.json()["error"]["message"]) == (400, "the question is empty")
+
+
+def test_validation_messages_name_where_the_problem_is(make_app: Any) -> None:
+    client, _ = make_app()
+    query = client.get("/v1/search", params={"q": "harbor", "since": "soon"})
+    assert query.json()["message"].startswith("query.since: expected a date")
+    body = client.post("/v1/ask", content=b'{"question": "a \\ud800"}', headers={"Content-Type": "application/json"})
+    assert body.json()["message"] == "the body holds text that is not valid Unicode (a lone surrogate such as \\ud800)"
 
 
 def test_the_question_limit_is_inclusive_and_the_messages_say_why(make_app: Any) -> None:
@@ -201,21 +216,44 @@ def test_library_errors_map_to_status_and_kind(make_app: Any, exc: str, status: 
     assert "Retry-After" not in resp.headers
 
 
-def test_a_retryable_provider_error_is_a_503_with_its_retry_after(make_app: Any) -> None:
+@pytest.mark.parametrize(("retry_after", "header"), [(7.4, "7"), (0.4, "1")])
+def test_a_retryable_provider_error_is_a_503_with_its_retry_after(make_app: Any, retry_after: float,
+                                                                  header: str) -> None:
     from newsrag.errors import ProviderError
 
     client, services = make_app()
     error = ProviderError("openai", "rate limited", retryable=True)
-    error.retry_after = 7.4  # type: ignore[attr-defined]
+    error.retry_after = retry_after  # type: ignore[attr-defined]
 
     def ask(*_: Any, **__: Any) -> Any:
         raise error
 
     services.answerer.ask = ask
     resp = client.post("/v1/chat/completions", json=CHAT)
-    assert resp.status_code == 503 and resp.headers["Retry-After"] == "7"
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == header  # whole seconds, at least 1
     assert resp.json()["error"] == {"message": "openai: rate limited", "type": "provider_error", "param": None,
                                     "code": 503}
+
+
+def test_an_unexpected_library_error_is_an_internal_error(make_app: Any) -> None:
+    from newsrag.errors import StoreError
+
+    client, services = make_app()
+
+    def ask(*_: Any, **__: Any) -> Any:
+        raise StoreError("Weaviate refused an operation on NewsChunk: details")
+
+    services.answerer.ask = ask
+    resp = client.post("/v1/ask", json={"question": "harbor"})
+    assert resp.json() == {"error": "internal_error", "message": "internal error; see the server log", "status": 500}
+
+
+def test_a_failed_chat_stream_logs_its_trace_id(make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    client, services = make_app()
+    services.answerer.fail_with = RuntimeError("boom")
+    chunks = data_lines(client.post("/v1/chat/completions", json={**CHAT, "stream": True}).text)
+    trace = json.loads(chunks[0])["id"].removeprefix("chatcmpl-")
+    assert any(r.exc_info and f"stream {trace} failed" in r.getMessage() for r in caplog.records)
 
 
 # -- body cap, metrics, readiness ---------------------------------------------------------------
@@ -244,6 +282,8 @@ def test_metrics_keep_their_names_and_labels(make_app: Any) -> None:
                  "# HELP newsrag_request_seconds Request latency",
                  'newsrag_request_seconds_bucket{le="2.5",route="/v1/ask"} 1.0'):
         assert line in text, line
+    buckets = re.findall(r'newsrag_request_seconds_bucket\{le="([^"]+)",route="/v1/ask"\}', text)
+    assert buckets == ["0.01", "0.025", "0.05", "0.1", "0.15", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"]
 
 
 def test_readyz_reports_each_part(make_app: Any) -> None:
@@ -275,7 +315,13 @@ class TokenizingEmbedder:
     model_id = "fake/chars"
 
     def __init__(self) -> None:
-        self.tokenizer = type("Tokenizer", (), {"backend_tokenizer": FakeBackend()})()
+        self.loads = 0
+        self.backend = FakeBackend()
+
+    @property
+    def tokenizer(self) -> Any:
+        self.loads += 1
+        return type("Tokenizer", (), {"backend_tokenizer": self.backend})()
 
 
 def test_the_embedders_tokenizer_counts_without_special_tokens_on_a_copy() -> None:
@@ -286,7 +332,8 @@ def test_the_embedders_tokenizer_counts_without_special_tokens_on_a_copy() -> No
     assert counter.counted_by == "tokenizer:fake/chars"
     assert counter.usage("a b", "cde") == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
     assert counter.count("") == 0
-    assert embedder.tokenizer.backend_tokenizer.padding  # the embedder's own tokenizer is left as it was
+    assert counter.count("xy") == 2 and embedder.loads == 1  # loaded once, not per count
+    assert embedder.backend.padding  # the embedder's own tokenizer is left as it was
 
 
 def test_without_a_tokenizer_usage_is_estimated() -> None:
