@@ -125,7 +125,7 @@ def sse(events: Iterator[Any], svc: Services, question: str, arm: str | None = N
                                       "retrieval": [r.model_dump() for r in event.retrieval]})
             else:
                 yield _event("delta", {"text": event.text})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - headers are gone: the error travels in the stream, which always ends
         message, kind, status = stream_error(exc, trace_id)
         yield _event("error", {"message": message, "type": kind, "status": status, "trace_id": trace_id})
 
