@@ -80,6 +80,12 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
     assert status_of(run(BodyReader(), [b"x" * 12], headers=[(b"content-length", b"12")])) == [200]
 
 
+@pytest.mark.parametrize("declared", [b"abc", b"1e3", "\uff11\uff13".encode(), b"-1", b""])
+def test_a_declared_length_that_is_not_a_number_is_counted_instead(declared: bytes) -> None:
+    assert status_of(run(BodyReader(), [b"x" * 5], headers=[(b"content-length", declared)])) == [200]
+    assert status_of(run(BodyReader(), [b"x" * 13], headers=[(b"content-length", declared)])) == [413]
+
+
 def test_an_answer_already_under_way_is_cut_not_answered_twice() -> None:
     reader = BodyReader(answer_first=True)
     sent = run(reader, [b"12345", b"12345", b"12345"])
