@@ -51,7 +51,8 @@ def app_client(own_server: LocalWeaviate, embedder: Any, tmp_path: Path) -> Iter
     from app.services import Services
     from app.settings import AppSettings
 
-    store = WeaviateStore(WeaviateSettings(query_probe_after=1.0, circuit_open_seconds=2.0), collection="AppDown")
+    # probe after 0.5 s: the 2 s the issue allows keeps room for a busy machine
+    store = WeaviateStore(WeaviateSettings(query_probe_after=0.5, circuit_open_seconds=2.0), collection="AppDown")
     _fill(store, embedder)
     settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
                            prompt_registry=str(tmp_path / "registry.sqlite"))
