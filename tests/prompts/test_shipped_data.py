@@ -61,8 +61,10 @@ def test_the_wheel_carries_the_golden_set_and_the_templates_and_finds_them_from_
         shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    # The PEP 517 hook itself, as `pip wheel --no-build-isolation` would call it (uv's venvs have no pip).
+    build = f"import setuptools.build_meta as b; b.build_wheel({str(tmp_path / 'dist')!r})"
+    (tmp_path / "dist").mkdir()
+    subprocess.run([sys.executable, "-c", build], cwd=src, check=True, capture_output=True, timeout=300)
     [wheel] = (tmp_path / "dist").glob("newsrag-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"evaluation/data/questions.jsonl", "prompts/templates/news-answer/1.yaml"} <= names
