@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 import warnings
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -128,14 +129,7 @@ def utc_offset_minutes(value: object) -> int | None:
 def _parse_local(value: str) -> datetime | None:
     """Like :func:`_parse_date_string`, but keeping the written offset (feedparser converts to UTC)."""
     text = _NAMED_ZONE.sub(_zone_offset, " ".join(value.split()))
-    for parse in (datetime.fromisoformat, _parse_dateutil):
-        try:
-            parsed = parse(text)
-        except (ValueError, TypeError, OverflowError, IndexError, KeyError):
-            continue
-        if parsed is not None:
-            return parsed
-    return None
+    return _first_parse(text, (datetime.fromisoformat, _parse_dateutil))
 
 
 def _to_datetime(value: object) -> datetime | None:
@@ -164,13 +158,21 @@ def _parse_date_string(value: str) -> datetime | None:
         return None  # "10:00", "Jan 5": parsers would fill in today's date or year
     text = _NAMED_ZONE.sub(_zone_offset, text)
     for candidate in filter(None, dict.fromkeys((text, _translate_names(text)))):
-        for parse in (datetime.fromisoformat, _parse_feedparser, _parse_dateutil):
-            try:
-                parsed = parse(candidate)
-            except (ValueError, TypeError, OverflowError, IndexError, KeyError):
-                continue
-            if parsed is not None:
-                return parsed
+        parsed = _first_parse(candidate, (datetime.fromisoformat, _parse_feedparser, _parse_dateutil))
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def _first_parse(text: str, parsers: tuple[Callable[[str], datetime | None], ...]) -> datetime | None:
+    """The first parser's result that is not an error or None."""
+    for parse in parsers:
+        try:
+            parsed = parse(text)
+        except (ValueError, TypeError, OverflowError, IndexError, KeyError):
+            continue
+        if parsed is not None:
+            return parsed
     return None
 
 
