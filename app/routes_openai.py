@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import client_key, services
-from app.errors import error_body, stream_error
-from app.routes_api import check_question, primed, select_prompt, served
-from app.services import Services
-from app.validation import UnicodeBody
-from retrieval.answer import Answer, AnswerEvent
+from newsrag.app.deps import client_key, services
+from newsrag.app.errors import error_body, stream_error
+from newsrag.app.routes_api import check_question, primed, select_prompt, served
+from newsrag.app.services import Services
+from newsrag.app.validation import UnicodeBody
+from newsrag.retrieval.answer import Answer, AnswerEvent
 
 router = APIRouter()
 

@@ -12,17 +12,17 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from app.settings import AppSettings
-from app.usage import TokenCounter
-from embeddings import Embedder, create_embedder
-from evaluation.feedback import FeedbackStore
-from newsrag.settings import PathSettings, load
-from prompts.provider import PromptProvider
-from prompts.registry import PromptRegistry
-from retrieval.answer import Answerer
-from retrieval.generators import create_generator
-from retrieval.search import Searcher
-from retrieval.store import WeaviateStore
+from newsrag.app.settings import AppSettings
+from newsrag.app.usage import TokenCounter
+from newsrag.core.settings import PathSettings, load
+from newsrag.embeddings import Embedder, create_embedder
+from newsrag.evaluation.feedback import FeedbackStore
+from newsrag.prompts.provider import PromptProvider
+from newsrag.prompts.registry import PromptRegistry
+from newsrag.retrieval.answer import Answerer
+from newsrag.retrieval.generators import create_generator
+from newsrag.retrieval.search import Searcher
+from newsrag.store.weaviate import WeaviateStore
 
 
 class Metrics:

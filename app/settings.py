@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from newsrag.settings import check_secret, current_environment
+from newsrag.core.settings import check_secret, current_environment
 
 
 class AppSettings(BaseSettings):

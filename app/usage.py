@@ -1,6 +1,6 @@
 """Token counts for the OpenAI ``usage`` field.
 
-No generator reports its provider's usage (``retrieval.generators`` return text and citations only),
+No generator reports its provider's usage (``newsrag.retrieval.generators`` return text and citations only),
 so the app counts: with the embedder's own tokenizer when it has one (the local MiniLM's WordPiece, the
 tokenizer the chunker splits with), else with the chars/4 estimate OpenAI gives for English.
 ``prompt_tokens`` counts the question as asked, ``completion_tokens`` the answer text. These are
@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Any
 
-from embeddings.governor import estimate_tokens
+from newsrag.embeddings.governor import estimate_tokens
 
 log = logging.getLogger("newsrag.app")
 

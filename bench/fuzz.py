@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import BaseModel
 
-from newsrag.errors import ItemError, SourceError
+from newsrag.core.errors import ItemError, SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = (("tests/fixtures/feeds", "*.xml"), ("tests/fixtures/pages/articles", "*.html"),
@@ -224,7 +224,7 @@ def make_case(corpus: list[Fixture], seed: int, number: int, parsers: dict[str, 
 
 # -- parsers and checks ---------------------------------------------------------------------------
 def default_parsers() -> dict[str, Parser]:
-    from ingest.parse import extract_article, parse_feed, parse_sitemap
+    from newsrag.ingest.parse import extract_article, parse_feed, parse_sitemap
 
     return {
         "feed": lambda data: parse_feed(data, source_id="fuzz", feed_url=FEED_URL),

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def convert(golden: Path, corpus: Path, out: Path, split: str) -> dict[str, int]:
-    from evaluation.golden import load_golden
-    from evaluation.metrics import normalize_url
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.metrics import normalize_url
 
     ids: dict[str, str] = {}
     (out / "qrels").mkdir(parents=True, exist_ok=True)

@@ -203,17 +203,23 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
 
-    from embeddings.local import LocalEmbedder
-    from ingest import pipeline
-    from ingest.chunking import embedding_text
-    from ingest.context import IngestContext
-    from ingest.dedup import NearDuplicateIndex, signature
-    from ingest.pipeline import run_source
-    from ingest.registry import parse_source
-    from ingest.sources import _resolve, get_source
-    from newsrag.settings import EmbeddingSettings, IngestSettings, LocalWeaviateSettings, PathSettings, load
-    from newsrag.weaviate_server import LocalWeaviate
-    from retrieval.store import WeaviateStore
+    from newsrag.core.settings import (
+        EmbeddingSettings,
+        IngestSettings,
+        LocalWeaviateSettings,
+        PathSettings,
+        load,
+    )
+    from newsrag.embeddings.local import LocalEmbedder
+    from newsrag.ingest import pipeline
+    from newsrag.ingest.chunking import embedding_text
+    from newsrag.ingest.context import IngestContext
+    from newsrag.ingest.dedup import NearDuplicateIndex, signature
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import parse_source
+    from newsrag.ingest.sources import _resolve, get_source
+    from newsrag.store.server import LocalWeaviate
+    from newsrag.store.weaviate import WeaviateStore
 
     t_total = time.perf_counter()
     res: dict[str, Any] = {"inputs": [str(p) for p in args.files], "tmp": str(tmp)}

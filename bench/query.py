@@ -6,7 +6,7 @@
 
 What it does, on a private weaviate-server in a temporary NEWSRAG_HOME (always stopped at the end):
 
-1. For each size N it builds a collection of N chunks (the schema of ``ingest.pipeline.chunk_properties``:
+1. For each size N it builds a collection of N chunks (the schema of ``newsrag.ingest.pipeline.chunk_properties``:
    ~150-200 words of news-like text, titles, 6 source ids, dates spread over the past year, 3 chunks
    per article) with PRECOMPUTED vectors. Embedding 50k chunks for real would take ~25 minutes on a
    2-core machine, so vectors are derived cheaply but realistically:
@@ -513,7 +513,7 @@ def load_corpus(files: list[Path], pool: int) -> tuple[list[dict[str, Any]], lis
 
 def vary(text: str, rng: random.Random) -> str:
     """A lightly different copy of a real chunk: one sentence dropped, a dateline added."""
-    from retrieval.generators.extractive import split_sentences
+    from newsrag.retrieval.generators.extractive import split_sentences
 
     sentences = split_sentences(text)
     if len(sentences) > 4:
@@ -546,8 +546,8 @@ class Corpus:
         return (d % self.pool_docs) * CHUNKS_PER_DOC + c  # same topic (pool_docs is a multiple of topics)
 
     def chunk(self, i: int) -> tuple[dict[str, Any], str]:
-        from ingest.chunking import embedding_text
-        from retrieval.analysis import bm25_terms
+        from newsrag.ingest.chunking import embedding_text
+        from newsrag.store.analysis import bm25_terms
 
         if self.real is None:
             d, c = divmod(i, CHUNKS_PER_DOC)
@@ -580,7 +580,7 @@ class Corpus:
 
 def build_collection(store: Any, corpus: Corpus, n: int, pool_vectors: np.ndarray, vname: str,
                      noise: float) -> dict[str, Any]:
-    from retrieval.types import StoredObject
+    from newsrag.core.records import StoredObject
 
     store.ensure_collection([vname])
     gen_s = vec_s = insert_s = 0.0
@@ -752,11 +752,11 @@ def ms_since(started: float) -> float:
 def run_size(n: int, args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-    from embeddings.local import LocalEmbedder
-    from retrieval.store import WeaviateStore
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
+    from newsrag.embeddings.local import LocalEmbedder
+    from newsrag.store.weaviate import WeaviateStore
 
     res: dict[str, Any] = {"chunks": n}
     collection = f"BenchQuery{n}x{uuid.uuid4().hex[:8]}"
@@ -1036,7 +1036,7 @@ def search_profile(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- the benchmark ---------------------------------------------------------------------------------
-CODE = ("app", "retrieval", "embeddings", "evaluation/feedback.py", "newsrag/settings.py")
+CODE = ("app", "retrieval", "embeddings", "evaluation/feedback.py", "newsrag/core/settings.py")
 
 
 def code_fingerprint() -> dict[str, Any]:
@@ -1062,10 +1062,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
 
-    from embeddings.base import vector_name
-    from embeddings.local import LocalEmbedder
-    from newsrag.settings import EmbeddingSettings, LocalWeaviateSettings, PathSettings, load
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.core.settings import EmbeddingSettings, LocalWeaviateSettings, PathSettings, load
+    from newsrag.embeddings.base import vector_name
+    from newsrag.embeddings.local import LocalEmbedder
+    from newsrag.store.server import LocalWeaviate
 
     t_total = time.perf_counter()
     res: dict[str, Any] = {

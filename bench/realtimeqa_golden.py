@@ -12,7 +12,7 @@ third-party data: everything is written to OUT_DIR only, never into the reposito
    question = ``question_sentence``; reference_answer = the correct choice text(s);
    gold_spans = [the longest piece of the ``evidence`` snippet (HTML stripped, whitespace
    collapsed) of at least 8 words that some corpus article holds verbatim, cut to 20 words]
-   (compared with ``evaluation.metrics.normalize_span`` on both sides, the article text cleaned
+   (compared with ``newsrag.evaluation.metrics.normalize_span`` on both sides, the article text cleaned
    as the jsonl source cleans it); gold_urls = the (canonical) urls of every article holding it.
    A question without such a piece (or without evidence) is ``answerable: false`` with no gold:
    many retrieved articles predate the question, and the snippets are the quiz's own wording.
@@ -193,7 +193,7 @@ class SpanIndex:
 def gold_span(evidence: str, index: SpanIndex) -> str | None:
     """The longest piece of ``evidence`` (>= 8 words) that some corpus article holds verbatim,
     cut to its first 20 words, in the evidence's own spelling; None when there is none."""
-    from evaluation.metrics import normalize_span
+    from newsrag.evaluation.metrics import normalize_span
 
     norm = normalize_span(evidence).split()
     start, end = index.longest(norm)
@@ -214,7 +214,7 @@ def _day(value: Any) -> date | None:
 
 def answer_in(answer: str, text: str) -> bool:
     """The choice text (normalized, outer quotes/punctuation dropped) as whole words in ``text``."""
-    from evaluation.metrics import normalize_span
+    from newsrag.evaluation.metrics import normalize_span
 
     needle = _TRAILING.sub("", normalize_span(answer)).strip("\"'(")
     return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text) is not None
@@ -223,9 +223,9 @@ def answer_in(answer: str, text: str) -> bool:
 def build_golden(data_dir: Path, weeks: list[str], articles: list[dict[str, Any]],
                  per_question: dict[str, set[str]], out: Path, diag_out: Path | None,
                  answerable_by: str = "evidence") -> dict[str, Any]:
-    from evaluation.golden import GoldenCase, load_golden, write_jsonl
-    from evaluation.metrics import normalize_span
-    from ingest.normalize import canonical_url, clean_text
+    from newsrag.evaluation.golden import GoldenCase, load_golden, write_jsonl
+    from newsrag.evaluation.metrics import normalize_span
+    from newsrag.ingest.normalize import canonical_url, clean_text
 
     # the text as the jsonl source will store it, normalized as the span metrics normalize it
     urls = [str(a.get("url")) for a in articles]
@@ -303,23 +303,23 @@ def evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
 
-    from embeddings.local import LocalEmbedder
-    from evaluation.golden import load_golden
-    from evaluation.history import HistoryStore
-    from evaluation.report import write_report
-    from evaluation.runner import run_eval
-    from ingest.context import IngestContext
-    from ingest.pipeline import run_source
-    from ingest.registry import parse_source
-    from newsrag.settings import (
+    from newsrag.core.settings import (
         EmbeddingSettings,
         IngestSettings,
         LocalWeaviateSettings,
         PathSettings,
         load,
     )
-    from newsrag.weaviate_server import LocalWeaviate
-    from retrieval.store import WeaviateStore
+    from newsrag.embeddings.local import LocalEmbedder
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.history import HistoryStore
+    from newsrag.evaluation.report import write_report
+    from newsrag.evaluation.runner import run_eval
+    from newsrag.ingest.context import IngestContext
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import parse_source
+    from newsrag.store.server import LocalWeaviate
+    from newsrag.store.weaviate import WeaviateStore
 
     res: dict[str, Any] = {}
     server = LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(http_port=0, grpc_port=0,
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         hstats = build_golden(data_dir, weeks, articles, per_question, heur, None, "answer")
         (out_dir / "golden_answer_heuristic_stats.json").write_text(json.dumps(hstats, indent=2) + "\n",
                                                                     encoding="utf-8")
-        from evaluation.golden import load_golden, write_jsonl
+        from newsrag.evaluation.golden import load_golden, write_jsonl
 
         only = out_dir / "golden_answer_heuristic_answerable.jsonl"
         write_jsonl(only, load_golden(heur).answerable)

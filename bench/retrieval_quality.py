@@ -3,17 +3,17 @@
 
     .venv/bin/python bench/retrieval_quality.py ../shared/data/beir-scifact --split train
 
-1. The folder is loaded and checked (:func:`evaluation.beir.load_beir`: every error names the file
+1. The folder is loaded and checked (:func:`newsrag.evaluation.beir.load_beir`: every error names the file
    and line).
 2. The corpus is ingested by ``run_source`` as a ``jsonl`` source (``fields: {id: _id}``) into a
    fresh collection of a private weaviate-server: the real chunking, the real embedder and the real
    embedding cache. The cache lives outside the temporary folder (``--cache``), so a re-run embeds
    nothing and tuning is cheap.
-3. Every query goes through ``retrieval.search.Searcher`` three times: BM25 only, vector only
+3. Every query goes through ``newsrag.retrieval.search.Searcher`` three times: BM25 only, vector only
    (both without reranking), and hybrid with the shipped defaults (``SearchSettings`` as loaded,
    so ``NEWSRAG_SEARCH_*`` variables try other settings). Chunk hits become documents in the order
    of each document's best chunk.
-4. nDCG@10, Recall@100 and MRR@10 (``evaluation.metrics``, the golden-set implementation) are
+4. nDCG@10, Recall@100 and MRR@10 (``newsrag.evaluation.metrics``, the golden-set implementation) are
    printed side by side, all from this one run.
 """
 
@@ -63,9 +63,9 @@ def parse_try(text: str) -> tuple[dict[str, Any], tuple[float, float] | None]:
 
 def score_rows(dataset: Any, store: Any, embedder: Any, rows: list[tuple[str, str, Any]], depth: int,
                qids: list[str]) -> dict[str, Any]:
-    from evaluation.beir import ranked_documents, score_run
-    from ingest.models import doc_id_for
-    from retrieval.search import Searcher
+    from newsrag.evaluation.beir import ranked_documents, score_run
+    from newsrag.ingest.models import doc_id_for
+    from newsrag.retrieval.search import Searcher
 
     corpus_id = {doc_id_for(doc): doc for doc in dataset.corpus}
     qrels = {q: dataset.qrels[q] for q in qids}
@@ -109,11 +109,11 @@ def _settings_summary(settings: Any, mode: str) -> dict[str, Any]:
 
 def ingest(dataset: Any, tmp: Path, cache: Path, store: Any, embedder: Any) -> dict[str, Any]:
     """Ingest the corpus with ``run_source`` into ``store`` (a fresh collection); returns what it did."""
-    from evaluation.beir import write_corpus_jsonl
-    from ingest.context import IngestContext
-    from ingest.pipeline import run_source
-    from ingest.registry import parse_source
-    from newsrag.settings import IngestSettings, load
+    from newsrag.core.settings import IngestSettings, load
+    from newsrag.evaluation.beir import write_corpus_jsonl
+    from newsrag.ingest.context import IngestContext
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import parse_source
 
     data = write_corpus_jsonl(dataset, tmp / "corpus.jsonl")
     settings = load(IngestSettings, state_file=tmp / "ingest-state.sqlite", embedding_cache=cache)
@@ -134,17 +134,17 @@ def ingest(dataset: Any, tmp: Path, cache: Path, store: Any, embedder: Any) -> d
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    from evaluation.beir import load_beir
+    from newsrag.evaluation.beir import load_beir
 
     dataset = load_beir(args.folder, args.split)  # a bad folder fails before anything is touched
     os.environ["NEWSRAG_HOME"] = str(tmp / "home")  # before anything reads PathSettings
     for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
         os.environ.pop(var, None)
-    from embeddings import create_embedder
-    from newsrag.settings import LocalWeaviateSettings, PathSettings, load
-    from newsrag.weaviate_server import LocalWeaviate
-    from retrieval.search import SearchSettings
-    from retrieval.store import WeaviateStore
+    from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
+    from newsrag.embeddings import create_embedder
+    from newsrag.retrieval.search import SearchSettings
+    from newsrag.store.server import LocalWeaviate
+    from newsrag.store.weaviate import WeaviateStore
 
     log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
         f"({args.split}), {sum(len(j) for j in dataset.qrels.values())} judgments")
@@ -204,7 +204,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from evaluation.beir import BeirFormatError
+    from newsrag.evaluation.beir import BeirFormatError
 
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="newsrag-beir-") as tmp:

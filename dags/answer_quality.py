@@ -21,7 +21,8 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from newsrag_airflow.notifier import on_failure
+
+from newsrag.airflow.notifier import on_failure
 
 COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
 NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
@@ -53,11 +54,10 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
 def answer_quality() -> None:
     @task
     def snapshot_index() -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-        from newsrag_airflow.skip import skip
-
-        from evaluation.dag_tasks import snapshot
-        from evaluation.runner import EmptyIndex
+        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.skip import skip
+        from newsrag.evaluation.dag_tasks import snapshot
+        from newsrag.evaluation.runner import EmptyIndex
 
         with task_env():
             try:
@@ -67,9 +67,8 @@ def answer_quality() -> None:
 
     @task
     def plan(index: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from evaluation.dag_tasks import plan
+        from newsrag.airflow.connections import task_env
+        from newsrag.evaluation.dag_tasks import plan
 
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties", "top_k")}
@@ -82,27 +81,26 @@ def answer_quality() -> None:
 
     @task(max_active_tis_per_dagrun=2)
     def evaluate(case_ids: list[str], planned: dict[str, Any]) -> list[dict[str, Any]]:
-        from newsrag_airflow.connections import task_env
-
-        from evaluation.dag_tasks import evaluate
+        from newsrag.airflow.connections import task_env
+        from newsrag.evaluation.dag_tasks import evaluate
+        from newsrag.prompts.release import active_prompt_ref
 
         with task_env():
-            return evaluate(case_ids, planned)
+            return evaluate(case_ids, planned, prompt_lookup=active_prompt_ref)
 
     @task
     def score(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from evaluation.dag_tasks import score
+        from newsrag.airflow.connections import task_env
+        from newsrag.evaluation.dag_tasks import score
+        from newsrag.prompts.release import active_prompt_ref
 
         with task_env():
-            return score(list(results), planned)
+            return score(list(results), planned, prompt_lookup=active_prompt_ref)
 
     @task(outlets=[REPORT])
     def write_report(summary: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from evaluation.dag_tasks import report
+        from newsrag.airflow.connections import task_env
+        from newsrag.evaluation.dag_tasks import report
 
         with task_env():
             reported = report(summary)
@@ -114,9 +112,8 @@ def answer_quality() -> None:
     # failure callback says why)
     @task(trigger_rule="all_done_min_one_success")
     def notify(summary: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from evaluation.dag_tasks import notify
+        from newsrag.airflow.connections import task_env
+        from newsrag.evaluation.dag_tasks import notify
 
         with task_env():
             return notify(summary, reported)
@@ -125,7 +122,7 @@ def answer_quality() -> None:
     # regression would be notified twice
     @task(retries=0, on_failure_callback=None)
     def check_regressions(summary: dict[str, Any]) -> dict[str, Any]:
-        from evaluation.dag_tasks import check
+        from newsrag.evaluation.dag_tasks import check
 
         return check(summary)
 

@@ -1,7 +1,7 @@
 """news_ingest: check the store, read the source registry at run time, map one task per source
 batch, total the reports, and emit the Weaviate Asset (with the counts) only when the index changed.
 Wiring only: every task body calls one function, imported inside the body so that parsing this file
-stays cheap and opens no connection (the decisions are in newsrag_airflow/ingest_run.py)."""
+stays cheap and opens no connection (the decisions are in newsrag/airflow/ingest_run.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-from newsrag_airflow.notifier import on_failure
+
+from newsrag.airflow.notifier import on_failure
 
 COLLECTION = os.environ.get("WEAVIATE_COLLECTION", "NewsChunk")
 NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
@@ -52,24 +53,23 @@ def news_ingest() -> None:
     # First, so that an outage shows even when every source is unchanged (nothing would be written).
     @task
     def check_store() -> dict[str, Any]:
-        from newsrag_airflow.ingest_run import check_store
+        from newsrag.airflow.ingest_run import check_store
 
         return check_store()
 
     @task
     def plan_batches() -> list[list[dict[str, Any]]]:
-        from ingest.summary import plan_batches
+        from newsrag.ingest.summary import plan_batches
 
         params = get_current_context()["params"]
         return plan_batches(params.get("sources_file"), params.get("source"))
 
     @task(pool=EMBED_POOL, queue=EMBED_QUEUE, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from newsrag_airflow.connections import task_env
-        from newsrag_airflow.ingest_run import fail_failed_sources
-
-        from ingest.pipeline import run_batch
-        from ingest.summary import run_window
+        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.ingest_run import fail_failed_sources
+        from newsrag.ingest.pipeline import run_batch
+        from newsrag.ingest.summary import run_window
 
         context = get_current_context()
         ti, params, run = context["ti"], context["params"], context["dag_run"]
@@ -87,9 +87,8 @@ def news_ingest() -> None:
     # at once). Runs when at least one batch ran, failed ones included; not after check_store failed.
     @task(trigger_rule="all_done_min_one_success", retries=0)
     def summarize(results: list[list[dict[str, Any]]], batches: list[list[dict[str, Any]]]) -> dict[str, Any]:
-        from newsrag_airflow.consumers import check_consumers
-
-        from ingest.summary import summarize
+        from newsrag.airflow.consumers import check_consumers
+        from newsrag.ingest.summary import summarize
 
         totals = summarize(list(results), expected=sum(len(b) for b in batches))
         check_consumers(get_current_context()["ti"], NEWS_INDEX.uri, totals)  # a paused answer_quality is logged
@@ -98,7 +97,7 @@ def news_ingest() -> None:
     # The Asset event only when chunks were written or deleted (as prompts_deploy: skipped, no event).
     @task(outlets=[NEWS_INDEX], retries=0)
     def publish_index(totals: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.ingest_run import publish_or_skip
+        from newsrag.airflow.ingest_run import publish_or_skip
 
         return publish_or_skip(get_current_context(), NEWS_INDEX, totals)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
-from newsrag_airflow.notifier import on_failure
+
+from newsrag.airflow.notifier import on_failure
 
 PROMPTS = Asset("newsrag://prompts", group="newsrag")
 
@@ -37,7 +38,7 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
 def prompt_release() -> None:
     @task
     def validate() -> dict[str, Any]:
-        from prompts.release import validate_request
+        from newsrag.prompts.release import validate_request
 
         context = get_current_context()
         deployed = [dict(e.extra or {}) for e in context["triggering_asset_events"][PROMPTS]]
@@ -53,36 +54,32 @@ def prompt_release() -> None:
     def check_generator(checked: dict[str, Any]) -> dict[str, Any]:
         """No LLM, or one that does not answer, fails the run here (naming NEWSRAG_RELEASE_GENERATOR
         and the settings), before any evaluation: a configuration problem is not a rejection."""
-        from newsrag_airflow.connections import task_env
-
-        from prompts.release_generator import check_generator
+        from newsrag.airflow.connections import task_env
+        from newsrag.prompts.release_generator import check_generator
 
         with task_env():
             return {**checked, "generator": check_generator()}
 
     @task
     def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from prompts.release_eval import snapshot
+        from newsrag.airflow.connections import task_env
+        from newsrag.prompts.release_eval import snapshot
 
         with task_env():
             return snapshot(checked)
 
     @task
     def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
-        from newsrag_airflow.connections import task_env
-
-        from prompts.release_eval import evaluate
+        from newsrag.airflow.connections import task_env
+        from newsrag.prompts.release_eval import evaluate
 
         with task_env():
             return evaluate(plan, role)
 
     @task
     def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
-        from newsrag_airflow.connections import task_env
-
-        from prompts.release_eval import compare
+        from newsrag.airflow.connections import task_env
+        from newsrag.prompts.release_eval import compare
 
         with task_env():
             return compare(plan, active, candidate)
@@ -93,19 +90,19 @@ def prompt_release() -> None:
 
     @task
     def promote(compared: dict[str, Any]) -> dict[str, Any]:
-        from prompts.release import promote
+        from newsrag.prompts.release import promote
 
         return promote(compared, float(get_current_context()["params"]["canary_weight"]))
 
     @task
     def reject(result: dict[str, Any]) -> dict[str, Any]:
-        from prompts.release import reject
+        from newsrag.prompts.release import reject
 
         return reject(result)
 
     @task(trigger_rule="none_failed_min_one_success")
     def notify() -> dict[str, Any]:
-        from prompts.release import notify
+        from newsrag.prompts.release import notify
 
         ti = get_current_context()["ti"]
         outcome = [r for r in ti.xcom_pull(task_ids=["promote", "reject_after_eval", "reject"]) if r]

@@ -15,7 +15,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
-from newsrag_airflow.notifier import on_failure
+
+from newsrag.airflow.notifier import on_failure
 
 PROMPTS = Asset("newsrag://prompts", group="newsrag")
 
@@ -37,7 +38,7 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
 def prompts_deploy() -> None:
     @task(outlets=[PROMPTS])
     def register() -> dict[str, Any]:
-        from prompts.release import deploy
+        from newsrag.prompts.release import deploy
 
         context = get_current_context()
         result = deploy(context["params"].get("folder"))

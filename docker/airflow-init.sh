@@ -24,7 +24,7 @@ python - <<'PY'
 import os
 import sys
 
-from newsrag.settings import PLACEHOLDER_SECRETS
+from newsrag.core.settings import PLACEHOLDER_SECRETS
 
 # variable in this container -> its name in .env
 REQUIRED = {"WEAVIATE_API_KEY": "WEAVIATE_API_KEY", "AIRFLOW_ADMIN_PASSWORD": "AIRFLOW_ADMIN_PASSWORD",
@@ -33,7 +33,7 @@ REQUIRED = {"WEAVIATE_API_KEY": "WEAVIATE_API_KEY", "AIRFLOW_ADMIN_PASSWORD": "A
 OPTIONAL = {"OPENAI_API_KEY": "OPENAI_API_KEY", "COHERE_API_KEY": "COHERE_API_KEY"}  # blank is fine
 
 
-def placeholder(value: str) -> bool:  # the rule of newsrag.settings.check_secret
+def placeholder(value: str) -> bool:  # the rule of newsrag.core.settings.check_secret
     raw = value.strip().lower()
     return raw in PLACEHOLDER_SECRETS or raw.startswith("<") or "placeholder" in raw
 
@@ -68,7 +68,7 @@ trap 'rm -rf "$workdir"' EXIT
 chmod 700 "$workdir"
 settings="$(cd "$(dirname "$0")/.." && pwd)/airflow_settings.yaml"
 log "objects from ${settings}"
-python -m newsrag.airflow_settings "$settings" "$workdir"
+python -m newsrag.cli.airflow_settings "$settings" "$workdir"
 
 while IFS=$'\t' read -r pool slots description; do
   log "pool ${pool}: ${slots} slots"
@@ -107,7 +107,7 @@ for conn_id, prefix, name in (("openai_default", "OPENAI", "OpenAI"), ("cohere_d
         conns[conn_id] = {"conn_type": "generic", "host": base, "password": key,
                           "description": f"newsrag: {name} (set by airflow-init from .env)"}
 conns = {cid: {k: v for k, v in c.items() if v is not None} for cid, c in conns.items()}
-with open(sys.argv[1], "w") as f:  # created 0600 by newsrag.airflow_settings
+with open(sys.argv[1], "w") as f:  # created 0600 by newsrag.cli.airflow_settings
     json.dump(conns, f)
 print(" ".join(sorted(conns)))
 PY

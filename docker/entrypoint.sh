@@ -19,6 +19,6 @@ for name in $(compgen -e); do
 done
 
 if [ "$#" -eq 0 ]; then
-  set -- uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000
+  set -- uvicorn newsrag.app.main:create_app --factory --host 0.0.0.0 --port 8000
 fi
 exec "$@"

@@ -1,6 +1,6 @@
 """Embedding providers behind one protocol. ``create_embedder()`` picks one by name from settings."""
 
-from embeddings.base import Embedder
-from embeddings.registry import available, create_embedder, register
+from newsrag.embeddings.base import Embedder
+from newsrag.embeddings.registry import available, create_embedder, register
 
 __all__ = ["Embedder", "available", "create_embedder", "register"]

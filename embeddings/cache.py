@@ -5,7 +5,7 @@ an article changes only in some chunks, not when a model is evaluated again. SQL
 lets several worker processes on one host share it.
 
 It is a pure cache of a function, (model, text) -> vector, and claims nothing about what the store
-holds, so unlike the ingestion state (``ingest.state``) it is not bound to the collection's
+holds, so unlike the ingestion state (``newsrag.ingest.state``) it is not bound to the collection's
 generation: after a lost collection, the full re-read that restores it embeds nothing.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.base import Embedder, Vectors
+from newsrag.embeddings.base import Embedder, Vectors
 
 
 def text_key(text: str) -> str:

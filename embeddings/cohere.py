@@ -20,8 +20,10 @@ import numpy as np
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Vectors, normalize
-from embeddings.governor import (
+from newsrag.core.errors import ConfigError, ProviderError, SetupError
+from newsrag.core.settings import EmbeddingSettings, check_secret, load
+from newsrag.embeddings.base import Vectors, normalize
+from newsrag.embeddings.governor import (
     RateGovernor,
     TransientProviderError,
     batches,
@@ -31,9 +33,7 @@ from embeddings.governor import (
     malformed,
     status_error,
 )
-from embeddings.registry import register
-from newsrag.errors import ConfigError, ProviderError, SetupError
-from newsrag.settings import EmbeddingSettings, check_secret, load
+from newsrag.embeddings.registry import register
 
 PROVIDER = "cohere"
 DEFAULT_MODEL = "embed-v4.0"

@@ -27,7 +27,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from newsrag.errors import ConfigError, ProviderError
+from newsrag.core.errors import ConfigError, ProviderError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.base import Vectors, normalize
-from embeddings.registry import register
-from newsrag.errors import EmbeddingError
-from newsrag.settings import EmbeddingSettings
+from newsrag.core.errors import EmbeddingError
+from newsrag.core.settings import EmbeddingSettings
+from newsrag.embeddings.base import Vectors, normalize
+from newsrag.embeddings.registry import register
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384

@@ -6,7 +6,7 @@ model on a compatible server needs ``NEWSRAG_EMBED_DIMENSIONS`` set to its vecto
 
 The key is read on first use, not at import. One ``openai.OpenAI`` client per embedder, created
 lazily with the SDK's own retries off: we retry with tenacity, only on 429/5xx/timeouts, under the
-process's :class:`~embeddings.governor.RateGovernor` for ``openai``.
+process's :class:`~newsrag.embeddings.governor.RateGovernor` for ``openai``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import numpy as np
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Vectors, normalize
-from embeddings.governor import (
+from newsrag.core.errors import ConfigError, ProviderError, SetupError
+from newsrag.core.settings import EmbeddingSettings, check_secret, load
+from newsrag.embeddings.base import Vectors, normalize
+from newsrag.embeddings.governor import (
     RateGovernor,
     TransientProviderError,
     batches,
@@ -31,9 +33,7 @@ from embeddings.governor import (
     malformed,
     status_error,
 )
-from embeddings.registry import register
-from newsrag.errors import ConfigError, ProviderError, SetupError
-from newsrag.settings import EmbeddingSettings, check_secret, load
+from newsrag.embeddings.registry import register
 
 PROVIDER = "openai"
 DEFAULT_MODEL = "text-embedding-3-small"

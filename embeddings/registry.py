@@ -10,15 +10,15 @@ from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from embeddings.base import Embedder
-from newsrag.errors import ConfigError
-from newsrag.settings import EmbeddingSettings, load
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import EmbeddingSettings, load
+from newsrag.embeddings.base import Embedder
 
 Factory = Callable[[EmbeddingSettings], Embedder]
 
 _FACTORIES: dict[str, Factory] = {}
 # Built-ins are imported on first use so that choosing "local" never imports openai, and vice versa.
-_BUILTINS = {"local": "embeddings.local", "openai": "embeddings.openai", "cohere": "embeddings.cohere"}
+_BUILTINS = {"local": "newsrag.embeddings.local", "openai": "newsrag.embeddings.openai", "cohere": "newsrag.embeddings.cohere"}
 
 
 def register(name: str) -> Callable[[Factory], Factory]:

@@ -2,7 +2,7 @@
 
 Each function returns a :class:`MetricResult`; ``value`` is ``None`` when the metric does not
 apply (an abstention, no reference, an empty answer) - reported apart, never averaged as 0.
-``method`` is ``offline:<name>`` here and ``judge:<model>`` for :mod:`evaluation.judge`.
+``method`` is ``offline:<name>`` here and ``judge:<model>`` for :mod:`newsrag.evaluation.judge`.
 
 Shared text rules:
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from evaluation.metrics import Summary, normalize_span, strip_markers, summarize
+from newsrag.evaluation.metrics import Summary, normalize_span, strip_markers, summarize
 
 
 def _wordlist(text: str) -> frozenset[str]:

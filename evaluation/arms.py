@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from evaluation.models import EvalRun
+from newsrag.evaluation.models import EvalRun
 
 SCORE_METRICS = ("hit@k", "faithfulness", "citation_precision", "abstention_accuracy")
 NONE = "-"  # no template name, version or arm recorded

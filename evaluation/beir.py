@@ -9,7 +9,7 @@ With a split-specific queries file every query must have judgments. With the sha
 ``queries.jsonl`` (all splits in one file, as BEIR ships it) queries without judgments in this
 split are simply not part of it and are skipped.
 
-Scores use :mod:`evaluation.metrics`, the same implementation the golden-set runs use.
+Scores use :mod:`newsrag.evaluation.metrics`, the same implementation the golden-set runs use.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.metrics import doc_ranking, mrr, ndcg_at_k, recall_at_k, summarize
-from newsrag.errors import NewsragError
-from retrieval.types import Hit
+from newsrag.core.errors import NewsragError
+from newsrag.evaluation.metrics import doc_ranking, mrr, ndcg_at_k, recall_at_k, summarize
+from newsrag.core.records import Hit
 
 Qrels = dict[str, dict[str, int]]
 # The figures the BEIR tables publish, by name; "mrr@10" is the MS MARCO convention.

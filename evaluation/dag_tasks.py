@@ -15,15 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from embeddings.base import vector_name
-from evaluation.finish import gate_and_save, notify_regression, write_run_report
-from evaluation.golden import load_golden
-from evaluation.history import EvalSettings, HistoryStore
-from evaluation.judge import LLMJudge
-from evaluation.models import EvalRun, IndexSnapshot, QuestionResult, RetrievalConfig
-from evaluation.notify import notifiers_from_env
-from evaluation.regression import RegressionSettings
-from evaluation.runner import (
+from newsrag.core.errors import NewsragError, StoreError
+from newsrag.core.settings import load
+from newsrag.embeddings.base import vector_name
+from newsrag.evaluation.finish import gate_and_save, notify_regression, write_run_report
+from newsrag.evaluation.golden import load_golden
+from newsrag.evaluation.history import EvalSettings, HistoryStore
+from newsrag.evaluation.judge import LLMJudge
+from newsrag.evaluation.models import EvalRun, IndexSnapshot, QuestionResult, RetrievalConfig
+from newsrag.evaluation.notify import notifiers_from_env
+from newsrag.evaluation.regression import RegressionSettings
+from newsrag.evaluation.runner import (
+    PromptLookup,
     answerer_info,
     assemble_run,
     evaluate_batch,
@@ -33,8 +36,6 @@ from evaluation.runner import (
     retrieval_from_settings,
     snapshot_index,
 )
-from newsrag.errors import NewsragError, StoreError
-from newsrag.settings import load
 
 
 class RegressionDetected(NewsragError):
@@ -43,8 +44,8 @@ class RegressionDetected(NewsragError):
 
 @contextmanager
 def _clients() -> Iterator[tuple[Any, Any]]:
-    from embeddings import create_embedder
-    from retrieval.store import WeaviateStore
+    from newsrag.embeddings import create_embedder
+    from newsrag.store.weaviate import WeaviateStore
 
     embedder = create_embedder()
     with WeaviateStore() as store:
@@ -82,15 +83,17 @@ def _check_judge() -> str:
         return judge.settings.model
 
 
-def evaluate(case_ids: list[str], plan_: dict[str, Any]) -> list[dict[str, Any]]:
+def evaluate(case_ids: list[str], plan_: dict[str, Any],
+             prompt_lookup: PromptLookup | None = None) -> list[dict[str, Any]]:
     gold = load_golden(plan_["golden"])
     with _clients() as (store, embedder), (LLMJudge() if plan_["judge"] else nullcontext()) as judge:
         setup = make_setup(store, embedder, RetrievalConfig(**plan_["retrieval"]), judge=judge,
-                           generator=plan_.get("generator", "extractive"))
+                           generator=plan_.get("generator", "extractive"), prompt_lookup=prompt_lookup)
         return [r.model_dump(mode="json") for r in evaluate_batch(case_ids, gold, setup)]
 
 
-def score(batches: list[list[dict[str, Any]]], plan_: dict[str, Any]) -> dict[str, Any]:
+def score(batches: list[list[dict[str, Any]]], plan_: dict[str, Any],
+          prompt_lookup: PromptLookup | None = None) -> dict[str, Any]:
     """Assemble the run from the batches' results, gate it against the last good run, save it.
     ``notify`` says whether its regression is to be notified (not again for a retried run)."""
     settings = load(EvalSettings)
@@ -98,8 +101,8 @@ def score(batches: list[list[dict[str, Any]]], plan_: dict[str, Any]) -> dict[st
     results = [QuestionResult.model_validate(r) for batch in batches if batch for r in batch]
     retrieval = RetrievalConfig(**plan_["retrieval"])
     with _clients() as (store, embedder):
-        info = answerer_info(make_setup(store, embedder, retrieval,
-                                        generator=plan_.get("generator", "extractive")).answerer)
+        info = answerer_info(make_setup(store, embedder, retrieval, generator=plan_.get("generator", "extractive"),
+                                        prompt_lookup=prompt_lookup).answerer)
     run = assemble_run(results, gold, index=IndexSnapshot(**plan_["index"]), retrieval=retrieval, info=info,
                        started_at=datetime.fromisoformat(plan_["started_at"]), sample=plan_["sample"],
                        run_id=plan_.get("run_id"), judge_model=plan_.get("judge_model"))

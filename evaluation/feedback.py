@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.errors import NewsragError, StoreError
-from newsrag.settings import PathSettings, load
+from newsrag.core.errors import NewsragError, StoreError
+from newsrag.core.settings import PathSettings, load
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS answers (trace_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,
@@ -71,7 +71,7 @@ class FeedbackStore:
         self._db.commit()
 
     def record_answer(self, answer: Any, question: str, arm: str | None = None) -> None:
-        """Log an ``retrieval.answer.Answer`` (anything with its fields and ``model_dump``)."""
+        """Log an ``newsrag.retrieval.answer.Answer`` (anything with its fields and ``model_dump``)."""
         payload = bounded_payload(answer.model_dump(mode="json"))
         row = (answer.trace_id, _now(), bounded(question, QUESTION_CHARS), payload.get("text", ""),
                int(answer.abstained), *(_other(v) for v in (answer.prompt_name, answer.prompt_version, arm,

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.feedback import read_feedback
-from evaluation.history import HistoryStore
-from evaluation.models import EvalRun, QuestionResult
-from evaluation.notify import Notifier, notify_all, redact_text, run_message
-from evaluation.regression import RegressionSettings, apply_gate
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
+from newsrag.evaluation.feedback import read_feedback
+from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.models import EvalRun, QuestionResult
+from newsrag.evaluation.notify import Notifier, notify_all, redact_text, run_message
+from newsrag.evaluation.regression import RegressionSettings, apply_gate
 
 
 @dataclass
@@ -65,7 +65,7 @@ def redact_result(r: QuestionResult) -> QuestionResult:
     """``r`` (changed in place) without secrets in the text a failure can put there - its error,
     failure reason and metric details (an exception may quote an API key or a URL with
     credentials): the environment's secret values and any URL ``user:password@`` become ``***``
-    (:func:`evaluation.notify.redact_text`)."""
+    (:func:`newsrag.evaluation.notify.redact_text`)."""
     r.error = redact_text(r.error) if r.error else r.error
     r.failure_reason = redact_text(r.failure_reason) if r.failure_reason else r.failure_reason
     for m in r.metrics.values():
@@ -85,9 +85,9 @@ def redact_run(run: EvalRun) -> EvalRun:
 def write_run_report(run: EvalRun, history: HistoryStore, out_dir: Path, baseline: EvalRun | None = None,
                      feedback_path: str | Path | None = None) -> Path:
     """The run's report with the live feedback of the store at ``feedback_path`` (default: the
-    app's, :class:`evaluation.feedback.FeedbackSettings`). Any failure, the feedback store's
+    app's, :class:`newsrag.evaluation.feedback.FeedbackSettings`). Any failure, the feedback store's
     included, is a :class:`ReportWriteError`."""
-    from evaluation.report import report_dir, write_report  # imported on use: matplotlib
+    from newsrag.evaluation.report import report_dir, write_report  # imported on use: matplotlib
 
     target = report_dir(out_dir, run.run_id) / "report.html"
     try:

@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evaluation.feedback import FeedbackRecord, read_feedback
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
+from newsrag.evaluation.feedback import FeedbackRecord, read_feedback
 
 MAX_LISTED_ERRORS = 20
 FEEDBACK_SPAN_WORDS = 20
@@ -128,7 +128,7 @@ def _reason(exc: ValidationError) -> str:
 def shipped_golden_path() -> Path:
     """The golden set shipped inside the package (``evaluation/data/questions.jsonl``, the same
     bytes as ``examples/news/questions.jsonl``): the default, found wherever the process starts."""
-    return Path(str(resources.files("evaluation") / "data" / "questions.jsonl"))
+    return Path(str(resources.files("newsrag.evaluation") / "data" / "questions.jsonl"))
 
 
 def resolve_golden_path(path: str | Path) -> Path:
@@ -253,8 +253,8 @@ def export_feedback(cases_path: str | Path, review_path: str | Path,
     :func:`cases_from_feedback`: regression cases to ``cases_path`` (golden-set JSONL, to review
     and append to a golden set) and review items to ``review_path`` (both written atomically,
     empty when there is nothing). A file that is not a feedback store raises ``StoreError``."""
-    from evaluation.feedback import FeedbackSettings
-    from newsrag.settings import load
+    from newsrag.core.settings import load
+    from newsrag.evaluation.feedback import FeedbackSettings
 
     source = Path(feedback_path) if feedback_path is not None else load(FeedbackSettings).location()
     records = read_feedback(source)

@@ -10,7 +10,7 @@ earlier runs as they were and no partial run):
   ``metrics`` JSON ``{metric: value}``, the whole :class:`QuestionResult`), for per-question history.
 
 Times are stored as fixed-width UTC ISO strings, so ordering by ``started_at`` is chronological in
-both databases. The same SQL runs on both (the connection layer is :mod:`newsrag.sqldb`, shared
+both databases. The same SQL runs on both (the connection layer is :mod:`newsrag.infra.sqldb`, shared
 with the prompt registry).
 """
 
@@ -28,11 +28,11 @@ from typing import Any, Self
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from evaluation.golden import shipped_golden_path
-from evaluation.models import EvalRun
-from newsrag.errors import ConfigError, StoreError
-from newsrag.settings import PathSettings, load
-from newsrag.sqldb import SqlDb, display_url
+from newsrag.core.errors import ConfigError, StoreError
+from newsrag.core.settings import PathSettings, load
+from newsrag.evaluation.golden import shipped_golden_path
+from newsrag.evaluation.models import EvalRun
+from newsrag.infra.sqldb import SqlDb, display_url
 
 __all__ = ["EvalSettings", "HistoryStore", "RunSummary", "display_url"]
 
@@ -61,7 +61,7 @@ class EvalSettings(BaseSettings):
     history_url: str | None = None  # sqlite path or postgresql:// URL; default $NEWSRAG_HOME/eval-history.sqlite
     reports_dir: Path | None = None  # default $NEWSRAG_HOME/reports
     # Default: the golden set shipped inside the package (found wherever the process starts); a
-    # relative path set here resolves against the current directory (evaluation.golden.load_golden).
+    # relative path set here resolves against the current directory (newsrag.evaluation.golden.load_golden).
     golden_path: Path = Field(default_factory=shipped_golden_path)
     batch_size: int = Field(10, ge=1, le=1000)  # questions per mapped task in the DAG
     # What answers: set it to the app's NEWSRAG_APP_GENERATOR (e.g. openai) to measure what users

@@ -33,10 +33,10 @@ from typing import Any, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.governor import error_detail, parse_retry_after
-from evaluation.answer_metrics import MetricResult, split_sentences
-from newsrag.errors import ConfigError, SetupError
-from newsrag.settings import check_secret, load
+from newsrag.core.errors import ConfigError, SetupError
+from newsrag.core.settings import check_secret, load
+from newsrag.embeddings.governor import error_detail, parse_retry_after
+from newsrag.evaluation.answer_metrics import MetricResult, split_sentences
 
 JUDGE_PROMPT_VERSION = "judge-v1"
 MAX_BACKOFF = 30.0
@@ -218,7 +218,7 @@ class LLMJudge:
     def correctness(self, question: str, answer_text: str, reference: str | None, *,
                     abstained: bool = False) -> MetricResult:
         """Does the answer agree with the reference? None without a reference; 0.0 for an
-        abstention (as :func:`evaluation.answer_metrics.correctness_offline`)."""
+        abstention (as :func:`newsrag.evaluation.answer_metrics.correctness_offline`)."""
         name = "correctness"
         if reference is None or not reference.strip():
             return self._skip(name, None, "no reference")
@@ -233,7 +233,7 @@ class LLMJudge:
         """Share of citations whose cited chunk supports the answer statement carrying its marker
         (the answer's sentences with ``[n]``; the citation's quote when none carries it). No
         citations: None for an abstention, 0.0 for an answer (as
-        :func:`evaluation.answer_metrics.citation_precision_offline`). A citation whose chunk is
+        :func:`newsrag.evaluation.answer_metrics.citation_precision_offline`). A citation whose chunk is
         not among ``contexts_by_chunk_id`` is unsupported without asking; when none is there,
         nothing is sent."""
         name = "citation_precision"
@@ -260,7 +260,7 @@ class LLMJudge:
     def abstention(self, question: str, answer_text: str, answerable: bool, *,
                    abstained: bool = False) -> MetricResult:
         """1.0 when the answer declines to answer exactly when the question is unanswerable, as
-        :func:`evaluation.answer_metrics.abstention_correct`, but with the model deciding whether
+        :func:`newsrag.evaluation.answer_metrics.abstention_correct`, but with the model deciding whether
         the text declines (a generator's own flag misses a refusal in other words). An answer the
         generator flagged as an abstention, or an empty one, is one without asking."""
         name = "abstention_accuracy"

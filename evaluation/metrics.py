@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from retrieval.types import Hit
+from newsrag.core.records import Hit
 
 Relevance = Collection[str] | Mapping[str, float]
 

@@ -28,9 +28,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from evaluation.models import EvalRun
-from newsrag.errors import ConfigError, NewsragError
-from newsrag.settings import check_secret, load
+from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.core.settings import check_secret, load
+from newsrag.evaluation.models import EvalRun
 
 log = logging.getLogger(__name__)
 

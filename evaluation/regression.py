@@ -13,7 +13,7 @@ The gate (:func:`check`, :func:`apply_gate`), thresholds ``NEWSRAG_EVAL_*``:
 * **drops** - for every metric of ``watch``: a drop of more than ``max_drop`` (absolute, in the
   metric's own 0..1 units) from the baseline that is *beyond noise*. When the runs share questions
   (the same set, or a ``--sample`` of the baseline's), the per-question values of the shared ones
-  are compared with :func:`evaluation.stats.paired_bootstrap_diff` and a drop counts only when the
+  are compared with :func:`newsrag.evaluation.stats.paired_bootstrap_diff` and a drop counts only when the
   interval's upper bound is below 0 and the mean drop exceeds ``max_drop``. Without shared
   questions, the two runs' bootstrap intervals must not overlap.
 * **crashes** - more than ``max_error_rate`` of the questions failed before any metric was
@@ -32,9 +32,9 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from evaluation.models import Aggregate, EvalRun, QuestionResult
-from evaluation.stats import bootstrap_ci, paired_bootstrap_diff
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
+from newsrag.evaluation.models import Aggregate, EvalRun, QuestionResult
+from newsrag.evaluation.stats import bootstrap_ci, paired_bootstrap_diff
 
 RETRIEVAL_METRICS = ("hit@k", "recall@k", "mrr", "ndcg@k")
 OFFLINE_ANSWER_METRICS = ("faithfulness", "answer_relevance", "correctness", "answer_first",

@@ -22,10 +22,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from evaluation.arms import SCORE_METRICS, breakdown_by_arm
-from evaluation.charts import Point, forest_chart, trend_chart
-from evaluation.models import Aggregate, EvalRun, QuestionResult
-from evaluation.stats import paired_bootstrap_diff
+from newsrag.evaluation.arms import SCORE_METRICS, breakdown_by_arm
+from newsrag.evaluation.charts import Point, forest_chart, trend_chart
+from newsrag.evaluation.models import Aggregate, EvalRun, QuestionResult
+from newsrag.evaluation.stats import paired_bootstrap_diff
 
 log = logging.getLogger(__name__)
 

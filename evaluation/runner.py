@@ -2,7 +2,7 @@
 
 Per question (:func:`evaluate_case`) ONE search with the run's :class:`RetrievalConfig` (mode,
 alpha, fusion, top_k, query properties, reranker) feeds both the retrieval metrics and the answer.
-Metrics (names: ``evaluation.regression.KNOWN_METRICS``): ``hit@k``, ``recall@k``, ``mrr``,
+Metrics (names: ``newsrag.evaluation.regression.KNOWN_METRICS``): ``hit@k``, ``recall@k``, ``mrr``,
 ``ndcg@k`` at k = top_k on *documents* (None without gold; ``retrieved`` flags relevant chunks);
 offline ``faithfulness``, ``answer_relevance`` (cosine, run's embedder), ``correctness``,
 ``citation_precision``, ``abstention_accuracy``; with a judge also ``<name>_judge`` for
@@ -30,27 +30,34 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from embeddings.base import vector_name
-from evaluation import answer_metrics as am
-from evaluation import metrics as em
-from evaluation.finish import Finalized, ReportWriteError, finalize_run, redact_result
-from evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
-from evaluation.history import EvalSettings, HistoryStore
-from evaluation.judge import JudgeSettings, LLMJudge
-from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.notify import Notifier, notifiers_from_env, print_summary, redact_text
-from evaluation.regression import (
+from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.core.records import Hit, SearchFilters
+from newsrag.core.settings import load
+from newsrag.embeddings.base import vector_name
+from newsrag.evaluation import answer_metrics as am
+from newsrag.evaluation import metrics as em
+from newsrag.evaluation.finish import Finalized, ReportWriteError, finalize_run, redact_result
+from newsrag.evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
+from newsrag.evaluation.history import EvalSettings, HistoryStore
+from newsrag.evaluation.judge import JudgeSettings, LLMJudge
+from newsrag.evaluation.models import (
+    EvalRun,
+    IndexSnapshot,
+    MetricValue,
+    QuestionResult,
+    RetrievalConfig,
+)
+from newsrag.evaluation.notify import Notifier, notifiers_from_env, print_summary, redact_text
+from newsrag.evaluation.regression import (
     JUDGE_SUFFIX,
     RegressionSettings,
     aggregate,
     aggregate_groups,
     failure_reason,
 )
-from newsrag.errors import ConfigError, NewsragError
-from newsrag.settings import load
-from retrieval.answer import Answer, Answerer
-from retrieval.generators import PromptRef, create_generator
-from retrieval.search import (
+from newsrag.retrieval.answer import Answer, Answerer
+from newsrag.retrieval.generators import PromptRef, create_generator
+from newsrag.retrieval.search import (
     RERANKERS,
     Searcher,
     SearchResult,
@@ -58,11 +65,11 @@ from retrieval.search import (
     as_datetime,
     create_reranker,
 )
-from retrieval.types import Hit, SearchFilters
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int, QuestionResult], None]  # (done, total, the result just made)
+PromptLookup = Callable[[str], PromptRef | None]  # a prompt name -> its active version, None when none
 Embed = Callable[[Sequence[str]], Any]
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_REPORT_FAILED = 0, 1, 2, 3
 
@@ -155,15 +162,14 @@ class EvalSetup:
 
 def make_setup(store: Any, embedder: Any, retrieval: RetrievalConfig | None = None, *,
                generator: str = "extractive", judge: LLMJudge | None = None,
-               prompt: PromptRef | None = None) -> EvalSetup:
+               prompt: PromptRef | None = None, prompt_lookup: PromptLookup | None = None) -> EvalSetup:
     """The answerer for ``retrieval`` (default: :func:`retrieval_from_settings`) and ``generator``.
-    A judge's configuration is checked now (ConfigError/SetupError), not per question."""
+    An LLM generator answers with ``prompt``, else with what ``prompt_lookup`` (the edges pass the
+    registry's :func:`newsrag.prompts.release.active_prompt_ref`: prompts sit above evaluation) finds
+    for the configured name. A judge's configuration is checked now (ConfigError/SetupError)."""
     retrieval = retrieval or retrieval_from_settings()
-    if prompt is None and generator != "extractive":
-        # imported on use: prompts depends on evaluation
-        from prompts.release import active_prompt_ref
-
-        prompt = active_prompt_ref(load(EvalSettings).prompt_name)
+    if prompt is None and generator != "extractive" and prompt_lookup is not None:
+        prompt = prompt_lookup(load(EvalSettings).prompt_name)
     searcher = Searcher(store, embedder, search_settings(retrieval))
     if judge is not None:
         _ = judge.client
@@ -307,13 +313,15 @@ def assemble_run(results: Sequence[QuestionResult], golden: GoldenSet, *, index:
 
 def run_eval(golden: GoldenSet, *, store: Any, embedder: Any, retrieval: RetrievalConfig | None = None,
              generator: str = "extractive", setup: EvalSetup | None = None, sample: int | None = None,
-             judge: LLMJudge | None = None, progress: ProgressFn | None = None, seed: int = 0) -> EvalRun:
+             judge: LLMJudge | None = None, progress: ProgressFn | None = None, seed: int = 0,
+             prompt_lookup: PromptLookup | None = None) -> EvalRun:
     """Evaluate the golden set (or a seeded sample) against the store. Raises :class:`EmptyIndex`
     and configuration errors; per-question failures are recorded in the results. A custom answerer
     comes in through ``setup`` (:class:`EvalSetup`)."""
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     index = snapshot_index(store, vector_name(embedder.model_id))
-    setup = setup or make_setup(store, embedder, retrieval, generator=generator, judge=judge)
+    setup = setup or make_setup(store, embedder, retrieval, generator=generator, judge=judge,
+                                prompt_lookup=prompt_lookup)
     t1 = time.perf_counter()
     results, infos = _run_cases(select_case_ids(golden, sample, seed), golden, setup, progress)
     counts = Counter(infos)  # the answers say which prompt/generator/model made them
@@ -333,7 +341,7 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
             sample: int | None = None, judge: bool | None = None, console: Console | None = None,
             retrieval: RetrievalConfig | None = None, generator: str | None = None, store: Any = None,
             embedder: Any = None, history: HistoryStore | None = None,
-            notifiers: Sequence[Notifier] | None = None) -> int:
+            notifiers: Sequence[Notifier] | None = None, prompt_lookup: PromptLookup | None = None) -> int:
     """``newsrag eval``: run with a progress bar, gate, save, report, notify, print the headline
     table. Returns 0 (ok), 1 (regression), 2 (bad input: golden set, a setting, an unknown
     ``compare`` run id, an empty index) or 3 (the report could not be written: the error names its
@@ -357,11 +365,11 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
             if llm_judge is not None:
                 stack.callback(llm_judge.close)
             if embedder is None:
-                from embeddings import create_embedder
+                from newsrag.embeddings import create_embedder
                 embedder = create_embedder()
                 stack.callback(embedder.close)
             if store is None:
-                from retrieval.store import WeaviateStore
+                from newsrag.store.weaviate import WeaviateStore
                 store = stack.enter_context(WeaviateStore())
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                           TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -372,7 +380,7 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
 
                 run = run_eval(gold, store=store, embedder=embedder, retrieval=retrieval,
                                generator=generator or settings.generator,
-                               sample=sample, judge=llm_judge, progress=progress)
+                               sample=sample, judge=llm_judge, progress=progress, prompt_lookup=prompt_lookup)
         except (GoldenSetError, ConfigError, EmptyIndex) as exc:
             kind = "error" if isinstance(exc, EmptyIndex) else "bad input"
             console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", highlight=False)

@@ -13,8 +13,8 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.models import Article, Chunk
-from retrieval.analysis import bm25_terms
+from newsrag.ingest.models import Article, Chunk
+from newsrag.store.analysis import bm25_terms
 
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
 MIN_WORDS = 6

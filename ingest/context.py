@@ -11,17 +11,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from embeddings import Embedder, create_embedder
-from embeddings.base import vector_name
-from embeddings.cache import EmbeddingCache
-from ingest.chunking import Chunker
-from ingest.dedup import NearDuplicateIndex
-from ingest.fetch import Fetcher, FetchSettings
-from ingest.sources import SourceContext
-from ingest.state import IngestState
-from newsrag.settings import IngestSettings, PathSettings, load
-from retrieval.analysis import AnalysisSettings
-from retrieval.store import WeaviateStore
+from newsrag.core.settings import IngestSettings, PathSettings, load
+from newsrag.embeddings import Embedder, create_embedder
+from newsrag.embeddings.base import vector_name
+from newsrag.embeddings.cache import EmbeddingCache
+from newsrag.ingest.chunking import Chunker
+from newsrag.ingest.dedup import NearDuplicateIndex
+from newsrag.ingest.fetch import Fetcher, FetchSettings
+from newsrag.ingest.sources import SourceContext
+from newsrag.ingest.state import IngestState
+from newsrag.store.analysis import AnalysisSettings
+from newsrag.store.weaviate import WeaviateStore
 
 
 class IngestContext:
@@ -109,7 +109,7 @@ class IngestContext:
         if (size, overlap) not in self._chunkers:
             tokenizer = getattr(self.embedder, "tokenizer", None)
             if tokenizer is None:
-                from embeddings.local import LocalEmbedder
+                from newsrag.embeddings.local import LocalEmbedder
 
                 tokenizer = LocalEmbedder().tokenizer  # token counts of the default model as a proxy
             self._chunkers[(size, overlap)] = Chunker(tokenizer, size, overlap, self.settings.context_chunks,

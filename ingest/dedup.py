@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from datasketch import MinHash, MinHashLSH
 
-from ingest.models import normalize_text
+from newsrag.ingest.models import normalize_text
 
 NUM_PERM = 128
 SCHEME = "affine32"  # datasketch 2's default; stored signatures are only comparable within one scheme

@@ -21,8 +21,8 @@ from typing import Any
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from ingest.models import ItemFailure
-from newsrag.errors import SourceError
+from newsrag.core.errors import SourceError
+from newsrag.ingest.models import ItemFailure
 
 _ITEM_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s/>]", re.IGNORECASE)
 _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)

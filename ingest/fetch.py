@@ -1,11 +1,13 @@
 """Polite, bounded, SSRF-guarded fetching of feeds, pages and local files.
 
 Every HTTP hop is checked by :func:`check_url` before any connection is made, and the connection
-goes to the addresses the check approved (see :mod:`ingest.fetch_transport`). Bodies are capped
+goes to the addresses the check approved (see :mod:`newsrag.ingest.fetch_transport`). Bodies are capped
 while streaming, only transient failures (429, 5xx gateway errors, timeouts, resets) are retried,
 and the whole GET (hops, attempts, ``Retry-After`` waits, a trickling body) ends by its deadline:
-the request's ``timeout``, or sooner when its source's deadline comes first. Request header values
-never appear in errors or logs: they may carry credentials.
+the request's ``timeout``, or sooner when its source's deadline comes first. Every attempt waits its
+turn at its host first (:mod:`newsrag.ingest.politeness`); that wait counts against the source's
+deadline, not the request's ``timeout``. Request header values never appear in errors or logs: they
+may carry credentials.
 """
 
 from __future__ import annotations
@@ -29,20 +31,20 @@ import tenacity
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.fetch_transport import (
+from newsrag.core.errors import SourceError
+from newsrag.core.settings import load
+from newsrag.ingest.fetch_transport import (
     Deadline,
     DeadlineExceeded,
     Deadlines,
     Guard,
-    HostGate,
     IPAddress,
     PinnedTransport,
     UnsafeURLError,
     attempt_scope,
     check_url,
 )
-from newsrag.errors import SourceError
-from newsrag.settings import load
+from newsrag.ingest.politeness import HostGate, Politeness, QueueClock
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class FetchSettings(BaseSettings):
     retries: int = Field(default=3, ge=0)  # extra attempts after the first one
     backoff_base: float = Field(default=0.5, ge=0)
     max_retry_after: float = Field(default=60, ge=0)
+    # Floors for every request; a source's http.per_host_* may only be stricter (politeness.py).
     per_host_delay: float = Field(default=0.0, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
 
@@ -158,6 +161,9 @@ class _Call:
     timeout: float  # per socket wait; the deadlines bound the total
     deadlines: Deadlines
     pins: Sequence[IPAddress] | None  # the addresses the guard approved; None: not pinned
+    queue: QueueClock  # the request deadline's clock, paused while an attempt waits its turn
+    outer: Deadlines  # the caller's (its source's) alone: what bounds waiting for a turn
+    politeness: Politeness | None  # the source's per-host rule, on top of the settings'
 
 
 def _log_retry(state: tenacity.RetryCallState) -> None:
@@ -218,7 +224,7 @@ class Fetcher:
         self._sleep, self._clock = sleep, clock
         self._guard = guard or (lambda url, sid: check_url(url, s.allow_private, source_id=sid))
         self._transport = transport
-        self._gate = HostGate(s.per_host_concurrency, s.per_host_delay, clock, sleep)
+        self._gate = HostGate(s, clock, sleep)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
 
@@ -256,14 +262,18 @@ class Fetcher:
         accept: tuple[str, ...] | None = None,
         timeout: float | None = None,
         deadline: Deadline | None = None,
+        politeness: Politeness | None = None,
     ) -> FetchResult:
-        """GET ``url`` with guard, redirects, conditional headers, size cap and retries.
+        """GET ``url`` with guard, redirects, conditional headers, size cap, retries and politeness.
 
-        ``timeout`` (default: the settings') bounds the whole GET, every hop, attempt and wait
-        included; ``deadline`` (its source's) may end it sooner."""
+        ``timeout`` (default: the settings') bounds the whole GET, every hop, attempt and backoff
+        included, but not the waits for a turn at the host; ``deadline`` (its source's) bounds
+        everything and may end it sooner. ``politeness`` (the source's ``http`` options) may make
+        the per-host rule of the settings stricter."""
         seconds = timeout or self.settings.timeout
-        limits = Deadlines.of(Deadline.start(seconds, "request deadline", "timeout", self._clock),
-                              deadline)
+        queue = QueueClock(self._clock)
+        limits = Deadlines.of(Deadline.start(seconds, "request deadline", "timeout", queue), deadline)
+        turn = (queue, Deadlines.of(deadline), politeness)
         pins = self._guard(url, source_id)  # before parsing: it also rejects malformed URLs
         start = current = httpx.URL(url)
         for hop in range(self.settings.max_redirects + 1):
@@ -272,7 +282,7 @@ class Fetcher:
             # Caller headers (maybe credentials) only go to the origin they were meant for.
             extra = headers if _origin(current) == _origin(start) else None
             sent = _request_headers(extra, etag, last_modified, accept)
-            resp = self._send(str(current), _Call(source_id, sent, accept, seconds, limits, pins))
+            resp = self._send(str(current), _Call(source_id, sent, accept, seconds, limits, pins, *turn))
             if resp.status not in REDIRECT_STATUSES:
                 return _result(str(current), resp, etag, last_modified)
             current = _next_hop(current, resp, source_id)
@@ -301,9 +311,14 @@ class Fetcher:
         return min(backoff, self.settings.max_retry_after)
 
     def _attempt(self, url: str, call: _Call) -> _Response:
+        with self._gate.turn(url, call.source_id, call.outer, call.politeness) as waited:
+            call.queue.pause(waited)  # the turn is the host's politeness, not the request's time
+            return self._exchange(url, call)
+
+    def _exchange(self, url: str, call: _Call) -> _Response:
         limits = call.deadlines
-        with self._gate.slot(httpx.URL(url).host), attempt_scope(limits, url, call.pins):
-            limits.check(call.source_id, url)  # waiting for the slot may have used it up
+        with attempt_scope(limits, url, call.pins):
+            limits.check(call.source_id, url)  # earlier hops and backoff may have spent it
             timeout = limits.cap(call.timeout)
             try:
                 with self._http().stream("GET", url, headers=call.headers, timeout=timeout) as r:

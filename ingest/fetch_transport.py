@@ -1,4 +1,4 @@
-"""Below one GET: which addresses may be reached, how long it may take, how many run at once.
+"""Below one GET: which addresses may be reached and how long it may take.
 
 * :func:`check_url` refuses non-http(s) URLs and hosts with a non-public address, and returns the
   addresses it approved.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from typing import Any, Self
 import httpcore
 import httpx
 
-from newsrag.errors import SourceError
+from newsrag.core.errors import SourceError
 
 # Checked before is_global: in Python 3.11 multicast and some reserved ranges count as global.
 BLOCKED_KINDS = (
@@ -282,41 +281,3 @@ class PinnedTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=PinningBackend(),
         )
-
-
-# ------------------------------------------------------------------ per-host politeness
-
-
-class HostGate:
-    """Per-host concurrency slots plus a minimum spacing between request starts (thread-safe)."""
-
-    def __init__(
-        self,
-        concurrency: int,
-        delay: float,
-        clock: Callable[[], float],
-        sleep: Callable[[float], None],
-    ) -> None:
-        self._concurrency, self._delay, self._clock, self._sleep = concurrency, delay, clock, sleep
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
-
-    @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
-        with self._lock:
-            sem = self._slots.setdefault(host, threading.BoundedSemaphore(self._concurrency))
-        with sem:
-            self._wait_turn(host)
-            yield
-
-    def _wait_turn(self, host: str) -> None:
-        if self._delay <= 0:
-            return
-        # Reserve a start time under the lock, sleep outside it so other hosts are not blocked.
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_start.get(host, now))
-            self._next_start[host] = start + self._delay
-        if start > now:
-            self._sleep(start - now)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.models import Article, ItemFailure
+from newsrag.ingest.models import Article, ItemFailure
 
 log = logging.getLogger(__name__)
 

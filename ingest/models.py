@@ -74,7 +74,7 @@ class Chunk(BaseModel):
     text: str
     token_count: int
     content_hash: str  # the article's hash: a changed article gets all-new chunk ids
-    # The chunk with its neighbours, analysed for BM25 (retrieval.analysis) and indexed for BM25
+    # The chunk with its neighbours, analysed for BM25 (newsrag.store.analysis) and indexed for BM25
     # only: keyword evidence is spread over an article, and a passage alone loses it (README,
     # "Retrieval quality").
     context: str = ""
@@ -121,7 +121,7 @@ class IngestReport(BaseModel):
     duplicates: int = 0  # near-duplicates of an article already stored from another source
     skipped: int = 0  # too old for max_age_days, or empty after cleaning
     failed: list[ItemFailure] = Field(default_factory=list)
-    warnings: list[ItemFailure] = Field(default_factory=list)  # stored, but a field was cut (ingest.limits)
+    warnings: list[ItemFailure] = Field(default_factory=list)  # stored, but a field was cut (newsrag.ingest.limits)
     chunks_embedded: int = 0
     chunks_cached: int = 0
     chunks_written: int = 0

@@ -20,9 +20,10 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from ingest.feed_boundary import parse_isolated
-from ingest.models import Article, ItemFailure
-from ingest.normalize import (
+from newsrag.core.errors import ItemError, SourceError
+from newsrag.ingest.feed_boundary import parse_isolated
+from newsrag.ingest.models import Article, ItemFailure
+from newsrag.ingest.normalize import (
     canonical_url,
     clean_text,
     clean_title,
@@ -30,7 +31,6 @@ from ingest.normalize import (
     parse_date,
     utc_offset_minutes,
 )
-from newsrag.errors import ItemError, SourceError
 
 SUMMARY_MIN_CHARS = 400  # shorter than this after cleaning: only a teaser, fetch the page
 SUMMARY_ONLY_MAX_CHARS = 1000  # text from <description>/<summary> only and shorter: fetch too

@@ -5,7 +5,7 @@ Sync semantics (docs/architecture.md): new articles are embedded and inserted; a
 crash leaves extra old chunks, never missing ones, and the next run removes them; unchanged articles
 cost nothing. Re-running or retrying converges to the store one clean run would leave.
 
-Local state only makes unchanged sources cheap, and the store stays the truth (``ingest.state``):
+Local state only makes unchanged sources cheap, and the store stays the truth (``newsrag.ingest.state``):
 validators and "seen" marks are trusted by a normal run only, for the collection generation they
 were written in, and only while the store still holds something of a source that had something.
 A full run (``full=True``) and a windowed run (a backfill) read every source whatever its marks say.
@@ -21,19 +21,19 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from embeddings.cache import embed_cached
-from ingest.chunking import embedding_text
-from ingest.context import IngestContext
-from ingest.dedup import signature
-from ingest.limits import FieldLimits, bound_articles, cap_chunks
-from ingest.models import Article, Chunk, IngestReport, ItemFailure
-from ingest.registry import parse_source
-from ingest.sources import get_source
-from ingest.state import StoredDoc
-from newsrag.errors import BatchWriteError, NewsragError, SourceError
-from newsrag.settings import load
-from retrieval.analysis import bm25_terms
-from retrieval.types import SearchFilters, StoredObject
+from newsrag.core.errors import BatchWriteError, NewsragError, SourceError
+from newsrag.core.settings import load
+from newsrag.embeddings.cache import embed_cached
+from newsrag.ingest.chunking import embedding_text
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.dedup import signature
+from newsrag.ingest.limits import FieldLimits, bound_articles, cap_chunks
+from newsrag.ingest.models import Article, Chunk, IngestReport, ItemFailure
+from newsrag.ingest.registry import parse_source
+from newsrag.ingest.sources import get_source
+from newsrag.ingest.state import StoredDoc
+from newsrag.store.analysis import bm25_terms
+from newsrag.core.records import SearchFilters, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: 
 def run_batch(specs: list[Any], *, raise_retryable: bool = False,
               window: tuple[str | None, str | None] | None = None, full: bool = False) -> list[dict[str, Any]]:
     """Run several sources with one shared context; one source's failure never stops the others.
-    Specs planned by :func:`ingest.summary.plan_batches` carry their registry folder as ``_base_dir``.
+    Specs planned by :func:`newsrag.ingest.summary.plan_batches` carry their registry folder as ``_base_dir``.
     ``window`` (ISO start, end) limits the run to articles published in [start, end): a backfill,
     which reads each source in full and keeps the validators a normal run saved. ``full`` reads every
     source whatever its validators say."""
@@ -362,7 +362,7 @@ def run_registry(path: str, only: str | None = None, progress: Any = None, full:
     source whatever its validators say (``newsrag ingest --full``)."""
     from pathlib import Path
 
-    from ingest.registry import load_registry
+    from newsrag.ingest.registry import load_registry
 
     registry = load_registry(path)
     reports = []

@@ -3,7 +3,7 @@
 A run whose sources are all unchanged never writes, so without this check a Weaviate outage would
 stay invisible until a consumer (the evaluation) fails. :func:`check_store` makes one connection
 and two cheap calls (the collection's existence, its object count). An unreachable store raises
-:class:`~newsrag.errors.StoreUnavailable` (retryable) naming the URL it tried; a missing
+:class:`~newsrag.core.errors.StoreUnavailable` (retryable) naming the URL it tried; a missing
 collection is not an error, because the run creates it, but the result says so, to be logged.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from newsrag.errors import StoreUnavailable
-from newsrag.settings import WeaviateSettings, load
+from newsrag.core.errors import StoreUnavailable
+from newsrag.core.settings import WeaviateSettings, load
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def store_url(settings: WeaviateSettings | None = None) -> str:
     settings = settings or load(WeaviateSettings)
     if settings.url:
         return _without_credentials(settings.url)
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.store.server import LocalWeaviate
 
     state = LocalWeaviate.from_env().read_state()
     return state.http_url if state else "the local server (not started: `newsrag weaviate start`)"
@@ -67,10 +67,10 @@ def _without_credentials(url: str) -> str:
 
 def check_store(store: Any = None) -> StoreCheck:
     """Connect to the store and look at its collection (never creates it). ``store``: an open
-    :class:`retrieval.store.WeaviateStore` (default: one from the settings, closed afterwards).
+    :class:`newsrag.store.weaviate.WeaviateStore` (default: one from the settings, closed afterwards).
     Raises StoreUnavailable naming the URL when Weaviate cannot be reached; a refusal (wrong
     credentials) propagates as the store's StoreError."""
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     own = store is None
     store = store or WeaviateStore()

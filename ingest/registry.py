@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
 
 SOURCE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 

@@ -16,12 +16,24 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ingest.fetch import Deadline, Fetcher, fetch, fetch_file
-from ingest.models import Article, ItemFailure
-from ingest.normalize import canonical_url, clean_text, clean_title, parse_date, utc_offset_minutes
-from ingest.parse import SitemapEntry, SitemapParse, extract_article, parse_feed, parse_sitemap
-from ingest.state import IngestState
-from newsrag.errors import ConfigError, ItemError, SourceError
+from newsrag.core.errors import ConfigError, ItemError, SourceError
+from newsrag.ingest.fetch import Deadline, Fetcher, fetch, fetch_file
+from newsrag.ingest.models import Article, ItemFailure
+from newsrag.ingest.normalize import (
+    canonical_url,
+    clean_text,
+    clean_title,
+    parse_date,
+    utc_offset_minutes,
+)
+from newsrag.ingest.parse import (
+    SitemapEntry,
+    SitemapParse,
+    extract_article,
+    parse_feed,
+    parse_sitemap,
+)
+from newsrag.ingest.state import IngestState
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
               "text/xml", "application/x-rss+xml", "text/plain", "application/octet-stream", "text/html")

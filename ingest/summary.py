@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
 
 COUNTS = ("items_seen", "new", "changed", "unchanged", "duplicates", "skipped", "chunks_embedded",
           "chunks_cached", "chunks_written", "chunks_deleted")
@@ -45,8 +45,8 @@ def _flatten(results: Iterable[Any]) -> Iterable[dict[str, Any]]:
 
 def plan_batches(sources_file: str | None, only: str | None, max_map_length: int | None = None) -> list[list[dict[str, Any]]]:
     """Read the registry at run time and split enabled sources into mapped batches."""
-    from ingest.registry import batches, load_registry
-    from newsrag.settings import IngestSettings, load
+    from newsrag.core.settings import IngestSettings, load
+    from newsrag.ingest.registry import batches, load_registry
 
     settings = load(IngestSettings)
     registry = load_registry(sources_file or settings.sources_file)

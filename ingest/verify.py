@@ -1,6 +1,6 @@
 """``newsrag ingest verify``: each source's documents as its state remembers them, against the store.
 
-The state (``ingest.state``) remembers every document a source's reads put or found in the store.
+The state (``newsrag.ingest.state``) remembers every document a source's reads put or found in the store.
 Verifying asks the store which of them it still holds (by their first chunk, the same marker
 ``doc_versions`` reads). A repair reads each source with missing documents in full: what the source
 still has is written again, and what it no longer has cannot come back, so the state forgets it
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.context import IngestContext
-from ingest.models import IngestReport
-from ingest.pipeline import run_source
-from ingest.registry import load_registry
-from retrieval.types import SearchFilters
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.models import IngestReport
+from newsrag.ingest.pipeline import run_source
+from newsrag.ingest.registry import load_registry
+from newsrag.core.records import SearchFilters
 
 
 @dataclass

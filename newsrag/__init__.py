@@ -1,3 +1,3 @@
-"""newsrag: cross-cutting pieces shared by the library packages (settings, errors, CLI, local Weaviate)."""
+"""newsrag: one namespace. Layers, bottom up: core <- infra, providers, store <- ingest, retrieval <- evaluation, prompts <- edges (cli, app, airflow)."""
 
 __version__ = "0.1.0"

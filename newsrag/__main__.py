@@ -1,3 +1,3 @@
-from newsrag.cli import main
+from newsrag.cli.main import main
 
 main()

@@ -1,6 +1,6 @@
 """Prompt templates as versioned data: YAML files under ``prompts/templates/<name>/<version>.yaml``."""
 
-from prompts.template import (
+from newsrag.core.templates import (
     PromptError,
     PromptTemplate,
     RenderedPrompt,

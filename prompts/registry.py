@@ -1,7 +1,7 @@
 """The prompt registry: known versions per template, the active one, an optional A/B split, and an
 append-only event log (who, when, why, evaluation run) so history and rollback are exact.
 
-The same store choice as the evaluation history (:mod:`newsrag.sqldb`): a SQLite file by default
+The same store choice as the evaluation history (:mod:`newsrag.infra.sqldb`): a SQLite file by default
 (``$NEWSRAG_HOME/prompt-registry.sqlite``), a ``postgresql://`` URL in production. Every change runs
 in one transaction holding the registry's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL
 advisory lock), so concurrent promotions serialize: both are recorded, each event's ``previous`` is
@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsrag.errors import NewsragError
-from newsrag.sqldb import SqlDb, display_url
-from prompts.template import (
+from newsrag.core.errors import NewsragError
+from newsrag.infra.sqldb import SqlDb, display_url
+from newsrag.core.templates import (
     PromptError,
     PromptTemplate,
     lint,

@@ -3,7 +3,7 @@
 deploy: register the prompts folder's templates and say which versions are new (the DAG emits
 ``Asset("newsrag://prompts")`` with that list). prompt_release: pick the candidate (the Params, or
 the version a deploy registered), validate it, snapshot the index once, evaluate candidate and
-active on that snapshot and the same golden questions (:mod:`prompts.release_eval`), compare with
+active on that snapshot and the same golden questions (:mod:`newsrag.prompts.release_eval`), compare with
 confidence intervals, then promote (optionally as a canary A/B arm) or reject with the report.
 
 Prompts only change what an LLM generator says, so releases evaluate with an LLM generator
@@ -20,10 +20,10 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.settings import PathSettings, load
-from prompts.registry import PromptRegistry
-from prompts.template import version_key
-from retrieval.generators import PromptRef
+from newsrag.core.settings import PathSettings, load
+from newsrag.prompts.registry import PromptRegistry
+from newsrag.core.templates import version_key
+from newsrag.retrieval.generators import PromptRef
 
 
 class ReleaseSettings(BaseSettings):
@@ -121,7 +121,7 @@ def reject(result: dict[str, Any], who: str = "prompt_release") -> dict[str, Any
 
 
 def notify(result: dict[str, Any]) -> dict[str, Any]:
-    from evaluation.notify import notifiers_from_env, notify_all
+    from newsrag.evaluation.notify import notifiers_from_env, notify_all
 
     verdict = {"promote": "promoted", "canary": "started as a canary"}.get(result.get("decision", ""), "rejected")
     subject = f"newsrag prompt release: {result['name']}@{result['candidate']} {verdict}"

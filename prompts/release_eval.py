@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsrag.errors import NewsragError
-from newsrag.settings import load
-from prompts.release import ReleaseSettings, opened_registry
-from retrieval.generators import PromptRef
+from newsrag.core.errors import NewsragError
+from newsrag.core.settings import load
+from newsrag.prompts.release import ReleaseSettings, opened_registry
+from newsrag.retrieval.generators import PromptRef
 
 
 class ReleaseError(NewsragError):
@@ -28,8 +28,8 @@ class ReleaseError(NewsragError):
 
 @contextmanager
 def _clients() -> Iterator[tuple[Any, Any]]:
-    from embeddings import create_embedder
-    from retrieval.store import WeaviateStore
+    from newsrag.embeddings import create_embedder
+    from newsrag.store.weaviate import WeaviateStore
 
     embedder = create_embedder()
     with WeaviateStore() as store:
@@ -39,10 +39,10 @@ def _clients() -> Iterator[tuple[Any, Any]]:
 def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
     """The plan both evaluations share: golden set (path and sha256), the question ids (all, or the
     seeded ``NEWSRAG_RELEASE_SAMPLE``) and one index snapshot."""
-    from embeddings.base import vector_name
-    from evaluation.golden import load_golden
-    from evaluation.history import EvalSettings
-    from evaluation.runner import select_case_ids, snapshot_index
+    from newsrag.embeddings.base import vector_name
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.history import EvalSettings
+    from newsrag.evaluation.runner import select_case_ids, snapshot_index
 
     settings = load(ReleaseSettings)
     golden = load_golden(settings.golden or load(EvalSettings).golden_path)
@@ -54,7 +54,7 @@ def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
 
 def index_moved(store: Any, planned: Any) -> str | None:
     """Why the store no longer matches the planned snapshot (None when it does)."""
-    from retrieval.search import as_datetime
+    from newsrag.retrieval.search import as_datetime
 
     count = store.count() if store.exists() else 0
     newest = as_datetime(store.newest_ingested_at()) if hasattr(store, "newest_ingested_at") else None
@@ -68,11 +68,11 @@ def index_moved(store: Any, planned: Any) -> str | None:
 def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
     """Evaluate ``plan[role]`` ("active" or "candidate") on the plan's questions and snapshot and save
     the run; None when there is no such version (no active one yet)."""
-    from evaluation.finish import redact_run
-    from evaluation.golden import load_golden
-    from evaluation.history import EvalSettings, HistoryStore
-    from evaluation.models import IndexSnapshot
-    from evaluation.runner import (
+    from newsrag.evaluation.finish import redact_run
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.history import EvalSettings, HistoryStore
+    from newsrag.evaluation.models import IndexSnapshot
+    from newsrag.evaluation.runner import (
         answerer_info,
         assemble_run,
         evaluate_batch,
@@ -116,7 +116,7 @@ def errored_reason(results: list[Any]) -> str | None:
     and no metric) than the gate's NEWSRAG_EVAL_MAX_ERROR_RATE allows. None when it did not."""
     from collections import Counter
 
-    from evaluation.regression import RegressionSettings
+    from newsrag.evaluation.regression import RegressionSettings
 
     crashed = [str(r.error) for r in results if r.error is not None and not r.metrics]
     if not results or len(crashed) / len(results) <= load(RegressionSettings).max_error_rate:
@@ -129,10 +129,10 @@ def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict
             out_dir: str | None = None) -> dict[str, Any]:
     """Gate the candidate's run against the active version's (paired bootstrap intervals over the
     shared questions) and write the comparison report."""
-    from evaluation.finish import redact_run
-    from evaluation.history import EvalSettings, HistoryStore
-    from evaluation.regression import RegressionSettings, apply_gate
-    from evaluation.report import write_report
+    from newsrag.evaluation.finish import redact_run
+    from newsrag.evaluation.history import EvalSettings, HistoryStore
+    from newsrag.evaluation.regression import RegressionSettings, apply_gate
+    from newsrag.evaluation.report import write_report
 
     eval_settings, gate = load(EvalSettings), load(RegressionSettings)
     with HistoryStore(eval_settings.history_location()) as hist:
@@ -155,8 +155,8 @@ def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict
 def comparison(candidate: Any, active: Any | None, n_resamples: int = 1000) -> dict[str, dict[str, Any]]:
     """Per headline metric: each run's mean with its bootstrap interval and, against an active run,
     the paired difference (candidate - active) over the shared questions with its 95 % interval."""
-    from evaluation.regression import HEADLINE_METRICS, metric_value
-    from evaluation.stats import paired_bootstrap_diff
+    from newsrag.evaluation.regression import HEADLINE_METRICS, metric_value
+    from newsrag.evaluation.stats import paired_bootstrap_diff
 
     table: dict[str, dict[str, Any]] = {}
     for metric in HEADLINE_METRICS:
@@ -190,7 +190,7 @@ def comparison_lines(table: dict[str, dict[str, Any]]) -> list[str]:
 def _live_feedback() -> list[Any]:
     """The app's feedback (per version and arm): the store NEWSRAG_APP_FEEDBACK_DB names, else the
     default; none when the app never wrote one, a clear error when the file is not a feedback store."""
-    from evaluation.feedback import read_feedback
+    from newsrag.evaluation.feedback import read_feedback
 
     return list(read_feedback())
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from newsrag.errors import ConfigError, SetupError
-from newsrag.settings import load
-from prompts.release import ReleaseSettings
+from newsrag.core.errors import ConfigError, SetupError
+from newsrag.core.settings import load
+from newsrag.prompts.release import ReleaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def check_generator(name: str | None = None, timeout: float = PROBE_TIMEOUT) -> 
 
 
 def _create(name: str) -> Any:
-    from retrieval.generators import create_generator
+    from newsrag.retrieval.generators import create_generator
 
     if name == "extractive":
         raise GeneratorUnavailable(f"{VARIABLE}=extractive: the extractive generator does not use prompt "
@@ -95,7 +95,7 @@ def _endpoint(name: str, generator: Any) -> Endpoint | None:
         base = str(client.base_url).rstrip("/")
         key = client.api_key if client.api_key != "unused" else None
         return Endpoint(base, f"{base}/models", key)
-    from embeddings.cohere import DEFAULT_BASE_URL
+    from newsrag.embeddings.cohere import DEFAULT_BASE_URL
 
     settings = generator.provider_settings
     base = (settings.base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -123,6 +123,6 @@ def _probe(name: str, endpoint: Endpoint, timeout: float) -> None:
 
 def _shown(text: str, key: str | None) -> str:
     """``text`` without the key, URL credentials or any other secret of the environment."""
-    from evaluation.notify import redact_text
+    from newsrag.evaluation.notify import redact_text
 
     return redact_text(text, [key])

@@ -2,7 +2,7 @@
 
 ``Answerer.ask`` returns the whole answer. ``Answerer.ask_stream`` yields :class:`AnswerEvent`
 items: one ``meta`` (trace id and retrieval), ``delta`` pieces of text, and one ``done`` carrying
-the final answer. Invalid questions raise :class:`retrieval.search.InvalidQuery` - from ``ask`` at
+the final answer. Invalid questions raise :class:`newsrag.retrieval.search.InvalidQuery` - from ``ask`` at
 once, from ``ask_stream`` at the first iteration, before any event.
 """
 
@@ -18,12 +18,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.settings import load
-from retrieval.citations import Renumberer, renumber_text
-from retrieval.context import ContextBlock, assemble_context
-from retrieval.generators.base import Generation, Generator, PromptRef
-from retrieval.search import Searcher, SearchResult
-from retrieval.types import SearchFilters
+from newsrag.core.settings import load
+from newsrag.retrieval.citations import Renumberer, renumber_text
+from newsrag.retrieval.context import ContextBlock, assemble_context
+from newsrag.retrieval.generators.base import Generation, Generator, PromptRef
+from newsrag.retrieval.search import Searcher, SearchResult
+from newsrag.core.records import SearchFilters
 
 
 class AnswerSettings(BaseSettings):
@@ -165,7 +165,7 @@ class Answerer:
 
 
 def cite(generation: Generation, blocks: list[ContextBlock]) -> tuple[str, list[AnswerCitation], list[AnswerSource]]:
-    """The generation's text and citations in reading numbers (see :mod:`retrieval.citations`),
+    """The generation's text and citations in reading numbers (see :mod:`newsrag.retrieval.citations`),
     and one source entry per cited article."""
     by_n = {b.n: b for b in blocks}
     text, numbers = renumber_text(generation.text, by_n)

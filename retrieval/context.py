@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from retrieval.search import as_datetime
-from retrieval.types import Hit
+from newsrag.retrieval.search import as_datetime
+from newsrag.core.records import Hit
 
 TokenCounter = Callable[[str], int]
 GAP = "\n…\n"

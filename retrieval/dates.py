@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
 
 DateInput = str | date | datetime | None
 MAX_CHARS = 64  # the longest ISO 8601 time is about 32 characters

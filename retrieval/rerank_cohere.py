@@ -16,7 +16,7 @@ when the client is created, before the request.
 
 Settings ``NEWSRAG_COHERE_RERANK_*``: ``MODEL`` (rerank-v3.5), ``TIMEOUT`` (10 s),
 ``MAX_RETRIES`` (2), ``MAX_RETRY_WAIT`` (5 s); the key and base URL are ``COHERE_API_KEY`` and
-``COHERE_BASE_URL``, read on first use. This module imports nothing from ``retrieval.search``, so
+``COHERE_BASE_URL``, read on first use. This module imports nothing from ``newsrag.retrieval.search``, so
 that module can import it at load time.
 """
 
@@ -34,17 +34,17 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
-from embeddings.governor import (
+from newsrag.core.errors import ConfigError, ProviderError, SetupError
+from newsrag.core.settings import load
+from newsrag.embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
+from newsrag.embeddings.governor import (
     TransientProviderError,
     call_with_retries,
     error_detail,
     malformed,
     status_error,
 )
-from newsrag.errors import ConfigError, ProviderError, SetupError
-from newsrag.settings import load
-from retrieval.types import Hit
+from newsrag.core.records import Hit
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def document(hit: Hit) -> str:
 
 
 class CohereReranker:
-    """Implements ``retrieval.search.Reranker``."""
+    """Implements ``newsrag.retrieval.search.Reranker``."""
 
     def __init__(self, settings: CohereRerankSettings | None = None,
                  provider_settings: CohereEmbeddingSettings | None = None, *,

@@ -5,7 +5,7 @@ rerank, cut to ``top_k``.
 scores (recency weighting changes the score, reranking only changes the order) and per-stage timings.
 
 Reranking is behind the small :class:`Reranker` protocol. :data:`RERANKERS` maps a name to a factory
-``(SearchSettings, Embedder) -> Reranker``: ``none``, ``mmr`` and ``cohere`` (``retrieval.rerank_cohere``,
+``(SearchSettings, Embedder) -> Reranker``: ``none``, ``mmr`` and ``cohere`` (``newsrag.retrieval.rerank_cohere``,
 imported on first use).
 """
 
@@ -22,11 +22,11 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Embedder, vector_name
-from newsrag.errors import ConfigError, NewsragError
-from newsrag.settings import load
-from retrieval.analysis import AnalysisSettings, bm25_terms
-from retrieval.types import Hit, SearchFilters
+from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.core.settings import load
+from newsrag.embeddings.base import Embedder, vector_name
+from newsrag.store.analysis import AnalysisSettings, bm25_terms
+from newsrag.core.records import Hit, SearchFilters
 
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 1000  # the library bound (benchmarks go deep); the app sets its own, lower one
@@ -50,7 +50,7 @@ class SearchSettings(BaseSettings):
     normalize: Literal["min_max", "z_score"] = "min_max"  # score normalisation of document fusion
     top_k: int = Field(8, ge=1, le=200)
     candidates: int = Field(30, ge=1, le=1000)  # fetched before reranking
-    # BM25 searches the stemmed title + chunk + neighbours ("context", see retrieval.analysis);
+    # BM25 searches the stemmed title + chunk + neighbours ("context", see newsrag.store.analysis);
     # tuned on BEIR SciFact train and checked on news (README, "Retrieval quality").
     query_properties: tuple[str, ...] = ("context",)
     rerank: Literal["none", "mmr", "cohere"] = "mmr"
@@ -176,7 +176,9 @@ def similarity_matrix(hits: Sequence[Hit]) -> np.ndarray:
 
 
 def _cohere(settings: SearchSettings, embedder: Embedder) -> Reranker:
-    from retrieval.rerank_cohere import CohereReranker  # imported on use: needs the cohere settings
+    from newsrag.retrieval.rerank_cohere import (
+        CohereReranker,  # imported on use: needs the cohere settings
+    )
 
     return CohereReranker()
 

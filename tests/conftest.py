@@ -45,8 +45,8 @@ def session_tmp() -> Path:
 @pytest.fixture(scope="session")
 def weaviate_server() -> Iterator[object]:
     """A real weaviate-server on free loopback ports in a temp folder, shared by the session."""
-    from newsrag.settings import LocalWeaviateSettings, PathSettings
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.core.settings import LocalWeaviateSettings, PathSettings
+    from newsrag.store.server import LocalWeaviate
 
     server = LocalWeaviate(PathSettings(), LocalWeaviateSettings(http_port=0, grpc_port=0))
     server.install()
@@ -66,7 +66,7 @@ def collection_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store(weaviate_server: object, collection_name: str) -> Iterator[object]:
     """A WeaviateStore on a collection of its own, dropped after the test."""
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     s = WeaviateStore(collection=collection_name)
     try:
@@ -79,7 +79,7 @@ def store(weaviate_server: object, collection_name: str) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def embedder() -> Iterator[object]:
-    from embeddings.local import LocalEmbedder
+    from newsrag.embeddings.local import LocalEmbedder
 
     e = LocalEmbedder()
     yield e
@@ -167,11 +167,11 @@ def feed_server() -> Iterator[FeedServer]:
 def corpus_collection(weaviate_server: object, embedder: object, tmp_path_factory: pytest.TempPathFactory
                       ) -> Iterator[str]:
     """The project's example corpus ingested once into a collection of its own."""
-    from ingest.context import IngestContext
-    from ingest.pipeline import run_source
-    from ingest.registry import load_registry
-    from newsrag.settings import IngestSettings
-    from retrieval.store import WeaviateStore
+    from newsrag.core.settings import IngestSettings
+    from newsrag.ingest.context import IngestContext
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import load_registry
+    from newsrag.store.weaviate import WeaviateStore
 
     name = f"TCorpus{uuid.uuid4().hex[:8]}"
     registry = load_registry(REPO / "examples" / "sources.offline.yaml")

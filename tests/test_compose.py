@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from newsrag.settings import PLACEHOLDER_SECRETS, WEAVIATE_VERSION
+from newsrag.core.settings import PLACEHOLDER_SECRETS, WEAVIATE_VERSION
 
 pytestmark = pytest.mark.unit
 
@@ -254,7 +254,7 @@ def test_weaviate_pinned_to_the_development_version_with_api_key_auth() -> None:
 
 def test_app_runs_in_production_mode() -> None:
     app = services()["app"]
-    assert " ".join(app["command"]) == "uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000"
+    assert " ".join(app["command"]) == "uvicorn newsrag.app.main:create_app --factory --host 0.0.0.0 --port 8000"
     env = environment(app)
     assert env["NEWSRAG_ENV"] == "production"
     assert REFERENCE.match(env["NEWSRAG_APP_API_KEYS"])

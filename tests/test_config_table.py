@@ -59,7 +59,7 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 
 def dag_file_names() -> set[str]:
     """Variables the DAG files and their helpers read from the environment."""
-    files = [*(REPO / "dags").glob("*.py"), *(REPO / "dags" / "newsrag_airflow").glob("*.py")]
+    files = [*(REPO / "dags").glob("*.py"), *(REPO / "newsrag" / "airflow").glob("*.py")]
     pattern = re.compile(r"environ(?:\.get)?[\[(]\s*\"([A-Z][A-Z0-9_]+)\"")
     return {m for f in files for m in pattern.findall(f.read_text())}
 

@@ -1,4 +1,5 @@
-"""The library does not know its frameworks, nothing imports app or dags, and only the store imports weaviate."""
+"""Framework rules beside the import-linter layers (tests/test_layers.py): the library does not know its
+frameworks, only the store imports weaviate, and every import uses the one ``newsrag`` namespace."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ import pytest
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[1]
-LIBRARY = ["newsrag", "ingest", "embeddings", "retrieval", "evaluation", "prompts"]
-ALL_CODE = LIBRARY + ["app", "dags", "bench"]
+LIBRARY = ["ingest", "embeddings", "retrieval", "evaluation", "prompts", "newsrag/core", "newsrag/infra",
+           "newsrag/store"]
+EDGES = ["app", "dags", "newsrag/cli", "newsrag/airflow"]
+ALL_CODE = LIBRARY + EDGES + ["bench", "tests"]
+OLD_TOP_LEVEL = {"ingest", "embeddings", "retrieval", "evaluation", "prompts", "app", "newsrag_airflow"}
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, depth: int = 1) -> set[str]:
+    """The first ``depth`` parts of every absolute import, function-local ones included."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {".".join(alias.name.split(".")[:depth]) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(".".join(node.module.split(".")[:depth]))
     return names
 
 
@@ -29,32 +34,35 @@ def files(packages: list[str]) -> list[Path]:
     return [p for pkg in packages for p in sorted((REPO / pkg).rglob("*.py"))]
 
 
-@pytest.mark.parametrize("path", files(LIBRARY), ids=lambda p: str(p.relative_to(REPO)))
+def where(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+@pytest.mark.parametrize("path", files(LIBRARY), ids=where)
 def test_library_never_imports_frameworks(path: Path) -> None:
     assert not imports_of(path) & {"airflow", "fastapi", "starlette"}
 
 
-@pytest.mark.parametrize("path", files(LIBRARY + ["app", "dags"]), ids=lambda p: str(p.relative_to(REPO)))
-def test_nothing_imports_app_or_dags(path: Path) -> None:
-    """bench/ is a harness like tests/: it may start the app it measures."""
-    own = path.relative_to(REPO).parts[0]
-    forbidden = {"app", "dags"} - {own}
-    assert not imports_of(path) & forbidden
+@pytest.mark.parametrize("path", files(ALL_CODE), ids=where)
+def test_every_import_uses_the_newsrag_namespace(path: Path) -> None:
+    assert not imports_of(path) & OLD_TOP_LEVEL
 
 
 def test_only_the_store_imports_weaviate() -> None:
-    importers = [p.relative_to(REPO).as_posix() for p in files(ALL_CODE) if "weaviate" in imports_of(p)]
-    assert importers == ["retrieval/store.py"]
+    importers = [where(p) for p in files(LIBRARY + EDGES + ["bench"]) if "weaviate" in imports_of(p)]
+    assert importers == ["newsrag/store/weaviate.py"]
 
 
-def test_only_dags_import_airflow_and_only_app_imports_fastapi() -> None:
-    airflow = {p.relative_to(REPO).parts[0] for p in files(ALL_CODE) if "airflow" in imports_of(p)}
-    fastapi = {p.relative_to(REPO).parts[0] for p in files(ALL_CODE) if "fastapi" in imports_of(p)}
-    assert airflow <= {"dags"}
+def test_only_the_airflow_edge_imports_airflow_and_only_app_imports_fastapi() -> None:
+    code = files(LIBRARY + EDGES)
+    airflow = {where(p).rsplit("/", 1)[0] for p in code if "airflow" in imports_of(p)}
+    fastapi = {where(p).split("/")[0] for p in code if "fastapi" in imports_of(p)}
+    assert airflow <= {"dags", "newsrag/airflow"}
     assert fastapi <= {"app"}
 
 
 def test_rules_see_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "x.py"
-    bad.write_text("import airflow.sdk\nfrom fastapi import FastAPI\nimport weaviate.classes\n")
-    assert imports_of(bad) == {"airflow", "fastapi", "weaviate"}
+    bad.write_text("import airflow.sdk\nfrom fastapi import FastAPI\nimport weaviate.classes\n"
+                   "def late():\n    from ingest.fetch import fetch\n")
+    assert imports_of(bad) == {"airflow", "fastapi", "weaviate", "ingest"}

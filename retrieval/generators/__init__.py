@@ -12,9 +12,9 @@ from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from embeddings.base import Embedder
-from newsrag.errors import ConfigError
-from retrieval.generators.base import (
+from newsrag.core.errors import ConfigError
+from newsrag.embeddings.base import Embedder
+from newsrag.retrieval.generators.base import (
     Citation,
     Generation,
     GenerationDelta,
@@ -29,9 +29,9 @@ GeneratorFactory = Callable[[Embedder | None], Generator]
 _FACTORIES: dict[str, GeneratorFactory] = {}
 # Built-ins are imported on first use, so that choosing "extractive" never imports openai or cohere.
 _BUILTINS = {
-    "extractive": "retrieval.generators.extractive",
-    "openai": "retrieval.generators.openai_chat",
-    "cohere": "retrieval.generators.cohere_chat",
+    "extractive": "newsrag.retrieval.generators.extractive",
+    "openai": "newsrag.retrieval.generators.openai_chat",
+    "cohere": "newsrag.retrieval.generators.cohere_chat",
 }
 ENTRY_POINT_GROUP = "newsrag.generators"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from retrieval.context import ContextBlock
+from newsrag.retrieval.context import ContextBlock
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,18 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Embedder
-from embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
-from embeddings.governor import TransientProviderError, error_detail, malformed, status_error
-from newsrag.errors import ConfigError, ProviderError, SetupError
-from newsrag.settings import load
-from retrieval.generators import register
-from retrieval.generators.llm import ChatGenerator, Messages
+from newsrag.core.errors import ConfigError, ProviderError, SetupError
+from newsrag.core.settings import load
+from newsrag.embeddings.base import Embedder
+from newsrag.embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
+from newsrag.embeddings.governor import (
+    TransientProviderError,
+    error_detail,
+    malformed,
+    status_error,
+)
+from newsrag.retrieval.generators import register
+from newsrag.retrieval.generators.llm import ChatGenerator, Messages
 
 log = logging.getLogger(__name__)
 

@@ -42,11 +42,11 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Embedder, Vectors
-from newsrag.settings import load
-from retrieval.context import ContextBlock
-from retrieval.generators import register
-from retrieval.generators.answer_rank import (
+from newsrag.core.settings import load
+from newsrag.embeddings.base import Embedder, Vectors
+from newsrag.retrieval.context import ContextBlock
+from newsrag.retrieval.generators import register
+from newsrag.retrieval.generators.answer_rank import (
     answer_score,
     asked_noun,
     expected_type,
@@ -55,8 +55,14 @@ from retrieval.generators.answer_rank import (
     has_type,
     title_share,
 )
-from retrieval.generators.base import Citation, Generation, GenerationDelta, PromptRef, stream_whole
-from retrieval.generators.injection import unsafe_reason
+from newsrag.retrieval.generators.base import (
+    Citation,
+    Generation,
+    GenerationDelta,
+    PromptRef,
+    stream_whole,
+)
+from newsrag.retrieval.generators.injection import unsafe_reason
 
 ABSTAIN_TEXT = "The sources do not say."
 NAME = "extractive"
@@ -73,7 +79,7 @@ class ExtractiveSettings(BaseSettings):
     min_support: float = Field(0.52, ge=0, le=1)
     clause_min_words: int = Field(20, ge=5)  # longer sentences are also scored by clause windows
     relative_support: float = Field(0.8, gt=0, le=1)  # quoted sentences must reach best * this
-    # After the first, a sentence adding no focus word (retrieval.generators.answer_rank) is quoted
+    # After the first, a sentence adding no focus word (newsrag.retrieval.generators.answer_rank) is quoted
     # only with support this close to the best: it adds nothing the reader asked for.
     keep_support: float = Field(0.92, gt=0, le=1.5)
     max_redundancy: float = Field(0.6, gt=0, le=1)  # word Jaccard above which a sentence repeats one chosen
@@ -370,7 +376,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 @register(NAME)
 def _create(embedder: Embedder | None) -> ExtractiveGenerator:
     if embedder is None:
-        from embeddings import create_embedder
+        from newsrag.embeddings import create_embedder
 
         embedder = create_embedder()
     return ExtractiveGenerator(embedder)

@@ -32,13 +32,28 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embeddings.governor import TransientProviderError, call_with_retries, malformed
-from newsrag.errors import ProviderError
-from prompts import PromptError, PromptTemplate, load_template, templates_dir
-from prompts.template import ALLOWED_VARIABLES, NAME, VERSION, delimit_context, lint
-from retrieval.context import ContextBlock
-from retrieval.generators.base import Citation, Generation, GenerationDelta, PromptRef, stream_whole
-from retrieval.generators.extractive import ABSTAIN_TEXT, content_words, split_sentences
+from newsrag.core.errors import ProviderError
+from newsrag.core.templates import (
+    ALLOWED_VARIABLES,
+    NAME,
+    VERSION,
+    PromptError,
+    PromptTemplate,
+    delimit_context,
+    lint,
+    load_template,
+    templates_dir,
+)
+from newsrag.embeddings.governor import TransientProviderError, call_with_retries, malformed
+from newsrag.retrieval.context import ContextBlock
+from newsrag.retrieval.generators.base import (
+    Citation,
+    Generation,
+    GenerationDelta,
+    PromptRef,
+    stream_whole,
+)
+from newsrag.retrieval.generators.extractive import ABSTAIN_TEXT, content_words, split_sentences
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -33,13 +33,18 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from embeddings.base import Embedder
-from embeddings.governor import TransientProviderError, error_detail, malformed, status_error
-from embeddings.openai import OpenAIEmbeddingSettings
-from newsrag.errors import ConfigError, ProviderError, SetupError
-from newsrag.settings import check_secret, load
-from retrieval.generators import register
-from retrieval.generators.llm import ChatGenerator, Messages
+from newsrag.core.errors import ConfigError, ProviderError, SetupError
+from newsrag.core.settings import check_secret, load
+from newsrag.embeddings.base import Embedder
+from newsrag.embeddings.governor import (
+    TransientProviderError,
+    error_detail,
+    malformed,
+    status_error,
+)
+from newsrag.embeddings.openai import OpenAIEmbeddingSettings
+from newsrag.retrieval.generators import register
+from newsrag.retrieval.generators.llm import ChatGenerator, Messages
 
 log = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ def make_client(corpus: str, embedder: Any, tmp_path: Path, monkeypatch: pytest.
     """Build a TestClient for the app with settings overrides; closes them all at the end."""
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-    from retrieval.store import WeaviateStore
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
+    from newsrag.store.weaviate import WeaviateStore
 
     clients: list[Any] = []
 
@@ -76,10 +76,10 @@ class LiveServer:
 @pytest.fixture
 def make_live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[Any]:
     """Serve the app on the corpus with settings overrides (uvicorn in a thread); stops them all."""
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-    from retrieval.store import WeaviateStore
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
+    from newsrag.store.weaviate import WeaviateStore
 
     servers: list[LiveServer] = []
 

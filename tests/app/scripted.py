@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer import Answer, AnswerCitation, AnswerEvent, AnswerSource, RetrievedChunk
+from newsrag.retrieval.answer import (
+    Answer,
+    AnswerCitation,
+    AnswerEvent,
+    AnswerSource,
+    RetrievedChunk,
+)
 
 PUBLISHED = datetime(2026, 9, 12, 21, 20, tzinfo=UTC)  # a date, as real citations carry: JSON must encode it
 
@@ -77,9 +83,9 @@ class ConstEmbedder:
 
 
 def build_app(tmp_path: Path, **overrides: Any) -> tuple[Any, Any]:
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
 
     settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
                            prompt_registry=str(tmp_path / "registry.sqlite"), **overrides)

@@ -82,7 +82,7 @@ def test_feedback_is_stored_durably(make_client: Any, tmp_path: Path) -> None:
     answer = client.post("/v1/ask", json={"question": GOLDEN[1]["question"]}).json()
     resp = client.post("/v1/feedback", json={"trace_id": answer["trace_id"], "rating": "up", "comment": "good"})
     assert resp.status_code == 201
-    from evaluation.feedback import FeedbackStore
+    from newsrag.evaluation.feedback import FeedbackStore
 
     records = FeedbackStore(tmp_path / "feedback.sqlite").feedback()
     assert [(r.trace_id, r.rating, r.comment, r.question) for r in records] == [
@@ -147,7 +147,7 @@ def test_api_keys_are_enforced_and_rate_limited(make_client: Any) -> None:
 
 
 def test_production_requires_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.settings import AppSettings
+    from newsrag.app.settings import AppSettings
 
     monkeypatch.setenv("NEWSRAG_ENV", "production")
     with pytest.raises(ValueError, match="NEWSRAG_APP_API_KEYS"):
@@ -160,11 +160,11 @@ def test_production_requires_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_weaviate_down_is_a_503_and_the_app_recovers(make_client: Any, embedder: Any, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-    from newsrag.settings import WeaviateSettings
-    from retrieval.store import WeaviateStore
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
+    from newsrag.core.settings import WeaviateSettings
+    from newsrag.store.weaviate import WeaviateStore
 
     settings = AppSettings(feedback_db=str(tmp_path / "f2.sqlite"))
     down = WeaviateStore(WeaviateSettings(url="http://127.0.0.1:9", grpc_url="http://127.0.0.1:10", timeout=2))

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.errors import DEFAULT_RETRY_AFTER, INTERNAL, STORE_DOWN
-from newsrag.errors import StoreError, StoreUnavailable
-from retrieval.answer import Answer, AnswerCitation, AnswerEvent, AnswerSource
+from newsrag.app.errors import DEFAULT_RETRY_AFTER, INTERNAL, STORE_DOWN
+from newsrag.core.errors import StoreError, StoreUnavailable
+from newsrag.retrieval.answer import Answer, AnswerCitation, AnswerEvent, AnswerSource
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +60,7 @@ def test_the_wrong_key_throttle_rolls_over_too(make_app: Any) -> None:
 
 
 def test_limits_are_per_key_and_zero_disables_them(make_app: Any) -> None:
-    from app.services import RateLimiter
+    from newsrag.app.services import RateLimiter
 
     limiter = RateLimiter(1, clock=Clock())
     assert [limiter.allow("a"), limiter.allow("a"), limiter.allow("b")] == [True, False, True]
@@ -70,7 +70,7 @@ def test_limits_are_per_key_and_zero_disables_them(make_app: Any) -> None:
 
 
 def test_idle_buckets_are_pruned_past_max_keys() -> None:
-    from app.services import RateLimiter
+    from newsrag.app.services import RateLimiter
 
     clock = Clock()
     limiter = RateLimiter(1, max_keys=2, clock=clock)
@@ -133,7 +133,7 @@ def test_readyz_says_when_to_ask_again(make_app: Any) -> None:
 
 
 def test_an_invalid_question_in_a_stream_is_a_plain_400(make_app: Any) -> None:
-    from retrieval.search import InvalidQuery
+    from newsrag.retrieval.search import InvalidQuery
 
     client, services = make_app()
     services.answerer.ask, services.answerer.ask_stream = failing(InvalidQuery("the query has no searchable words"))

@@ -42,7 +42,7 @@ class BodyReader:
 
 
 def run(app: Any, pieces: list[bytes], headers: list[tuple[bytes, bytes]] | None = None) -> list[dict[str, Any]]:
-    from app.limits import BodySizeLimit
+    from newsrag.app.limits import BodySizeLimit
 
     messages = [{"type": "http.request", "body": p, "more_body": i < len(pieces) - 1} for i, p in enumerate(pieces)]
     sent: list[dict[str, Any]] = []
@@ -99,8 +99,8 @@ def test_an_answer_already_under_way_is_cut_not_answered_twice() -> None:
 @pytest.fixture
 def ab_registry(tmp_path: Path) -> Any:
     """The app's registry (make_app's path) with version 1 active and version 2 a 50 % canary."""
-    from prompts.registry import PromptRegistry
-    from prompts.template import load_template, templates_dir
+    from newsrag.prompts.registry import PromptRegistry
+    from newsrag.core.templates import load_template, templates_dir
 
     registry = PromptRegistry(tmp_path / "registry.sqlite")
     registry.sync()
@@ -115,7 +115,7 @@ def ab_registry(tmp_path: Path) -> Any:
 
 
 def test_the_ab_arm_reaches_the_answerer_and_every_answer(make_app: Any, ab_registry: Any, tmp_path: Path) -> None:
-    from evaluation.feedback import FeedbackStore
+    from newsrag.evaluation.feedback import FeedbackStore
 
     client, services = make_app()
     arms: dict[str, str] = {}

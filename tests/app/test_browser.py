@@ -84,11 +84,11 @@ def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page:
     """The payload travels the real path: stored chunk -> search -> extractive quote -> SSE -> page."""
     import uuid as uuid_
 
-    from embeddings.base import vector_name
-    from ingest.chunking import embedding_text
-    from ingest.models import Article
-    from ingest.pipeline import chunk_properties
-    from retrieval.types import StoredObject
+    from newsrag.embeddings.base import vector_name
+    from newsrag.ingest.chunking import embedding_text
+    from newsrag.ingest.models import Article
+    from newsrag.ingest.pipeline import chunk_properties
+    from newsrag.core.records import StoredObject
 
     services = live_app.services
     article = Article(
@@ -117,7 +117,7 @@ def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page:
 
 
 def _one_chunk(article: Any) -> Any:
-    from ingest.models import Chunk
+    from newsrag.ingest.models import Chunk
 
     return Chunk(doc_id=article.doc_id, chunk_index=0, text=article.text, token_count=60,
                  content_hash=article.content_hash)

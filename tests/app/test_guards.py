@@ -72,11 +72,11 @@ def test_health_and_the_page_need_no_key(make_client: Any, path: str) -> None:
 def test_an_answer_served_before_a_restart_can_be_rated_after_it(corpus: str, embedder: Any, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
-    from evaluation.feedback import FeedbackStore
-    from retrieval.store import WeaviateStore
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
+    from newsrag.evaluation.feedback import FeedbackStore
+    from newsrag.store.weaviate import WeaviateStore
 
     def app() -> Any:
         settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),

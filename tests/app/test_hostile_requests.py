@@ -239,8 +239,8 @@ GRPC_TEXT = ("Weaviate unavailable (NewsChunk): Query call with protocol GRPC se
 def test_a_store_failure_midway_ends_both_streams_with_the_clean_503_message(
         make_app: Any, caplog: pytest.LogCaptureFixture) -> None:
     """#20 item 3: the store's own text (gRPC status, collection) stays in the log."""
-    from app.errors import STORE_DOWN
-    from newsrag.errors import StoreUnavailable
+    from newsrag.app.errors import STORE_DOWN
+    from newsrag.core.errors import StoreUnavailable
 
     client, services = make_app()
     services.answerer.fail_with = StoreUnavailable(GRPC_TEXT, retry_after=3)
@@ -259,7 +259,7 @@ def test_a_store_failure_midway_ends_both_streams_with_the_clean_503_message(
 
 
 def test_a_provider_error_midway_keeps_its_message_and_status(make_app: Any) -> None:
-    from newsrag.errors import ProviderError
+    from newsrag.core.errors import ProviderError
 
     client, services = make_app()
     services.answerer.fail_with = ProviderError("openai", "rate limited", retryable=True)
@@ -324,7 +324,7 @@ def test_feedback_stores_a_key_fingerprint_not_key_characters(make_app: Any, tmp
 
 
 def test_a_hostile_article_cannot_make_the_answer_log_write_megabytes(make_app: Any, tmp_path: Path) -> None:
-    from evaluation.feedback import PAYLOAD_CHARS, TRUNCATED
+    from newsrag.evaluation.feedback import PAYLOAD_CHARS, TRUNCATED
 
     client, services = make_app()
     services.answerer.title = "T" * 5_000_000

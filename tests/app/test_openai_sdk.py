@@ -97,7 +97,7 @@ def test_a_stream_that_fails_midway_raises_in_the_sdk_after_the_text_so_far(
         tmp_path: Any, failure: str, message: str) -> None:
     import openai
 
-    from newsrag.errors import StoreUnavailable
+    from newsrag.core.errors import StoreUnavailable
     from tests.app.conftest import LiveServer
     from tests.app.scripted import build_app
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from prompts.registry import PromptRegistry
-from prompts.template import load_template, templates_dir
+from newsrag.prompts.registry import PromptRegistry
+from newsrag.core.templates import load_template, templates_dir
 from tests.app.conftest import EXAMPLES
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 
@@ -87,7 +87,7 @@ def test_ab_arms_are_sticky_per_conversation_and_recorded_with_feedback(llm_app:
         seen[a["prompt_arm"]] = a["prompt_version"]
     assert seen == {"a": "1", "b": "2"}
     client.post("/v1/feedback", json={"trace_id": a["trace_id"], "rating": "down"})
-    from evaluation.feedback import FeedbackStore
+    from newsrag.evaluation.feedback import FeedbackStore
 
     record = FeedbackStore(tmp_path / "feedback.sqlite").feedback()[-1]
     assert (record.prompt_name, record.prompt_version, record.arm) == ("news-answer", a["prompt_version"],
@@ -98,13 +98,13 @@ def test_an_empty_registry_falls_back_to_the_builtin_prompt_visibly(
         make_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Never synced (or a mistyped name): answers say they used the built-in prompt, the log says why
     once per TTL."""
-    from evaluation.feedback import FeedbackStore
+    from newsrag.evaluation.feedback import FeedbackStore
 
     server = FakeProviderServer()
     server.route("/v1/chat/completions", answering_llm)
     monkeypatch.setenv("OPENAI_BASE_URL", server.url("/v1"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
-    caplog.set_level(logging.WARNING, logger="prompts.provider")
+    caplog.set_level(logging.WARNING, logger="newsrag.prompts.provider")
     registry = PromptRegistry(tmp_path / "registry.sqlite")  # never synced
     client = make_client(generator="openai", prompt_registry=str(tmp_path / "registry.sqlite"), prompt_ttl_seconds=30)
     answers = [ask(client, conversation_id=f"c{i}") for i in range(3)]
@@ -113,7 +113,7 @@ def test_an_empty_registry_falls_back_to_the_builtin_prompt_visibly(
     chat = client.post("/v1/chat/completions", json={"model": "newsrag", "messages": [
         {"role": "user", "content": QUESTION}]}).json()["newsrag"]
     assert (chat["prompt_version"], chat["prompt_arm"]) == ("builtin", None)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "prompts.provider"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "newsrag.prompts.provider"]
     assert len(warnings) == 1, warnings  # once per TTL, not once per request
     assert "unknown template 'news-answer'; known: none" in warnings[0] and "built-in prompt" in warnings[0]
     client.post("/v1/feedback", json={"trace_id": answers[0]["trace_id"], "rating": "up"})

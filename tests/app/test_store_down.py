@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from app.errors import STORE_DOWN
-from embeddings.base import vector_name
-from newsrag.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
-from newsrag.weaviate_server import LocalWeaviate
-from retrieval.store import WeaviateStore
-from retrieval.types import StoredObject
+from newsrag.app.errors import STORE_DOWN
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
+from newsrag.embeddings.base import vector_name
+from newsrag.core.records import StoredObject
+from newsrag.store.server import LocalWeaviate
+from newsrag.store.weaviate import WeaviateStore
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,9 @@ def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loca
 def app_client(own_server: LocalWeaviate, embedder: Any, tmp_path: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
-    from app.services import Services
-    from app.settings import AppSettings
+    from newsrag.app.main import create_app
+    from newsrag.app.services import Services
+    from newsrag.app.settings import AppSettings
 
     # probe after 0.5 s: the 2 s the issue allows keeps room for a busy machine
     store = WeaviateStore(WeaviateSettings(query_probe_after=0.5, circuit_open_seconds=2.0), collection="AppDown")

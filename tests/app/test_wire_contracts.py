@@ -181,7 +181,7 @@ def test_limits_are_per_client_address(tmp_path: Path) -> None:
 
 
 def test_a_one_per_minute_limit_waits_a_minute() -> None:
-    from app.services import RateLimiter
+    from newsrag.app.services import RateLimiter
 
     limiter = RateLimiter(1, clock=lambda: 100.0)
     assert limiter.allow("k") and not limiter.allow("k") and limiter.retry_after("k") == 60
@@ -195,8 +195,8 @@ def test_a_one_per_minute_limit_waits_a_minute() -> None:
 ])
 def test_library_errors_map_to_status_and_kind(make_app: Any, exc: str, status: int, kind: str,
                                                message: str | None) -> None:
-    from newsrag.errors import ConfigError, ProviderError
-    from retrieval.search import InvalidQuery
+    from newsrag.core.errors import ConfigError, ProviderError
+    from newsrag.retrieval.search import InvalidQuery
 
     client, services = make_app()
     if exc == "unknown":
@@ -219,7 +219,7 @@ def test_library_errors_map_to_status_and_kind(make_app: Any, exc: str, status: 
 @pytest.mark.parametrize(("retry_after", "header"), [(7.4, "7"), (0.4, "1")])
 def test_a_retryable_provider_error_is_a_503_with_its_retry_after(make_app: Any, retry_after: float,
                                                                   header: str) -> None:
-    from newsrag.errors import ProviderError
+    from newsrag.core.errors import ProviderError
 
     client, services = make_app()
     error = ProviderError("openai", "rate limited", retryable=True)
@@ -236,7 +236,7 @@ def test_a_retryable_provider_error_is_a_503_with_its_retry_after(make_app: Any,
 
 
 def test_an_unexpected_library_error_is_an_internal_error(make_app: Any) -> None:
-    from newsrag.errors import StoreError
+    from newsrag.core.errors import StoreError
 
     client, services = make_app()
 
@@ -325,7 +325,7 @@ class TokenizingEmbedder:
 
 
 def test_the_embedders_tokenizer_counts_without_special_tokens_on_a_copy() -> None:
-    from app.usage import TokenCounter
+    from newsrag.app.usage import TokenCounter
 
     embedder = TokenizingEmbedder()
     counter = TokenCounter(embedder)
@@ -337,7 +337,7 @@ def test_the_embedders_tokenizer_counts_without_special_tokens_on_a_copy() -> No
 
 
 def test_without_a_tokenizer_usage_is_estimated() -> None:
-    from app.usage import TokenCounter
+    from newsrag.app.usage import TokenCounter
 
     counter = TokenCounter(object())
     assert counter.usage("abcde", "") == {"prompt_tokens": 2, "completion_tokens": 0, "total_tokens": 2}

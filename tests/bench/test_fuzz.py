@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ingest.models import Article
-from newsrag.errors import ItemError, SourceError
+from newsrag.core.errors import ItemError, SourceError
+from newsrag.ingest.models import Article
 from tests.bench.conftest import load_script
 
 pytestmark = pytest.mark.unit

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from evaluation.golden import load_golden
-from evaluation.metrics import normalize_span
+from newsrag.evaluation.golden import load_golden
+from newsrag.evaluation.metrics import normalize_span
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "fixtures" / "realtimeqa-tiny"
@@ -149,7 +149,7 @@ def test_eval_ingests_the_corpus_and_evaluates_the_golden_set(tmp_path: Path, we
 
     with sqlite3.connect(tmp_path / "eval-history.sqlite") as db:
         [(run_json,)] = db.execute("SELECT run_json FROM eval_runs").fetchall()
-    from evaluation.models import EvalRun
+    from newsrag.evaluation.models import EvalRun
 
     run = EvalRun.model_validate_json(run_json)
     golden = load_golden(tmp_path / "golden.jsonl")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from evaluation.beir import load_beir
-from retrieval.search import SearchSettings
+from newsrag.evaluation.beir import load_beir
+from newsrag.retrieval.search import SearchSettings
 from tests.bench.conftest import load_script
 
 pytestmark = pytest.mark.integration

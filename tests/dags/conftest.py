@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Airflow's bundle DagBag puts the DAG folder on sys.path (dags/newsrag_airflow is imported from it).
-if str(REPO / "dags") not in sys.path:
-    sys.path.append(str(REPO / "dags"))
 
 
 @pytest.fixture(scope="session")

@@ -52,8 +52,8 @@ def eval_env(airflow_db: str, corpus_collection: str, feed_server: Any, tmp_path
 
 def record_feedback(path: Path) -> None:
     """Live feedback as the app records it: answers of the extractive prompt per version and arm."""
-    from evaluation.feedback import FeedbackStore
-    from retrieval.answer import Answer
+    from newsrag.evaluation.feedback import FeedbackStore
+    from newsrag.retrieval.answer import Answer
 
     store = FeedbackStore(path)
     for trace, version, arm, rating in FEEDBACK:
@@ -71,10 +71,10 @@ def test_report_equals_library_computation_and_a_quality_drop_is_notified_once(
     good = dag.test()
     assert str(good.state) == "success"
 
-    from evaluation.golden import load_golden
-    from evaluation.history import HistoryStore
-    from evaluation.runner import run_eval
-    from retrieval.store import WeaviateStore
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.history import HistoryStore
+    from newsrag.evaluation.runner import run_eval
+    from newsrag.store.weaviate import WeaviateStore
 
     with HistoryStore(str(eval_env["history"])) as history:
         runs = history.list_runs()
@@ -138,7 +138,7 @@ def test_a_report_that_cannot_be_written_fails_the_run_naming_the_path(
     run = dag.test()
     assert str(run.state) == "failed"
 
-    from evaluation.history import HistoryStore
+    from newsrag.evaluation.history import HistoryStore
 
     with HistoryStore(str(eval_env["history"])) as history:
         [saved] = history.list_runs()  # the retry replaced the run it had saved: no duplicate
@@ -176,7 +176,7 @@ def report_events() -> list[dict[str, Any]]:
 
 def test_judge_sample_and_golden_params_and_the_report_asset_event(eval_env: dict[str, Any],
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from evaluation.history import HistoryStore
+    from newsrag.evaluation.history import HistoryStore
     from tests.embeddings.fake_providers import FakeProviderServer
 
     golden = eval_env["tmp"] / "other-golden.jsonl"

@@ -23,7 +23,7 @@ def test_an_empty_index_skips_the_run_with_the_reason_and_no_retry(
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     for var in [v for v in os.environ if v.startswith("AIRFLOW_CONN_")]:
         monkeypatch.delenv(var)

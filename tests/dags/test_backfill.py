@@ -41,7 +41,7 @@ def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_s
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
     window = {"since": "2026-10-05T00:00:00+00:00", "until": "2026-10-20T00:00:00+00:00"}
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     counts = []
     for _ in range(2):
@@ -66,7 +66,7 @@ def test_a_backfill_run_ingests_its_data_interval_twice_the_same(airflow_db: str
     import pendulum
     from airflow.utils.types import DagRunType
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     dated_archive(tmp_path, collection_name, monkeypatch)
     create = dagrun_module.get_or_create_dagrun

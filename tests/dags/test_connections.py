@@ -1,4 +1,4 @@
-"""newsrag_airflow.connections: Airflow Connections (defined through AIRFLOW_CONN_* variables, as the
+"""newsrag.airflow.connections: Airflow Connections (defined through AIRFLOW_CONN_* variables, as the
 Task SDK reads them) become the library's environment-style settings; secrets never show."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ if str(REPO / "dags") not in sys.path:
     sys.path.append(str(REPO / "dags"))
 
 from airflow.sdk.exceptions import AirflowFailException
-from newsrag_airflow.connections import (
+
+from newsrag.airflow.connections import (
     DEFAULT_CONN_IDS,
     connection_env,
     settings_env,
@@ -99,7 +100,7 @@ def test_percent_encoded_key_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_mapping_lands_in_the_library_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsrag.settings import WeaviateSettings, load
+    from newsrag.core.settings import WeaviateSettings, load
 
     conn(monkeypatch, "weaviate_default", f"http://:{WEAVIATE_KEY}@weaviate:8080?grpc_port=50052")
     with connection_env(required=("weaviate_default",)):
@@ -281,7 +282,7 @@ def test_secrets_absent_from_logs_reprs_and_messages(monkeypatch: pytest.MonkeyP
 def test_task_env_reads_the_variables_the_deployment_names(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from newsrag_airflow.connections import task_env
+    from newsrag.airflow.connections import task_env
 
     monkeypatch.delenv("WEAVIATE_URL", raising=False)
     monkeypatch.setenv("NEWSRAG_REQUIRED_CONNECTIONS", "weaviate_default")

@@ -47,7 +47,7 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with collect_logs("", "evaluation.notify") as logs:  # the root: the tasks' own lines too
+    with collect_logs("", "newsrag.evaluation.notify") as logs:  # the root: the tasks' own lines too
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
     with create_session() as session:
         tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == "news_ingest",
@@ -59,11 +59,11 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
 
 def notifications(text: str) -> str:
     """The notifier's messages (each starts with its logger's name; bodies span several lines)."""
-    return "\n".join(m for m in text.split("\n\x1e") if m.startswith("evaluation.notify: "))
+    return "\n".join(m for m in text.split("\n\x1e") if m.startswith("newsrag.evaluation.notify: "))
 
 
 def assert_nothing_written(collection: str) -> None:
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=collection) as store:
         assert not store.exists()
@@ -96,7 +96,7 @@ def test_a_connection_with_a_bad_uri_fails_at_once_without_showing_the_key(
 
 def test_credentials_weaviate_refuses_fail_the_first_task_without_retry_and_notify(
         ingest_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.store.server import LocalWeaviate
 
     state = LocalWeaviate.from_env().read_state()
     assert state is not None

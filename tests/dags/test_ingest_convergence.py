@@ -38,8 +38,8 @@ class WeaviateGoesDown:
         import weaviate.exceptions as wex
         from weaviate.collections.data import _DataCollection
 
-        from newsrag.errors import StoreUnavailable
-        from retrieval.store import WeaviateStore
+        from newsrag.core.errors import StoreUnavailable
+        from newsrag.store.weaviate import WeaviateStore
 
         real_insert, real_call = _DataCollection.insert_many, WeaviateStore._call
         fault = self
@@ -85,7 +85,7 @@ def serve(feed_server: Any, version: int) -> None:
 
 
 def rows(collection: str) -> list[Row]:
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=collection) as store:
         found = [(u, p["doc_id"], p["content_hash"], int(p["chunk_index"]))
@@ -128,7 +128,7 @@ def summary(run: Any) -> dict[str, Any]:
 
 
 def drop(*collections: str) -> None:
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     for name in collections:
         with WeaviateStore(collection=name) as store:
@@ -182,8 +182,8 @@ def test_a_run_cut_short_by_weaviate_is_repaired_by_the_next_run(
 def test_a_version_with_a_refused_chunk_keeps_no_marker(store: Any) -> None:
     """At the store: the first chunk, which marks a version as stored, is held back when another
     chunk of its version is refused, so doc_versions does not see the torn version."""
-    from newsrag.errors import BatchWriteError
-    from retrieval.types import StoredObject
+    from newsrag.core.errors import BatchWriteError
+    from newsrag.core.records import StoredObject
 
     store.ensure_collection(["v"])
 

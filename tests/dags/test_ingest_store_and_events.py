@@ -40,7 +40,7 @@ def one_feed(airflow_db: str, weaviate_server: Any, feed_server: Any, collection
                        "NEWSRAG_INGEST_RETRIES": "0"}.items():
         monkeypatch.setenv(var, value)
     yield collection_name
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=collection_name) as store:
         if store.exists():
@@ -118,7 +118,7 @@ def test_a_weaviate_url_with_nothing_listening_fails_the_run_at_its_first_task_n
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    with monkeypatch.context() as patch, collect_logs("evaluation.notify") as logs:
+    with monkeypatch.context() as patch, collect_logs("newsrag.evaluation.notify") as logs:
         patch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{dead}")
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
     assert str(run.state) == "failed"

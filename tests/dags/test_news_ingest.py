@@ -43,7 +43,7 @@ def test_news_ingest_maps_sources_fails_the_broken_ones_batch_and_emits_counts(
     (tmp_path / "home" / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
 
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
-    with collect_logs("evaluation.notify") as logs:
+    with collect_logs("newsrag.evaluation.notify") as logs:
         run = dag.test()
     assert str(run.state) == "success"  # the run's last tasks succeeded: what landed is published
 
@@ -61,7 +61,7 @@ def test_news_ingest_maps_sources_fails_the_broken_ones_batch_and_emits_counts(
     assert extra["sources"] == 3 and extra["sources_failed"] == 1 and extra["failed_sources"] == ["broken-news"]
     assert extra["new"] == 3
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=collection_name) as store:
         assert store.count() == extra["chunks_written"] > 0
@@ -109,7 +109,7 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
     assert str(dag.test().state) == "success"  # the real store holds the source first
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=collection_name) as store:
         before = store.count()
@@ -122,7 +122,7 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",
                        f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead_grpc}&collection={collection_name}")
     feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 52)]), "application/rss+xml")  # changed
-    with collect_logs("evaluation.notify") as logs:
+    with collect_logs("newsrag.evaluation.notify") as logs:
         run = dag.test()
     assert str(run.state) == "failed"
     text = logs.text()

@@ -322,7 +322,7 @@ def loop(weaviate_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         af.stop()
         feeds.close()
         llm.close()
-        from retrieval.store import WeaviateStore
+        from newsrag.store.weaviate import WeaviateStore
 
         with WeaviateStore(collection=collection) as store:
             if store.exists():
@@ -345,7 +345,7 @@ def test_news_ingest_triggered_through_the_api_fills_weaviate(loop: dict[str, An
     assert totals["sources"] == 5 and totals["sources_failed"] == 0, f"{totals}\n" + af.task_logs("news_ingest", run_id)
     assert all(loop["feeds"].hits.get(f"/{fn}", 0) >= 1 for fn, _ in FEEDS.values())  # fetched over HTTP
 
-    from retrieval.store import WeaviateStore
+    from newsrag.store.weaviate import WeaviateStore
 
     with WeaviateStore(collection=loop["collection"]) as store:
         assert store.count() > 0
@@ -376,7 +376,7 @@ def test_the_asset_event_schedules_answer_quality_which_writes_a_report(loop: di
     TIMINGS["4b answer_quality run"] = time.monotonic() - t0
     af.assert_success("answer_quality", run)
 
-    from evaluation.history import HistoryStore
+    from newsrag.evaluation.history import HistoryStore
 
     with HistoryStore(str(loop["tmp"] / "history.sqlite")) as history:
         runs = history.list_runs()
@@ -390,8 +390,8 @@ def test_the_asset_event_schedules_answer_quality_which_writes_a_report(loop: di
 
 def test_prompt_release_through_the_api_reaches_the_app(loop: dict[str, Any], embedder: Any) -> None:
     af: Airflow = loop["airflow"]
-    from prompts.registry import PromptRegistry
-    from prompts.template import load_template, templates_dir
+    from newsrag.prompts.registry import PromptRegistry
+    from newsrag.core.templates import load_template, templates_dir
 
     v1 = load_template(templates_dir() / "news-answer" / "1.yaml")
     registry = PromptRegistry(loop["prompt_registry"])
@@ -404,10 +404,10 @@ def test_prompt_release_through_the_api_reaches_the_app(loop: dict[str, Any], em
 
         from fastapi.testclient import TestClient
 
-        from app.main import create_app
-        from app.services import Services
-        from app.settings import AppSettings
-        from retrieval.store import WeaviateStore
+        from newsrag.app.main import create_app
+        from newsrag.app.services import Services
+        from newsrag.app.settings import AppSettings
+        from newsrag.store.weaviate import WeaviateStore
 
         os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = loop["llm"].url("/v1"), "sk-test-local"
         try:

@@ -66,8 +66,8 @@ class Life:
 
     # -- the store -----------------------------------------------------------------------------
     def store(self, collection: str) -> Any:
-        from newsrag.settings import WeaviateSettings
-        from retrieval.store import WeaviateStore
+        from newsrag.core.settings import WeaviateSettings
+        from newsrag.store.weaviate import WeaviateStore
 
         w = self.local.weaviate()
         settings = WeaviateSettings(url=f"http://{w['host']}:{w['http_port']}",
@@ -84,9 +84,9 @@ class Life:
 
     def clean_run(self) -> list[Row]:
         """The objects one clean run of the current sources leaves: a fresh collection and state."""
-        from ingest.context import IngestContext
-        from ingest.pipeline import run_source
-        from ingest.registry import load_registry
+        from newsrag.ingest.context import IngestContext
+        from newsrag.ingest.pipeline import run_source
+        from newsrag.ingest.registry import load_registry
 
         registry = load_registry(str(self.registry))
         home = Path(tempfile.mkdtemp(prefix="clean-", dir=self.local.home))
@@ -234,8 +234,8 @@ def test_4_a_deleted_collection_is_restored_exactly_by_the_next_run(life: Life) 
 
 
 def test_5_weaviate_stopped_fails_the_run_clearly_and_a_restart_converges(life: Life) -> None:
-    from newsrag.settings import LocalWeaviateSettings, PathSettings
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.core.settings import LocalWeaviateSettings, PathSettings
+    from newsrag.store.server import LocalWeaviate
 
     w = life.local.weaviate()
     server = LocalWeaviate(PathSettings(home=life.local.home),

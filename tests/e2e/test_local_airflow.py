@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from newsrag import processes
+from newsrag.cli import processes
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

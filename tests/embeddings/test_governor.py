@@ -7,7 +7,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from embeddings.governor import (
+from newsrag.core.errors import ProviderError
+from newsrag.embeddings.governor import (
     MAX_RETRY_AFTER,
     BudgetExceeded,
     RateGovernor,
@@ -21,7 +22,6 @@ from embeddings.governor import (
     reset_governors,
     status_error,
 )
-from newsrag.errors import ProviderError
 
 pytestmark = pytest.mark.unit
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings import Embedder, available, create_embedder
-from embeddings.base import normalize, vector_name
-from embeddings.local import LocalEmbedder
-from newsrag.errors import ConfigError
-from newsrag.settings import EmbeddingSettings
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import EmbeddingSettings
+from newsrag.embeddings import Embedder, available, create_embedder
+from newsrag.embeddings.base import normalize, vector_name
+from newsrag.embeddings.local import LocalEmbedder
 
 
 @pytest.mark.unit

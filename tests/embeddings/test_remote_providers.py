@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from embeddings import Embedder, create_embedder
-from embeddings.base import normalize
-from embeddings.cohere import CohereEmbedder, CohereEmbeddingSettings
-from embeddings.governor import BudgetExceeded, RateGovernor, reset_governors
-from embeddings.openai import OpenAIEmbedder, OpenAIEmbeddingSettings
-from newsrag.errors import ConfigError, ProviderError
-from newsrag.settings import EmbeddingSettings, load
+from newsrag.core.errors import ConfigError, ProviderError
+from newsrag.core.settings import EmbeddingSettings, load
+from newsrag.embeddings import Embedder, create_embedder
+from newsrag.embeddings.base import normalize
+from newsrag.embeddings.cohere import CohereEmbedder, CohereEmbeddingSettings
+from newsrag.embeddings.governor import BudgetExceeded, RateGovernor, reset_governors
+from newsrag.embeddings.openai import OpenAIEmbedder, OpenAIEmbeddingSettings
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 

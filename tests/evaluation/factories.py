@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from evaluation.models import (
+from newsrag.evaluation.models import (
     Aggregate,
     EvalRun,
     IndexSnapshot,

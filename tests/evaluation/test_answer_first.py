@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.answer_metrics import answer_first_offline
+from newsrag.evaluation.answer_metrics import answer_first_offline
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from evaluation.answer_metrics import (
+from newsrag.evaluation.answer_metrics import (
     MetricResult,
     abstention_correct,
     abstention_summary,
@@ -22,7 +22,7 @@ from evaluation.answer_metrics import (
     stem,
     summarize_results,
 )
-from retrieval.answer import Answer, AnswerCitation
+from newsrag.retrieval.answer import Answer, AnswerCitation
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from evaluation.arms import breakdown_by_arm, feedback_by_arm, scores_by_version
-from evaluation.feedback import FeedbackRecord
-from evaluation.models import EvalRun
-from evaluation.report import write_report
+from newsrag.evaluation.arms import breakdown_by_arm, feedback_by_arm, scores_by_version
+from newsrag.evaluation.feedback import FeedbackRecord
+from newsrag.evaluation.models import EvalRun
+from newsrag.evaluation.report import write_report
 from tests.evaluation.factories import make_run
 
 pytestmark = pytest.mark.unit

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.beir import (
+from newsrag.evaluation.beir import (
     BeirFormatError,
     load_beir,
     ranked_documents,
     score_run,
     write_corpus_jsonl,
 )
-from ingest.models import doc_id_for
-from retrieval.types import Hit
+from newsrag.ingest.models import doc_id_for
+from newsrag.core.records import Hit
 
 pytestmark = pytest.mark.unit
 

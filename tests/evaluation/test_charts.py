@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from evaluation.charts import Point, trend_figure
+from newsrag.evaluation.charts import Point, trend_figure
 from tests.evaluation.factories import T0
 
 pytestmark = pytest.mark.unit

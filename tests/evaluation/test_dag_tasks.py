@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from evaluation import dag_tasks
-from evaluation.judge import LLMJudge
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
+from newsrag.evaluation import dag_tasks
+from newsrag.evaluation.judge import LLMJudge
 from tests.evaluation.notifiers import Capture
 
 pytestmark = pytest.mark.unit
@@ -71,7 +71,7 @@ def test_a_judge_that_cannot_be_made_fails_the_plan(closed: list[LLMJudge], monk
 
 def test_notify_sends_a_regression_once_also_when_its_report_failed(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from evaluation.history import HistoryStore
+    from newsrag.evaluation.history import HistoryStore
     from tests.evaluation.factories import T0, make_run
 
     monkeypatch.setenv("NEWSRAG_EVAL_HISTORY_URL", str(tmp_path / "history.sqlite"))

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from evaluation.history import HistoryStore
-from evaluation.runner import run_cli
-from prompts.registry import PromptRegistry
-from prompts.template import load_template, templates_dir
+from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.runner import run_cli
+from newsrag.prompts.registry import PromptRegistry
+from newsrag.core.templates import load_template, templates_dir
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_an_unreachable_llm_provider_is_recorded_per_question_and_the_history_ke
         corpus_collection: str, embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
-    from evaluation.runner import EXIT_REGRESSION
+    from newsrag.evaluation.runner import EXIT_REGRESSION
     from tests.evaluation.factories import T0, make_run
 
     with socket.socket() as s:  # a port nothing listens on

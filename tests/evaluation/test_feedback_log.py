@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.feedback import (
+from newsrag.evaluation.feedback import (
     PAYLOAD_CHARS,
     TEXT_FLOOR,
     TRUNCATED,
@@ -16,8 +16,8 @@ from evaluation.feedback import (
     bounded,
     read_feedback,
 )
-from evaluation.golden import cases_from_feedback
-from retrieval.answer import Answer, AnswerCitation, RetrievedChunk
+from newsrag.evaluation.golden import cases_from_feedback
+from newsrag.retrieval.answer import Answer, AnswerCitation, RetrievedChunk
 
 pytestmark = pytest.mark.unit
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from evaluation.feedback import FeedbackStore
-from evaluation.finish import ReportWriteError, finalize_run, write_run_report
-from evaluation.history import HistoryStore
-from evaluation.models import EvalRun, MetricValue
-from evaluation.regression import RegressionSettings, aggregate
-from retrieval.answer import Answer
+from newsrag.evaluation.feedback import FeedbackStore
+from newsrag.evaluation.finish import ReportWriteError, finalize_run, write_run_report
+from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.models import EvalRun, MetricValue
+from newsrag.evaluation.regression import RegressionSettings, aggregate
+from newsrag.retrieval.answer import Answer
 from tests.evaluation.factories import T0, make_run, question
 from tests.evaluation.notifiers import Capture
 
@@ -200,9 +200,9 @@ def test_secrets_in_error_text_never_reach_the_history_the_report_or_a_message(
 
 def test_a_question_whose_exception_quotes_a_secret_records_it_redacted(monkeypatch: pytest.MonkeyPatch,
                                                                        caplog: pytest.LogCaptureFixture) -> None:
-    from evaluation.golden import GoldenCase
-    from evaluation.models import RetrievalConfig
-    from evaluation.runner import evaluate_case
+    from newsrag.evaluation.golden import GoldenCase
+    from newsrag.evaluation.models import RetrievalConfig
+    from newsrag.evaluation.runner import evaluate_case
 
     monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
 

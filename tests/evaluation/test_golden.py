@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.feedback import FeedbackStore
-from evaluation.golden import (
+from newsrag.core.errors import NewsragError
+from newsrag.evaluation.feedback import FeedbackStore
+from newsrag.evaluation.golden import (
     GoldenCase,
     GoldenSetError,
     cases_from_feedback,
     load_golden,
     write_jsonl,
 )
-from newsrag.errors import NewsragError
-from retrieval.answer import Answer, AnswerCitation
+from newsrag.retrieval.answer import Answer, AnswerCitation
 
 pytestmark = pytest.mark.unit
 

@@ -9,10 +9,16 @@ from typing import Any
 
 import pytest
 
-from evaluation.history import EvalSettings, HistoryStore, display_url
-from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.regression import aggregate
-from newsrag.errors import StoreError
+from newsrag.core.errors import StoreError
+from newsrag.evaluation.history import EvalSettings, HistoryStore, display_url
+from newsrag.evaluation.models import (
+    EvalRun,
+    IndexSnapshot,
+    MetricValue,
+    QuestionResult,
+    RetrievalConfig,
+)
+from newsrag.evaluation.regression import aggregate
 
 pytestmark = pytest.mark.unit
 

@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evaluation.history import HistoryStore
-from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.regression import aggregate
-from newsrag.errors import StoreError
+from newsrag.core.errors import StoreError
+from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.models import (
+    EvalRun,
+    IndexSnapshot,
+    MetricValue,
+    QuestionResult,
+    RetrievalConfig,
+)
+from newsrag.evaluation.regression import aggregate
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from evaluation.judge import JudgeSettings, LLMJudge
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
+from newsrag.evaluation.judge import JudgeSettings, LLMJudge
 from tests.embeddings.fake_providers import (
     FakeProviderServer,
     Received,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evaluation.metrics import (
+from newsrag.evaluation.metrics import (
     doc_ranking,
     doc_relevance,
     hit_at_k,
@@ -21,7 +21,7 @@ from evaluation.metrics import (
     summarize,
     url_matches,
 )
-from retrieval.types import Hit
+from newsrag.core.records import Hit
 
 pytestmark = pytest.mark.unit
 

@@ -15,9 +15,11 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from evaluation import notify
-from evaluation.models import Aggregate, EvalRun, IndexSnapshot, RetrievalConfig
-from evaluation.notify import (
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import load
+from newsrag.evaluation import notify
+from newsrag.evaluation.models import Aggregate, EvalRun, IndexSnapshot, RetrievalConfig
+from newsrag.evaluation.notify import (
     LogNotifier,
     NotifyError,
     NotifySettings,
@@ -29,8 +31,6 @@ from evaluation.notify import (
     redact,
     run_message,
 )
-from newsrag.errors import ConfigError
-from newsrag.settings import load
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 from tests.evaluation.notifiers import Capture
 
@@ -112,7 +112,7 @@ def regression_run() -> tuple[EvalRun, EvalRun]:
 
 
 def test_log_notifier_logs_at_the_level(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="evaluation.notify"):
+    with caplog.at_level(logging.INFO, logger="newsrag.evaluation.notify"):
         LogNotifier().send("subject line", "body text", level="error")
     [record] = caplog.records
     assert record.levelno == logging.ERROR and record.getMessage() == "subject line\nbody text"
@@ -176,7 +176,7 @@ def test_smtp_failure_hides_the_password(fake_smtp: type[FakeSMTP]) -> None:
 def test_a_failing_notifier_does_not_stop_the_others_and_secrets_stay_hidden(
         caplog: pytest.LogCaptureFixture) -> None:
     capture = Capture()
-    with caplog.at_level(logging.WARNING, logger="evaluation.notify"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.evaluation.notify"):
         failures = notify_all([Failing("token sk-live-123 rejected"), capture, Failing("boom")],
                               "run r1 regressed", "the key sk-live-123 leaked into the body", level="error",
                               secrets=[SecretStr("sk-live-123"), None, ""])
@@ -195,7 +195,7 @@ def test_a_notifier_whose_secrets_cannot_be_read_is_not_used_and_that_is_reporte
             raise RuntimeError("vault sk-vault-9876 unreachable")
 
     broken, capture = Broken(), Capture()
-    with caplog.at_level(logging.WARNING, logger="evaluation.notify"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.evaluation.notify"):
         failures = notify_all([broken, capture], "run r1 regressed", "body")
     assert broken.sent == [] and capture.sent == [("run r1 regressed", "body", "info")]
     assert failures == ["broken: its secrets() failed, so it was not used"]

@@ -9,8 +9,16 @@ from typing import Any
 
 import pytest
 
-from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.regression import (
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import load
+from newsrag.evaluation.models import (
+    EvalRun,
+    IndexSnapshot,
+    MetricValue,
+    QuestionResult,
+    RetrievalConfig,
+)
+from newsrag.evaluation.regression import (
     KNOWN_METRICS,
     RegressionSettings,
     aggregate,
@@ -19,9 +27,7 @@ from evaluation.regression import (
     check,
     failure_reason,
 )
-from evaluation.stats import paired_bootstrap_diff
-from newsrag.errors import ConfigError
-from newsrag.settings import load
+from newsrag.evaluation.stats import paired_bootstrap_diff
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from evaluation.models import EvalRun, MetricValue
-from evaluation.report import metric_order, runs_in, write_report
-from evaluation.stats import paired_bootstrap_diff
+from newsrag.evaluation.models import EvalRun, MetricValue
+from newsrag.evaluation.report import metric_order, runs_in, write_report
+from newsrag.evaluation.stats import paired_bootstrap_diff
 from tests.evaluation.factories import (
     BASELINE_CHANGES,
     CURRENT,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from evaluation.report import write_report
+from newsrag.evaluation.report import write_report
 from tests.evaluation.factories import (
     CURRENT,
     OLDER,

@@ -11,9 +11,9 @@ from typing import ClassVar
 
 import pytest
 
-from evaluation.feedback import FeedbackRecord
-from evaluation.models import EvalRun
-from evaluation.report import write_report
+from newsrag.evaluation.feedback import FeedbackRecord
+from newsrag.evaluation.models import EvalRun
+from newsrag.evaluation.report import write_report
 from tests.evaluation.factories import OLDER, PREVIOUS, T0, make_run, scenario
 
 pytestmark = pytest.mark.unit

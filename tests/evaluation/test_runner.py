@@ -17,11 +17,11 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
-from embeddings.base import vector_name
-from evaluation.golden import GoldenSet, GoldenSetError, load_golden
-from evaluation.history import HistoryStore
-from evaluation.judge import JudgeSettings, LLMJudge
-from evaluation.metrics import (
+from newsrag.embeddings.base import vector_name
+from newsrag.evaluation.golden import GoldenSet, GoldenSetError, load_golden
+from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.judge import JudgeSettings, LLMJudge
+from newsrag.evaluation.metrics import (
     doc_relevance,
     hit_at_k,
     mrr,
@@ -30,9 +30,9 @@ from evaluation.metrics import (
     relevant_chunks,
     summarize,
 )
-from evaluation.models import EvalRun, RetrievalConfig
-from evaluation.regression import RegressionSettings, apply_gate
-from evaluation.runner import (
+from newsrag.evaluation.models import EvalRun, RetrievalConfig
+from newsrag.evaluation.regression import RegressionSettings, apply_gate
+from newsrag.evaluation.runner import (
     EXIT_BAD_INPUT,
     EXIT_REGRESSION,
     EXIT_REPORT_FAILED,
@@ -46,8 +46,8 @@ from evaluation.runner import (
     run_eval,
     snapshot_index,
 )
-from retrieval.store import WeaviateStore
-from retrieval.types import Hit
+from newsrag.core.records import Hit
+from newsrag.store.weaviate import WeaviateStore
 from tests.embeddings.fake_providers import (
     FakeProviderServer,
     Received,
@@ -75,10 +75,10 @@ class CapturingNotifier:
 
 @pytest.fixture(scope="module")
 def corpus(weaviate_server: Any, embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeaviateStore]:
-    from ingest.context import IngestContext
-    from ingest.pipeline import run_source
-    from ingest.registry import load_registry
-    from newsrag.settings import IngestSettings
+    from newsrag.core.settings import IngestSettings
+    from newsrag.ingest.context import IngestContext
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import load_registry
 
     store = WeaviateStore(collection=f"TEvalRunner{uuid.uuid4().hex[:8]}")
     registry = load_registry(EXAMPLES / "sources.offline.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.stats import bootstrap_ci, paired_bootstrap_diff
+from newsrag.evaluation.stats import bootstrap_ci, paired_bootstrap_diff
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
-from newsrag.settings import IngestSettings
+from newsrag.core.settings import IngestSettings
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import FetchSettings
 
 
 @pytest.fixture

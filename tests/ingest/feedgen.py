@@ -8,10 +8,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 
-WORDS = ("council harbor budget river transit school storm senator vaccine market bridge station "
-         "museum farmer harvest satellite reactor court tariff airline factory union strike museum "
-         "library clinic ferry highway tunnel election mayor minister festival drought flood rainfall "
-         "investor startup battery charger turbine pipeline stadium league coach referee archive").split()
+WORDS = ["council", "harbor", "budget", "river", "transit", "school", "storm", "senator", "vaccine", "market", "bridge", "station", "museum", "farmer", "harvest", "satellite", "reactor", "court", "tariff", "airline", "factory", "union", "strike", "museum", "library", "clinic", "ferry", "highway", "tunnel", "election", "mayor", "minister", "festival", "drought", "flood", "rainfall", "investor", "startup", "battery", "charger", "turbine", "pipeline", "stadium", "league", "coach", "referee", "archive"]
 
 
 def paragraphs(seed: int, n: int = 4, sentences: int = 6) -> list[str]:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
-from ingest.pipeline import run_source
-from ingest.registry import parse_source
-from newsrag.settings import IngestSettings
-from retrieval.store import WeaviateStore
+from newsrag.core.settings import IngestSettings
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import FetchSettings
+from newsrag.ingest.pipeline import run_source
+from newsrag.ingest.registry import parse_source
+from newsrag.store.weaviate import WeaviateStore
 from tests.conftest import FIXTURES
 from tests.ingest.feedgen import item, paragraphs, rss
 
@@ -126,7 +126,7 @@ def test_redirect_to_private_address_is_refused_without_the_allow_setting(
         seeded: Any, feed_server: Any, store: WeaviateStore, target: str) -> None:
     make, before = seeded
     # The public hop is simulated: the guard exempts exactly the first URL; everything after is checked.
-    from ingest import fetch as fetch_mod
+    from newsrag.ingest import fetch as fetch_mod
 
     def redirect(h: Any) -> None:
         h.send_response(302)

@@ -1,4 +1,4 @@
-"""ingest.fetch against a real HTTP server on 127.0.0.1; no test ever connects anywhere else."""
+"""newsrag.ingest.fetch against a real HTTP server on 127.0.0.1; no test ever connects anywhere else."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from ingest.fetch import (
+from newsrag.core.errors import SourceError
+from newsrag.ingest.fetch import (
     DeadlineExceeded,
     Fetcher,
     FetchSettings,
@@ -29,7 +30,6 @@ from ingest.fetch import (
     parse_content_type,
     parse_retry_after,
 )
-from newsrag.errors import SourceError
 
 pytestmark = pytest.mark.unit
 

@@ -24,16 +24,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ingest.context import IngestContext
-from ingest.fetch import Deadline, DeadlineExceeded, Fetcher, FetchSettings, check_url
-from ingest.fetch_transport import Deadlines, _DeadlineStream, attempt_scope
-from ingest.models import ItemFailure
-from ingest.pipeline import run_source
-from ingest.registry import parse_source
-from ingest.sources import Collected, SourceContext, get_source
-from ingest.state import IngestState
-from newsrag.errors import ConfigError, SourceError
-from newsrag.settings import IngestSettings
+from newsrag.core.errors import ConfigError, SourceError
+from newsrag.core.settings import IngestSettings
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import Deadline, DeadlineExceeded, Fetcher, FetchSettings, check_url
+from newsrag.ingest.fetch_transport import Deadlines, _DeadlineStream, attempt_scope
+from newsrag.ingest.models import ItemFailure
+from newsrag.ingest.pipeline import run_source
+from newsrag.ingest.registry import parse_source
+from newsrag.ingest.sources import Collected, SourceContext, get_source
+from newsrag.ingest.state import IngestState
 from tests.conftest import FeedServer
 from tests.ingest.feedgen import paragraphs
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
-from ingest.pipeline import run_registry, run_source
-from ingest.registry import parse_source
-from newsrag.settings import IngestSettings
-from retrieval.store import WeaviateStore
+from newsrag.core.settings import IngestSettings
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import FetchSettings
+from newsrag.ingest.pipeline import run_registry, run_source
+from newsrag.ingest.registry import parse_source
+from newsrag.store.weaviate import WeaviateStore
 from tests.ingest.feedgen import paragraphs
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from ingest.limits import FieldLimits, bound_articles, cap_chunks, cut_text
-from ingest.models import Article, IngestReport, ItemFailure
-from newsrag.errors import ConfigError
-from newsrag.settings import load
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import load
+from newsrag.ingest.limits import FieldLimits, bound_articles, cap_chunks, cut_text
+from newsrag.ingest.models import Article, IngestReport, ItemFailure
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from ingest.normalize import canonical_url, clean_text, clean_title, detect_language, parse_date
+from newsrag.ingest.normalize import (
+    canonical_url,
+    clean_text,
+    clean_title,
+    detect_language,
+    parse_date,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,11 @@ from typing import Any
 import feedparser
 import pytest
 
-import ingest.parse as parse_module
-from ingest.feed_boundary import sanitized, split_items
-from ingest.normalize import canonical_url
-from ingest.parse import (
+import newsrag.ingest.parse as parse_module
+from newsrag.core.errors import ItemError, SourceError
+from newsrag.ingest.feed_boundary import sanitized, split_items
+from newsrag.ingest.normalize import canonical_url
+from newsrag.ingest.parse import (
     FeedParseResult,
     check_xml_safety,
     extract_article,
@@ -22,7 +23,6 @@ from ingest.parse import (
     parse_html_file,
     parse_sitemap,
 )
-from newsrag.errors import ItemError, SourceError
 
 pytestmark = pytest.mark.unit
 

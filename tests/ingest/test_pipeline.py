@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.models import Article
-from ingest.pipeline import run_source
-from ingest.registry import parse_source
-from retrieval.store import WeaviateStore
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.models import Article
+from newsrag.ingest.pipeline import run_source
+from newsrag.ingest.registry import parse_source
+from newsrag.store.weaviate import WeaviateStore
 from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.integration
@@ -242,7 +242,7 @@ def test_a_signature_whose_document_was_deleted_no_longer_drops_copies(ctx: Inge
 def test_a_second_collection_sharing_the_state_file_is_filled(ctx: IngestContext, store: WeaviateStore,
                                                               feed_server: Any, embedder: Any,
                                                               tmp_path: Any) -> None:
-    from ingest.fetch import FetchSettings
+    from newsrag.ingest.fetch import FetchSettings
 
     serve(feed_server, [item("a", 51), item("b", 52)])
     spec = feed_spec(feed_server)
@@ -262,7 +262,7 @@ def test_a_second_collection_sharing_the_state_file_is_filled(ctx: IngestContext
 
 
 def test_writes_overlap_embedding_only_against_a_remote_weaviate(ctx: IngestContext, store: WeaviateStore) -> None:
-    from newsrag.settings import IngestSettings, WeaviateSettings
+    from newsrag.core.settings import IngestSettings, WeaviateSettings
 
     assert store.settings.url is None and ctx.overlap_writes is False  # the embedded server shares our cores
     remote = WeaviateStore(settings=WeaviateSettings(url="http://weaviate.internal:8080"))  # never connected

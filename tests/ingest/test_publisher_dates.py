@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ingest.normalize import parse_date, utc_offset_minutes
-from ingest.parse import parse_feed
-from retrieval.context import local_time
+from newsrag.ingest.normalize import parse_date, utc_offset_minutes
+from newsrag.ingest.parse import parse_feed
+from newsrag.retrieval.context import local_time
 
 EDT = timezone(timedelta(hours=-4))
 RFC822 = "Tue, 08 Sep 2026 22:15:00 -0400"
@@ -47,10 +47,10 @@ def test_a_feed_item_carries_its_offset() -> None:
 
 @pytest.mark.integration
 def test_answers_cite_the_publishers_day(ctx: Any, store: Any, feed_server: Any, embedder: Any) -> None:
-    from ingest.pipeline import run_source
-    from retrieval.answer import Answerer
-    from retrieval.generators.extractive import ExtractiveGenerator
-    from retrieval.search import Searcher
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.retrieval.answer import Answerer
+    from newsrag.retrieval.generators.extractive import ExtractiveGenerator
+    from newsrag.retrieval.search import Searcher
     from tests.ingest.feedgen import Item, rss
 
     late = Item("late-vote", "Council approves ferry budget in late vote",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.registry import batches, load_registry, parse_source
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
+from newsrag.ingest.registry import batches, load_registry, parse_source
 
 pytestmark = pytest.mark.unit
 

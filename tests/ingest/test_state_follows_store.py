@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
-from ingest.models import IngestReport
-from ingest.pipeline import run_batch, run_source
-from ingest.registry import load_registry, parse_source
-from ingest.verify import repair_sources, verify_sources
-from newsrag.settings import IngestSettings
-from retrieval.store import WeaviateStore
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import FetchSettings
+from newsrag.ingest.models import IngestReport
+from newsrag.ingest.pipeline import run_batch, run_source
+from newsrag.ingest.registry import load_registry, parse_source
+from newsrag.ingest.verify import repair_sources, verify_sources
+from newsrag.core.settings import IngestSettings
+from newsrag.store.weaviate import WeaviateStore
 from tests.ingest.feedgen import paragraphs
 
 pytestmark = pytest.mark.integration
@@ -244,7 +244,7 @@ def test_verify_forgets_what_a_repair_cannot_bring_back(files: Deployment, store
 
 def test_ingest_verify_finds_a_deleted_sources_articles_and_repair_restores_them(
         store: WeaviateStore, tmp_path: Path, session_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsrag.cli import app
+    from newsrag.cli.main import app
 
     monkeypatch.setenv("WEAVIATE_COLLECTION", store.name)
     monkeypatch.setenv("NEWSRAG_HOME", str(home_of_its_own(tmp_path / "home", session_tmp)))

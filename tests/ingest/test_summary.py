@@ -1,12 +1,12 @@
-"""Which publication window a DAG run ingests (``ingest.summary.run_window``)."""
+"""Which publication window a DAG run ingests (``newsrag.ingest.summary.run_window``)."""
 
 from __future__ import annotations
 
 import pendulum
 import pytest
 
-from ingest.summary import run_window
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
+from newsrag.ingest.summary import run_window
 
 pytestmark = pytest.mark.unit
 

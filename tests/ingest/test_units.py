@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.cache import EmbeddingCache, embed_cached, text_key
-from ingest.chunking import Chunker, embedding_text, is_content
-from retrieval.analysis import bm25_terms
-from ingest.dedup import NearDuplicateIndex, signature
-from ingest.models import Article, chunk_uuid, content_hash
-from ingest.state import IngestState, StoredDoc
-from ingest.summary import AllSourcesFailed, summarize
+from newsrag.embeddings.cache import EmbeddingCache, embed_cached, text_key
+from newsrag.ingest.chunking import Chunker, embedding_text, is_content
+from newsrag.ingest.dedup import NearDuplicateIndex, signature
+from newsrag.ingest.models import Article, chunk_uuid, content_hash
+from newsrag.ingest.state import IngestState, StoredDoc
+from newsrag.ingest.summary import AllSourcesFailed, summarize
+from newsrag.store.analysis import bm25_terms
 from tests.ingest.feedgen import paragraphs
 
 pytestmark = pytest.mark.unit

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.pipeline import run_source
-from ingest.registry import parse_source
-from retrieval.store import WeaviateStore
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.pipeline import run_source
+from newsrag.ingest.registry import parse_source
+from newsrag.store.weaviate import WeaviateStore
 from tests.ingest.feedgen import paragraphs
 
 pytestmark = pytest.mark.integration

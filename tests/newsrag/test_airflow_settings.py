@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from newsrag import processes
-from newsrag.airflow_local import LocalAirflow
-from newsrag.airflow_settings import load, template_values, weaviate_values, write_import_files
-from newsrag.errors import ConfigError
+from newsrag.cli import processes
+from newsrag.cli.airflow_local import LocalAirflow
+from newsrag.cli.airflow_settings import load, template_values, weaviate_values, write_import_files
+from newsrag.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -116,13 +116,13 @@ def test_a_sigterm_resistant_process_is_killed(tmp_path: Path) -> None:
 def test_the_compose_init_renders_the_same_file(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "WEAVIATE_URL": "http://weaviate:8080",
            "WEAVIATE_GRPC_URL": "http://weaviate:50051", "WEAVIATE_API_KEY": "Real-Key-42"}
-    result = subprocess.run([sys.executable, "-m", "newsrag.airflow_settings", str(SHIPPED), str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "newsrag.cli.airflow_settings", str(SHIPPED), str(tmp_path)],
                             env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert "connections: weaviate_default" in result.stdout and "Real-Key-42" not in result.stdout
     conn = json.loads((tmp_path / "connections.json").read_text())["weaviate_default"]
     assert (conn["host"], conn["port"], conn["password"]) == ("weaviate", 8080, "Real-Key-42")
-    missing = subprocess.run([sys.executable, "-m", "newsrag.airflow_settings", str(SHIPPED), str(tmp_path)],
+    missing = subprocess.run([sys.executable, "-m", "newsrag.cli.airflow_settings", str(SHIPPED), str(tmp_path)],
                              env={**env, "WEAVIATE_URL": ""}, capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode == 2 and "set WEAVIATE_URL" in missing.stderr
 

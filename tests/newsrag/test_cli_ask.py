@@ -20,7 +20,7 @@ def run(corpus_collection: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``newsrag <args>`` through typer's runner against the session's corpus collection."""
     from typer.testing import CliRunner
 
-    from newsrag.cli import app
+    from newsrag.cli.main import app
 
     monkeypatch.setenv("WEAVIATE_COLLECTION", corpus_collection)
 

@@ -16,8 +16,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from newsrag.cli import app
-from prompts.registry import ActivePrompt, PromptRegistry
+from newsrag.cli.main import app
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry
 
 pytestmark = pytest.mark.unit
 
@@ -79,21 +79,21 @@ class StopHere:
 
 def test_the_quickstart_makes_a_shipped_version_active_through_the_deploy_function(
         fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import newsrag.quickstart
-    import prompts.release
+    import newsrag.cli.quickstart
+    import newsrag.prompts.release
 
     calls: list[tuple[str | None, str]] = []
-    real_deploy = prompts.release.deploy
+    real_deploy = newsrag.prompts.release.deploy
 
     def deploy_spy(folder: str | None = None, who: str = "deploy") -> dict[str, object]:
         calls.append((folder, who))
         return real_deploy(folder, who)
 
-    monkeypatch.setattr(prompts.release, "deploy", deploy_spy)  # what the prompts_deploy DAG calls
-    monkeypatch.setattr(newsrag.quickstart, "LocalWeaviate", StopHere)
+    monkeypatch.setattr(newsrag.prompts.release, "deploy", deploy_spy)  # what the prompts_deploy DAG calls
+    monkeypatch.setattr(newsrag.cli.quickstart, "LocalWeaviate", StopHere)
     console = Console(record=True, width=200)
     with pytest.raises(WeaviateNotNeeded):
-        newsrag.quickstart.run_quickstart("q", console, serve=False)
+        newsrag.cli.quickstart.run_quickstart("q", console, serve=False)
     assert calls == [(None, "quickstart")]
     assert "Prompt templates: news-answer@1 active" in console.export_text()
     registry = PromptRegistry(fresh_home / "prompt-registry.sqlite")

@@ -15,8 +15,8 @@ def test_quickstart_ingests_the_examples_and_answers_with_a_citation(weaviate_se
                                                                       tmp_path: Any) -> None:
     from rich.console import Console
 
-    from newsrag.quickstart import run_quickstart
-    from retrieval.store import WeaviateStore
+    from newsrag.cli.quickstart import run_quickstart
+    from newsrag.store.weaviate import WeaviateStore
 
     monkeypatch.setenv("WEAVIATE_COLLECTION", collection_name)
     monkeypatch.setenv("NEWSRAG_INGEST_STATE_FILE", str(tmp_path / "state.sqlite"))

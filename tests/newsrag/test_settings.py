@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsrag.errors import ConfigError
-from newsrag.settings import EmbeddingSettings, LocalWeaviateSettings, WeaviateSettings, load
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import EmbeddingSettings, LocalWeaviateSettings, WeaviateSettings, load
 
 pytestmark = pytest.mark.unit
 

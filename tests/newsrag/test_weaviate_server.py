@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from newsrag.errors import ServerError, SetupError
-from newsrag.settings import LocalWeaviateSettings, PathSettings
-from newsrag.weaviate_server import LocalWeaviate, pick_port
+from newsrag.core.errors import ServerError, SetupError
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings
+from newsrag.store.server import LocalWeaviate, pick_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsrag.cli import app
-from prompts.registry import ActivePrompt, PromptRegistry
-from prompts.template import load_template, templates_dir
+from newsrag.cli.main import app
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry
+from newsrag.core.templates import load_template, templates_dir
 
 pytestmark = pytest.mark.unit
 

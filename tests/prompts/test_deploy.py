@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsrag.errors import NewsragError
-from prompts.registry import ActivePrompt, PromptRegistry, RegistryError
-from prompts.release import deploy
-from prompts.template import PromptError, PromptTemplate, load_template, templates_dir
+from newsrag.core.errors import NewsragError
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError
+from newsrag.prompts.release import deploy
+from newsrag.core.templates import PromptError, PromptTemplate, load_template, templates_dir
 
 V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
 BACKENDS = [pytest.param("sqlite", marks=pytest.mark.unit), pytest.param("postgres", marks=pytest.mark.integration)]

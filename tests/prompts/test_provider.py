@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from prompts.provider import BUILTIN, PromptProvider
-from prompts.registry import PromptRegistry
+from newsrag.prompts.provider import BUILTIN, PromptProvider
+from newsrag.prompts.registry import PromptRegistry
 
 pytestmark = pytest.mark.unit
 
@@ -32,12 +32,12 @@ def registry(tmp_path: Path) -> Iterator[PromptRegistry]:
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "prompts.provider" and r.levelno == logging.WARNING]
+    return [r.getMessage() for r in caplog.records if r.name == "newsrag.prompts.provider" and r.levelno == logging.WARNING]
 
 
 def test_a_registry_that_was_never_synced_is_a_visible_fallback(registry: PromptRegistry,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="prompts.provider")
+    caplog.set_level(logging.WARNING, logger="newsrag.prompts.provider")
     clock = Clock()
     provider = PromptProvider(registry, "news-answer", ttl=5.0, clock=clock)
     chosen = provider.select("user-1")
@@ -64,7 +64,7 @@ def test_a_registry_that_was_never_synced_is_a_visible_fallback(registry: Prompt
 
 def test_a_mistyped_name_and_a_name_never_promoted_say_why(registry: PromptRegistry,
                                                            caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="prompts.provider")
+    caplog.set_level(logging.WARNING, logger="newsrag.prompts.provider")
     registry.sync()
     typo = PromptProvider(registry, "news-answr", ttl=5.0, clock=Clock()).select("k")
     assert typo.template is None and typo.reason == "unknown template 'news-answr'; known: news-answer"

@@ -8,10 +8,16 @@ from typing import Any
 
 import pytest
 
-from evaluation.models import EvalRun, IndexSnapshot, MetricValue, QuestionResult, RetrievalConfig
-from evaluation.regression import aggregate
-from prompts.release import deployed_candidate
-from prompts.release_eval import comparison, comparison_lines, index_moved
+from newsrag.evaluation.models import (
+    EvalRun,
+    IndexSnapshot,
+    MetricValue,
+    QuestionResult,
+    RetrievalConfig,
+)
+from newsrag.evaluation.regression import aggregate
+from newsrag.prompts.release import deployed_candidate
+from newsrag.prompts.release_eval import comparison, comparison_lines, index_moved
 
 pytestmark = pytest.mark.unit
 
@@ -75,9 +81,9 @@ def test_the_comparison_has_each_metrics_paired_difference_with_its_interval() -
 def test_the_release_reads_the_feedback_store_the_app_writes(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from evaluation.feedback import FeedbackStore
-    from newsrag.errors import StoreError
-    from prompts.release_eval import _live_feedback
+    from newsrag.core.errors import StoreError
+    from newsrag.evaluation.feedback import FeedbackStore
+    from newsrag.prompts.release_eval import _live_feedback
 
     path = tmp_path / "app" / "feedback.db"
     monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(path))

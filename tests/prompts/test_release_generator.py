@@ -1,4 +1,4 @@
-"""The release's generator check (prompts.release_generator): no LLM, an unreachable one, a refused
+"""The release's generator check (newsrag.prompts.release_generator): no LLM, an unreachable one, a refused
 key or a generator that ignores templates fails at once naming NEWSRAG_RELEASE_GENERATOR, the
 settings to set and the URL it tried, never the key; a server that answers passes. And a release
 evaluation in which the generator crashed on most questions is a failed run, not a verdict."""
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from prompts.release_eval import errored_reason
-from prompts.release_generator import GeneratorUnavailable, check_generator
+from newsrag.prompts.release_eval import errored_reason
+from newsrag.prompts.release_generator import GeneratorUnavailable, check_generator
 from tests.embeddings.fake_providers import FakeProviderServer
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,6 @@ resolved path and that directory."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.golden import GoldenSetError, load_golden, shipped_golden_path
-from evaluation.history import EvalSettings
-from newsrag.settings import load
-from prompts.template import templates_dir
+from newsrag.core.settings import load
+from newsrag.core.templates import templates_dir
+from newsrag.evaluation.golden import GoldenSetError, load_golden, shipped_golden_path
+from newsrag.evaluation.history import EvalSettings
+from tests.wheel import build_wheel
 
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "news" / "questions.jsonl"
-PACKAGES = ("newsrag", "ingest", "embeddings", "retrieval", "evaluation", "prompts", "app")
 
 
 def test_the_shipped_golden_set_is_the_example_golden_set_byte_for_byte() -> None:
@@ -56,24 +55,15 @@ def test_a_configured_relative_path_resolves_against_the_current_directory(
 
 def test_the_wheel_carries_the_golden_set_and_the_templates_and_finds_them_from_any_folder(tmp_path: Path) -> None:
     """Built from this checkout's files (not an editable install) and imported from another folder."""
-    src = tmp_path / "src"
-    for package in PACKAGES:
-        shutil.copytree(REPO / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, src / name)
-    # The PEP 517 hook itself, as `pip wheel --no-build-isolation` would call it (uv's venvs have no pip).
-    build = f"import setuptools.build_meta as b; b.build_wheel({str(tmp_path / 'dist')!r})"
-    (tmp_path / "dist").mkdir()
-    subprocess.run([sys.executable, "-c", build], cwd=src, check=True, capture_output=True, timeout=300)
-    [wheel] = (tmp_path / "dist").glob("newsrag-*.whl")
+    wheel = build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"evaluation/data/questions.jsonl", "prompts/templates/news-answer/1.yaml"} <= names
+    assert {"newsrag/evaluation/data/questions.jsonl", "newsrag/prompts/templates/news-answer/1.yaml"} <= names
 
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)  # a wheel is installed by unpacking it
-    probe = ("from evaluation.golden import load_golden; from evaluation.history import EvalSettings; "
-             "from prompts.template import templates_dir; g = load_golden(EvalSettings().golden_path); "
+    probe = ("from newsrag.evaluation.golden import load_golden; from newsrag.evaluation.history import EvalSettings; "
+             "from newsrag.core.templates import templates_dir; g = load_golden(EvalSettings().golden_path); "
              "print(len(g), g.path); print((templates_dir() / 'news-answer' / '1.yaml').is_file())")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -83,4 +73,4 @@ def test_the_wheel_carries_the_golden_set_and_the_templates_and_finds_them_from_
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     count, path, templates = done.stdout.split()
-    assert (count, templates) == ("28", "True") and path == str(site / "evaluation" / "data" / "questions.jsonl")
+    assert (count, templates) == ("28", "True") and path == str(site / "newsrag" / "evaluation" / "data" / "questions.jsonl")

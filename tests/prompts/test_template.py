@@ -4,8 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from prompts.template import PromptError, delimit_context, lint, load_template, templates_dir
-from retrieval.context import ContextBlock
+from newsrag.core.templates import (
+    PromptError,
+    delimit_context,
+    lint,
+    load_template,
+    templates_dir,
+)
+from newsrag.retrieval.context import ContextBlock
 
 pytestmark = pytest.mark.unit
 

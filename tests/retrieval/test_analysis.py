@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsrag.errors import ConfigError
-from retrieval.analysis import bm25_terms
+from newsrag.core.errors import ConfigError
+from newsrag.store.analysis import bm25_terms
 
 pytestmark = pytest.mark.unit
 

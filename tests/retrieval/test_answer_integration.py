@@ -13,15 +13,19 @@ from typing import Any
 
 import pytest
 
-from ingest.context import IngestContext
-from ingest.fetch import FetchSettings
-from ingest.pipeline import run_source
-from newsrag.settings import IngestSettings
-from retrieval.answer import Answer, Answerer, AnswerSettings
-from retrieval.generators.extractive import ABSTAIN_TEXT, ExtractiveGenerator, ExtractiveSettings
-from retrieval.search import InvalidQuery, Searcher, SearchSettings, as_datetime
-from retrieval.store import WeaviateStore
-from retrieval.types import SearchFilters
+from newsrag.core.settings import IngestSettings
+from newsrag.ingest.context import IngestContext
+from newsrag.ingest.fetch import FetchSettings
+from newsrag.ingest.pipeline import run_source
+from newsrag.retrieval.answer import Answer, Answerer, AnswerSettings
+from newsrag.retrieval.generators.extractive import (
+    ABSTAIN_TEXT,
+    ExtractiveGenerator,
+    ExtractiveSettings,
+)
+from newsrag.retrieval.search import InvalidQuery, Searcher, SearchSettings, as_datetime
+from newsrag.core.records import SearchFilters
+from newsrag.store.weaviate import WeaviateStore
 
 pytestmark = pytest.mark.integration
 

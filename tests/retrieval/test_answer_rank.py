@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.generators.answer_rank import (
+from newsrag.retrieval.generators.answer_rank import (
     asked_noun,
     expected_type,
     focus_words,
     has_type,
     title_share,
 )
-from retrieval.generators.extractive import content_words, stem
+from newsrag.retrieval.generators.extractive import content_words, stem
 
 pytestmark = pytest.mark.unit
 

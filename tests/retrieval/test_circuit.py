@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from embeddings.base import vector_name
-from newsrag.errors import StoreUnavailable
-from newsrag.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
-from newsrag.weaviate_server import LocalWeaviate
-from retrieval.store import WeaviateStore
-from retrieval.types import StoredObject
+from newsrag.core.errors import StoreUnavailable
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
+from newsrag.embeddings.base import vector_name
+from newsrag.core.records import StoredObject
+from newsrag.store.server import LocalWeaviate
+from newsrag.store.weaviate import WeaviateStore
 
 pytestmark = pytest.mark.integration
 

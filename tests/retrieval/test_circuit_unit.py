@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from newsrag.errors import StoreError, StoreUnavailable
-from retrieval.circuit import QueryGuard
+from newsrag.core.errors import StoreError, StoreUnavailable
+from newsrag.store.circuit import QueryGuard
 
 pytestmark = pytest.mark.unit
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.answer import cite
-from retrieval.citations import Renumberer, renumber_text
-from retrieval.context import ContextBlock, ContextPart
-from retrieval.generators.base import Citation, Generation
+from newsrag.retrieval.answer import cite
+from newsrag.retrieval.citations import Renumberer, renumber_text
+from newsrag.retrieval.context import ContextBlock, ContextPart
+from newsrag.retrieval.generators.base import Citation, Generation
 
 pytestmark = pytest.mark.unit
 

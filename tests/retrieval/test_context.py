@@ -6,8 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from retrieval.context import ADJACENT, GAP, assemble_context, default_count_tokens, strip_overlap
-from retrieval.types import Hit
+from newsrag.retrieval.context import (
+    ADJACENT,
+    GAP,
+    assemble_context,
+    default_count_tokens,
+    strip_overlap,
+)
+from newsrag.core.records import Hit
 
 pytestmark = pytest.mark.unit
 

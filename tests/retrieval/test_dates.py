@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from retrieval.dates import InvalidDate, date_range, parse_point, since_bound, until_bound
+from newsrag.retrieval.dates import InvalidDate, date_range, parse_point, since_bound, until_bound
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from newsrag.errors import ConfigError
-from retrieval.context import ContextBlock, ContextPart
-from retrieval.generators import available, create_generator, final_of
-from retrieval.generators.extractive import (
+from newsrag.core.errors import ConfigError
+from newsrag.retrieval.context import ContextBlock, ContextPart
+from newsrag.retrieval.generators import available, create_generator, final_of
+from newsrag.retrieval.generators.extractive import (
     ABSTAIN_TEXT,
     ExtractiveGenerator,
     ExtractiveSettings,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.context import ContextBlock, ContextPart
-from retrieval.generators.extractive import ExtractiveGenerator, ExtractiveSettings
-from retrieval.generators.injection import unsafe_reason
+from newsrag.retrieval.context import ContextBlock, ContextPart
+from newsrag.retrieval.generators.extractive import ExtractiveGenerator, ExtractiveSettings
+from newsrag.retrieval.generators.injection import unsafe_reason
 from tests.retrieval.test_extractive import BagOfWordsEmbedder
 
 pytestmark = pytest.mark.unit

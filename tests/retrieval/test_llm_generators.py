@@ -1,5 +1,5 @@
 """The OpenAI and Cohere answer generators against ``FakeProviderServer`` on 127.0.0.1 (no test
-reaches an outside host), and the shared prompt/citation logic of ``retrieval.generators.llm``.
+reaches an outside host), and the shared prompt/citation logic of ``newsrag.retrieval.generators.llm``.
 Behaviour both providers share is tested once per provider through a ``Kit``."""
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from embeddings.cohere import CohereEmbeddingSettings
-from embeddings.openai import OpenAIEmbeddingSettings
-from newsrag.errors import ProviderError
-from prompts.template import PromptError, templates_dir
-from retrieval.context import ContextBlock, ContextPart
-from retrieval.generators import Generator, PromptRef, create_generator, final_of
-from retrieval.generators.cohere_chat import CohereChatGenerator, CohereChatSettings
-from retrieval.generators.extractive import ABSTAIN_TEXT
-from retrieval.generators.llm import (
+from newsrag.core.errors import ProviderError
+from newsrag.embeddings.cohere import CohereEmbeddingSettings
+from newsrag.embeddings.openai import OpenAIEmbeddingSettings
+from newsrag.core.templates import PromptError, templates_dir
+from newsrag.retrieval.context import ContextBlock, ContextPart
+from newsrag.retrieval.generators import Generator, PromptRef, create_generator, final_of
+from newsrag.retrieval.generators.cohere_chat import CohereChatGenerator, CohereChatSettings
+from newsrag.retrieval.generators.extractive import ABSTAIN_TEXT
+from newsrag.retrieval.generators.llm import (
     LLMGeneration,
     clean_markers,
     is_abstention,
@@ -32,7 +32,7 @@ from retrieval.generators.llm import (
     resolve_template,
     visible_text,
 )
-from retrieval.generators.openai_chat import OpenAIChatGenerator, OpenAIChatSettings
+from newsrag.retrieval.generators.openai_chat import OpenAIChatGenerator, OpenAIChatSettings
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 
@@ -380,7 +380,7 @@ def test_registered_by_name_and_configured_from_the_environment(monkeypatch: pyt
 
 @KITS
 def test_missing_key_is_a_config_error_on_first_use(kit: Kit) -> None:
-    from newsrag.errors import ConfigError
+    from newsrag.core.errors import ConfigError
 
     gen = OpenAIChatGenerator() if kit is OPENAI else CohereChatGenerator()
     with pytest.raises(ConfigError, match=f"{kit.name.upper()}_API_KEY"):

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from embeddings.cohere import CohereEmbeddingSettings
-from newsrag.errors import ConfigError
-from retrieval.rerank_cohere import CohereReranker, CohereRerankSettings
-from retrieval.search import Reranker, Searcher, SearchSettings
-from retrieval.types import Hit
+from newsrag.core.errors import ConfigError
+from newsrag.embeddings.cohere import CohereEmbeddingSettings
+from newsrag.retrieval.rerank_cohere import CohereReranker, CohereRerankSettings
+from newsrag.retrieval.search import Reranker, Searcher, SearchSettings
+from newsrag.core.records import Hit
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 
@@ -124,7 +124,7 @@ MALFORMED: dict[str, Reply | Callable[[Received], Reply]] = {
 def test_a_malformed_reply_falls_back_to_the_search_order(case: str, server: Srv, waits: Waits,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     server.route(PATH, MALFORMED[case])
-    with caplog.at_level(logging.WARNING, logger="retrieval.rerank_cohere"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.retrieval.rerank_cohere"):
         got = make(server, waits.append).rerank(QUERY, None, hits(4), 2)
     assert got == hits(4)[:2] and len(server.requests) == 1 and waits == []
     assert any("keeping the search order" in r.getMessage() and "malformed reply" in r.getMessage()
@@ -140,7 +140,7 @@ def test_a_malformed_reply_falls_back_to_the_search_order(case: str, server: Srv
 def test_provider_failures_fall_back_without_failing_the_search(reply: Reply, requests: int, server: Srv,
                                                                 waits: Waits, caplog: pytest.LogCaptureFixture) -> None:
     server.route(PATH, reply)
-    with caplog.at_level(logging.WARNING, logger="retrieval.rerank_cohere"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.retrieval.rerank_cohere"):
         got = make(server, waits.append).rerank(QUERY, None, hits(4), 3)
     assert got == hits(4)[:3] and len(server.requests) == requests and all(w <= 5 for w in waits)
     assert caplog.records and all(KEY not in r.getMessage() for r in caplog.records)

@@ -9,10 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from newsrag.errors import ConfigError, NewsragError
-from retrieval.answer import Answerer, AnswerSettings
-from retrieval.generators.base import Citation, Generation, GenerationDelta, PromptRef, stream_whole
-from retrieval.search import (
+from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.retrieval.answer import Answerer, AnswerSettings
+from newsrag.retrieval.generators.base import (
+    Citation,
+    Generation,
+    GenerationDelta,
+    PromptRef,
+    stream_whole,
+)
+from newsrag.retrieval.search import (
     RERANKERS,
     InvalidQuery,
     MMRReranker,
@@ -23,7 +29,7 @@ from retrieval.search import (
     fuse_by_document,
     recency_decay,
 )
-from retrieval.types import Hit, SearchFilters
+from newsrag.core.records import Hit, SearchFilters
 
 pytestmark = pytest.mark.unit
 
@@ -221,7 +227,7 @@ def test_mmr_uses_hit_vectors_when_present() -> None:
 
 def naive_mmr(hits: list[Hit], lambda_: float, top_k: int) -> list[str]:
     """MMR written out plainly, as the definition reads, to check the vectorised one against."""
-    from retrieval.search import word_set
+    from newsrag.retrieval.search import word_set
 
     def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
         return len(a & b) / len(a | b) if a or b else 0.0

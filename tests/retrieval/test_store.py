@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from embeddings.base import vector_name
-from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
-from newsrag.settings import WeaviateSettings
-from retrieval.store import WeaviateStore, chunk_properties
-from retrieval.types import SearchFilters, StoredObject
+from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
+from newsrag.core.settings import WeaviateSettings
+from newsrag.embeddings.base import vector_name
+from newsrag.core.records import SearchFilters, StoredObject
+from newsrag.store.weaviate import WeaviateStore, chunk_properties
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import weaviate.exceptions as wex
 
-from newsrag.errors import StoreError, StoreUnavailable
-from retrieval.store import translate_error
+from newsrag.core.errors import StoreError, StoreUnavailable
+from newsrag.store.weaviate import translate_error
 
 pytestmark = pytest.mark.unit
 

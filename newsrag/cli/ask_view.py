@@ -1,4 +1,4 @@
-"""``newsrag ask`` and ``newsrag serve``: thin shells over retrieval.answer and the app."""
+"""``newsrag ask`` and ``newsrag serve``: thin shells over newsrag.retrieval.answer and the app."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from newsrag.errors import ConfigError
-from newsrag.settings import load
+from newsrag.core.errors import ConfigError
+from newsrag.core.settings import load
 
 
 def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any:
     """SearchFilters for ``newsrag ask``: ``--source`` repeated or comma-separated, and the date rule
-    of :mod:`retrieval.dates` (a date-only ``--until`` covers its whole day); None when empty."""
-    from retrieval.dates import InvalidDate, date_range
-    from retrieval.types import SearchFilters
+    of :mod:`newsrag.retrieval.dates` (a date-only ``--until`` covers its whole day); None when empty."""
+    from newsrag.core.records import SearchFilters
+    from newsrag.retrieval.dates import InvalidDate, date_range
 
     try:
         after, before = date_range(since, until, ("--since", "--until"))
@@ -28,11 +28,11 @@ def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any
 
 
 def build_answerer() -> Any:
-    from embeddings import create_embedder
-    from retrieval.answer import Answerer
-    from retrieval.generators import create_generator
-    from retrieval.search import Searcher
-    from retrieval.store import WeaviateStore
+    from newsrag.embeddings import create_embedder
+    from newsrag.retrieval.answer import Answerer
+    from newsrag.retrieval.generators import create_generator
+    from newsrag.retrieval.search import Searcher
+    from newsrag.store.weaviate import WeaviateStore
 
     embedder = create_embedder()
     store = WeaviateStore()
@@ -73,9 +73,9 @@ def ask_and_print(question: str, sources: list[str], since: str | None, top_k: i
 def serve_app(host: str | None, port: int | None, console: Console) -> None:
     import uvicorn
 
-    from newsrag.settings import ServeSettings
+    from newsrag.core.settings import ServeSettings
 
     settings = load(ServeSettings)
     host, port = host or settings.host, port or settings.port
     console.print(f"newsrag app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run("newsrag.app.main:create_app", factory=True, host=host, port=port, log_level="info")

@@ -12,15 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from newsrag.airflow_local import ADMIN, COMPONENTS, REPO, LocalAirflow
+from newsrag.cli.airflow_local import ADMIN, COMPONENTS, REPO, LocalAirflow
+from newsrag.cli.common import friendly
 
 airflow_app = typer.Typer(no_args_is_help=True, help="A local Airflow 3 with the project's DAGs, without Docker.")
 out = Console(soft_wrap=True, highlight=False)
 
 
 def run(fn: Any) -> Any:
-    from newsrag.cli import friendly
-
     return friendly(fn)
 
 

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingest.models import IngestReport
-from ingest.pipeline import run_registry
-from ingest.verify import SourceCheck, Verification, verify_registry
-from newsrag.settings import IngestSettings, load
+from newsrag.core.settings import IngestSettings, load
+from newsrag.ingest.models import IngestReport
+from newsrag.ingest.pipeline import run_registry
+from newsrag.ingest.verify import SourceCheck, Verification, verify_registry
 
 STYLE = {"ok": "green", "not_modified": "cyan", "partial": "yellow", "failed": "bold red"}
 

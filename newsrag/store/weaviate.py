@@ -2,7 +2,7 @@
 
 ``WeaviateStore`` wraps one client, opened lazily on first use and closed explicitly. It knows the
 chunk schema (see docs/architecture.md), writes with deterministic ids, deletes by filter and
-searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag.errors`.
+searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag.core.errors`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
-from newsrag.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
-from newsrag.settings import WeaviateSettings, load
-from retrieval.circuit import QueryGuard
-from retrieval.types import Hit, SearchFilters, StoredObject
+from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
+from newsrag.core.settings import WeaviateSettings, load
+from newsrag.store.circuit import QueryGuard
+from newsrag.core.records import Hit, SearchFilters, StoredObject
 
 WRITE_BATCH = 200
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
@@ -114,7 +114,7 @@ def _connect_url(settings: WeaviateSettings, extra: AdditionalConfig, auth: Any)
 
 
 def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.store.server import LocalWeaviate
 
     state = LocalWeaviate.from_env().read_state()
     if state is None:
@@ -126,7 +126,7 @@ def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
 def _ready_url(settings: WeaviateSettings) -> str | None:
     if settings.url:
         return f"{settings.url.rstrip('/')}/v1/.well-known/ready"
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.store.server import LocalWeaviate
 
     state = LocalWeaviate.from_env().read_state()
     return f"{state.http_url}/v1/.well-known/ready" if state else None
@@ -196,7 +196,7 @@ class WeaviateStore:
     @property
     def guard(self) -> QueryGuard:
         """Searches go through it: they fail within about ``query_probe_after`` seconds while
-        Weaviate is down, and at once while the circuit is open (:mod:`retrieval.circuit`). A trip
+        Weaviate is down, and at once while the circuit is open (:mod:`newsrag.store.circuit`). A trip
         drops the client, so the next query after recovery connects afresh."""
         if self._guard is None:
             s = self.settings

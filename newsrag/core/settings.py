@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
 
 WEAVIATE_VERSION = "1.38.14"  # newest 1.38.x whose Go dependencies the module proxy serves (see README)
 
@@ -77,7 +77,7 @@ class WeaviateSettings(BaseSettings):
     api_key: SecretStr | None = None
     collection: str = Field("NewsChunk", pattern=r"^[A-Z][A-Za-z0-9_]*$")
     timeout: float = Field(30.0, gt=0)
-    # A query not answered after this many seconds probes the server; down: fail now (retrieval.circuit).
+    # A query not answered after this many seconds probes the server; down: fail now (newsrag.store.circuit).
     query_probe_after: float = Field(1.5, gt=0, le=60)
     circuit_open_seconds: float = Field(5.0, gt=0, le=300)  # queries fail at once this long after one failed
     # BM25 parameters of a new collection (see README, "Retrieval quality"); an existing

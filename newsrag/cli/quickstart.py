@@ -8,22 +8,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from embeddings import create_embedder
-from newsrag.ingest_view import ingest_with_progress
-from newsrag.weaviate_server import LocalWeaviate
-from retrieval.context import local_time
-from retrieval.search import Searcher, as_datetime
-from retrieval.store import WeaviateStore
+from newsrag.cli.ingest_view import ingest_with_progress
+from newsrag.embeddings import create_embedder
+from newsrag.retrieval.context import local_time
+from newsrag.retrieval.search import Searcher, as_datetime
+from newsrag.store.server import LocalWeaviate
+from newsrag.store.weaviate import WeaviateStore
 
-EXAMPLE_SOURCES = Path(__file__).resolve().parents[1] / "examples" / "sources.offline.yaml"
+EXAMPLE_SOURCES = Path(__file__).resolve().parents[2] / "examples" / "sources.offline.yaml"
 
 
 def deploy_prompts(console: Console) -> None:
-    """The prompts_deploy DAG's step (:func:`prompts.release.deploy`): register the shipped prompt
+    """The prompts_deploy DAG's step (:func:`newsrag.prompts.release.deploy`): register the shipped prompt
     templates; a registry with no active version gets the newest validated one, so the CLI, the app
     and LLM generators use a shipped version from the start."""
-    from newsrag.sqldb import display_url
-    from prompts.release import deploy, opened_registry
+    from newsrag.infra.sqldb import display_url
+    from newsrag.prompts.release import deploy, opened_registry
 
     result = deploy(who="quickstart")
     with opened_registry() as reg:
@@ -50,7 +50,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
         table.add_row(f"{hit.score:.3f}", p["source_id"], p["title"], _day(p),
                       p["url"], p["text"][:160] + "…")
     console.print(table)
-    from newsrag.ask_view import ask_and_print, serve_app
+    from newsrag.cli.ask_view import ask_and_print, serve_app
 
     ask_and_print(question, [], None, None, console, as_json=False)
     if serve:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from newsrag.errors import ServerError, SetupError
+from newsrag.core.errors import ServerError, SetupError
 
 DEBIAN_LIB = Path("/usr/lib/postgresql")
 DATABASE = "airflow"

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stopword set (the one Weaviate's "en" preset is built on).

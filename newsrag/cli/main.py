@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from newsrag.errors import ConfigError, NewsragError
+from newsrag.cli.airflow import airflow_app
+from newsrag.cli.common import err, friendly
+from newsrag.cli.prompts import prompts_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Airflow-native RAG over fresh news.")
 weaviate_app = typer.Typer(no_args_is_help=True, help="Build and run the embedded Weaviate server.")
@@ -20,30 +20,9 @@ app.add_typer(weaviate_app, name="weaviate")
 out = Console(soft_wrap=True)
 if not out.is_terminal:  # pipes and CI logs: wide enough for the summary tables
     out = Console(soft_wrap=True, width=160)
-err = Console(stderr=True, soft_wrap=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly(fn: F) -> F:
-    """Translate library errors into a one-line message; config errors exit 2, others 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            err.print(f"[bold red]config error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(2) from None
-        except NewsragError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _server() -> Any:
-    from newsrag.weaviate_server import LocalWeaviate
+    from newsrag.store.server import LocalWeaviate
 
     return LocalWeaviate.from_env()
 
@@ -98,7 +77,7 @@ def quickstart(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve the chat app at the end."),
 ) -> None:
     """Start Weaviate, ingest the offline example sources, answer one question, then serve the app."""
-    from newsrag.quickstart import run_quickstart
+    from newsrag.cli.quickstart import run_quickstart
 
     run_quickstart(question, out, serve=serve)
 
@@ -121,7 +100,7 @@ def ingest(
     """Ingest the registry's sources into Weaviate; exits 1 when a source failed."""
     if command.invoked_subcommand is not None:
         return
-    from newsrag.ingest_view import ingest_with_progress
+    from newsrag.cli.ingest_view import ingest_with_progress
 
     reports = ingest_with_progress(sources, source, out, as_json, full=full)
     if any(r.status == "failed" for r in reports):
@@ -139,7 +118,7 @@ def ingest_verify(
     """Check each source's stored articles against its ingestion state.
 
     Exits 1 when articles are missing (with --repair: when a repair failed or left some missing)."""
-    from newsrag.ingest_view import verify_and_print
+    from newsrag.cli.ingest_view import verify_and_print
 
     if not verify_and_print(sources, source, out, as_json, repair=repair):
         raise typer.Exit(1)
@@ -158,7 +137,7 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON."),
 ) -> None:
     """Answer a question from the index and print its sources."""
-    from newsrag.ask_view import ask_and_print
+    from newsrag.cli.ask_view import ask_and_print
 
     ask_and_print(question, source or [], since, top_k, out, as_json, until=until)
 
@@ -170,7 +149,7 @@ def serve(
     port: int = typer.Option(None, help="Default: NEWSRAG_APP_PORT (8000)."),
 ) -> None:
     """Serve the chat page and the API (uvicorn)."""
-    from newsrag.ask_view import serve_app
+    from newsrag.cli.ask_view import serve_app
 
     serve_app(host, port, out)
 
@@ -189,10 +168,11 @@ def eval_(
 ) -> None:
     """Score retrieval and answers on a golden set; print the headline table and the report path.
     Exits 1 on a regression, 2 on bad input and 3 when the run was saved but its report could not be written."""
-    from evaluation.runner import run_cli
+    from newsrag.evaluation.runner import run_cli
+    from newsrag.prompts.release import active_prompt_ref
 
     code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, generator=generator,
-                   console=out)
+                   console=out, prompt_lookup=active_prompt_ref)
     if code:
         raise typer.Exit(code)
 
@@ -207,29 +187,15 @@ def eval_feedback(
 ) -> None:
     """Turn the app's user feedback into golden-set candidates: thumbs-up answers become regression
     cases, thumbs-down ones (and thumbs-up answers without citations) go to a review file."""
-    from evaluation.golden import export_feedback
+    from newsrag.evaluation.golden import export_feedback
 
     done = export_feedback(cases, review, feedback_db)
     out.print(f"{done.records} feedback record(s) in {done.source}: {done.cases} regression case(s) -> {cases}, "
               f"{done.review} to review -> {review}", highlight=False)
 
 
-def _add_prompts() -> None:
-    from newsrag.prompts_cli import prompts_app
-
-    app.add_typer(prompts_app, name="prompts")
-
-
-_add_prompts()
-
-
-def _add_airflow() -> None:
-    from newsrag.airflow_cli import airflow_app
-
-    app.add_typer(airflow_app, name="airflow")
-
-
-_add_airflow()
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(airflow_app, name="airflow")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from newsrag.errors import NewsragError
+from newsrag.core.errors import NewsragError
 
 NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
 VERSION = r"^(\d+|\d+\.\d+\.\d+)$"
@@ -40,7 +40,8 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 def templates_dir() -> Path:
-    return Path(__file__).resolve().parent / "templates"
+    """The shipped templates: package data of ``newsrag.prompts`` (a path, not an import: core is below prompts)."""
+    return Path(__file__).resolve().parents[1] / "prompts" / "templates"
 
 
 class PromptTemplate(BaseModel):

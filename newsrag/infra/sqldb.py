@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from newsrag.errors import SetupError, StoreError
+from newsrag.core.errors import SetupError, StoreError
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)

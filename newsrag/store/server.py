@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from newsrag.errors import ServerError, SetupError
-from newsrag.settings import LocalWeaviateSettings, PathSettings, load
+from newsrag.core.errors import ServerError, SetupError
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
 
 MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 BINARY = "weaviate-server"

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from newsrag.errors import ConfigError
+from newsrag.cli.common import friendly
+from newsrag.core.errors import ConfigError
 
 prompts_app = typer.Typer(no_args_is_help=True, help="Versioned prompt templates: list, validate, promote, roll back, A/B.")
 out = Console(soft_wrap=True)
@@ -18,7 +19,7 @@ out = Console(soft_wrap=True)
 def _registry() -> Any:
     """The registry after a deploy of the shipped templates (what the prompts_deploy DAG does): a
     new registry gets the newest shipped version active, so every command works on a fresh install."""
-    from prompts.release import open_registry
+    from newsrag.prompts.release import open_registry
 
     reg = open_registry()
     reg.deploy(author="cli")
@@ -34,8 +35,6 @@ def _validate_once(reg: Any, name: str, version: str) -> None:
 
 
 def run(fn: Any) -> Any:
-    from newsrag.cli import friendly
-
     return friendly(fn)
 
 
@@ -128,7 +127,7 @@ def deploy(folder: str = typer.Argument(None, help="Folder of <name>/<version>.y
                                                    "NEWSRAG_RELEASE_PROMPTS_DIR, else the shipped templates).")) -> None:
     """Register a folder's new template versions, as the prompts_deploy DAG does (all or nothing); a
     template with no active version gets the folder's newest valid version active."""
-    from prompts.release import deploy as deploy_folder
+    from newsrag.prompts.release import deploy as deploy_folder
 
     _registry().close()  # the shipped templates first, as every command does
     result = deploy_folder(folder, who="cli")

@@ -7,7 +7,7 @@ must be set) or ``${VAR:-default}``; a value that ends up blank leaves its field
 never imports Airflow: it renders the files that ``airflow pools set``, ``airflow connections
 import`` and ``airflow variables import`` read.
 
-    python -m newsrag.airflow_settings airflow_settings.yaml OUT_DIR   # pools.tsv, connections.json, variables.json
+    python -m newsrag.cli.airflow_settings airflow_settings.yaml OUT_DIR   # pools.tsv, connections.json, variables.json
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from newsrag.errors import ConfigError
+from newsrag.core.errors import ConfigError
 
 TEMPLATE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
 CONNECTION_FIELDS = {"conn_type": "conn_type", "conn_host": "host", "conn_port": "port", "conn_schema": "schema",
@@ -195,7 +195,7 @@ def template_values(environ: Mapping[str, str]) -> dict[str, str]:
 def main(argv: list[str]) -> int:
     """Render for docker/airflow-init.sh; prints only names, never values."""
     if len(argv) != 2:
-        print("usage: python -m newsrag.airflow_settings SETTINGS_FILE OUT_DIR", file=sys.stderr)
+        print("usage: python -m newsrag.cli.airflow_settings SETTINGS_FILE OUT_DIR", file=sys.stderr)
         return 2
     try:
         objects = load(Path(argv[0]), template_values(os.environ))

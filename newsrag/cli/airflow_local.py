@@ -28,19 +28,19 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag import airflow_settings, processes
-from newsrag.airflow_settings import (
+from newsrag.cli import airflow_settings, processes
+from newsrag.cli.airflow_settings import (
     AirflowObjects,
     template_values,
     weaviate_values,
     write_import_files,
 )
-from newsrag.errors import ServerError, SetupError
-from newsrag.local_postgres import LocalPostgres
-from newsrag.settings import LocalWeaviateSettings, PathSettings, load
-from newsrag.weaviate_server import LocalWeaviate, pick_port
+from newsrag.cli.local_postgres import LocalPostgres
+from newsrag.core.errors import ServerError, SetupError
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
+from newsrag.store.server import LocalWeaviate, pick_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 ADMIN = "admin"
 COMPONENTS: dict[str, list[str]] = {

@@ -1,10 +1,10 @@
 """Airflow Connections -> the environment-style settings newsrag's library reads.
 
 The library is configured by environment variables (``WEAVIATE_*``, ``OPENAI_*``, ``COHERE_*``,
-``NEWSRAG_*``; see newsrag/settings.py). In Airflow those values belong in Connections, where the
+``NEWSRAG_*``; see newsrag/core/settings.py). In Airflow those values belong in Connections, where the
 UI, the CLI and secrets backends manage them. A task body wraps its library call::
 
-    from newsrag_airflow.connections import connection_env
+    from newsrag.airflow.connections import connection_env
 
     with connection_env(required=("weaviate_default",)):
         return run_batch(batch)

@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from newsrag_airflow.skip import skip
+from newsrag.airflow.skip import skip
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,11 @@ def index_changed(totals: Mapping[str, Any]) -> bool:
 
 
 def check_store() -> dict[str, Any]:
-    """The store's check (``ingest.preflight``) with the task's Connections; a non-retryable
+    """The store's check (``newsrag.ingest.preflight``) with the task's Connections; a non-retryable
     library error fails the task without spending its retries."""
-    from ingest.preflight import check_store as preflight
-    from newsrag.errors import NewsragError
-    from newsrag_airflow.connections import task_env
+    from newsrag.airflow.connections import task_env
+    from newsrag.core.errors import NewsragError
+    from newsrag.ingest.preflight import check_store as preflight
 
     with task_env():
         try:

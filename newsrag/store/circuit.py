@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
 
-from newsrag.errors import StoreUnavailable
+from newsrag.core.errors import StoreUnavailable
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ consumer through the Task SDK (``RuntimeTaskInstance.get_dag``, the Execution AP
 paused or missing:
 
 * logs a WARNING in its own task log that names the consumer, the Asset and the fix;
-* notifies through the shared notifier (``newsrag_airflow.notifier``; log, Slack, SMTP), once per
+* notifies through the shared notifier (``newsrag.airflow.notifier``; log, Slack, SMTP), once per
   run that changed the index (a run that wrote and deleted nothing left nothing to score).
 
 The producer never fails because of this: its data landed. A check that cannot be made (the API
@@ -63,8 +63,8 @@ def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any],
                     dag_ids: Iterable[str] | None = None) -> dict[str, str]:
     """Check the Asset's consumers after a producer run; returns ``{dag_id: state}`` for those that
     are not listening (paused or missing). Logs and notifies as the module says; never raises."""
-    from newsrag_airflow.ingest_run import index_changed
-    from newsrag_airflow.notifier import notify
+    from newsrag.airflow.ingest_run import index_changed
+    from newsrag.airflow.notifier import notify
 
     problems: dict[str, str] = {}
     for dag_id in dag_ids if dag_ids is not None else consumer_ids():

@@ -1,0 +1,1 @@
+"""The command line (an edge): builds settings once and calls the library."""

@@ -1,0 +1,1 @@
+"""The ground floor: errors and settings models every other layer may use."""

@@ -1,0 +1,1 @@
+"""Shared infrastructure: SQL persistence, notifications, redaction."""

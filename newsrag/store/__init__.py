@@ -1,0 +1,1 @@
+"""The vector store: the Weaviate store and the pinned local weaviate-server."""
