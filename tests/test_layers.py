@@ -63,6 +63,6 @@ def test_the_wheel_holds_only_the_newsrag_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(build_wheel(tmp_path)).namelist()
     top = {n.split("/")[0] for n in names}
     assert top == {"newsrag", "newsrag-0.1.0.dist-info"}
-    for sub in ("ingest", "embeddings", "retrieval", "evaluation", "prompts", "app", "core", "infra", "store",
+    for sub in ("ingest", "embeddings", "retrieval", "evaluation", "prompts", "app", "core", "infra", "store", "providers",
                 "cli", "airflow"):
         assert f"newsrag/{sub}/__init__.py" in names
