@@ -6,7 +6,6 @@ with the same settings; ``close()`` releases it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,14 +37,14 @@ def _load(path: str, device: str, max_seq_length: int) -> Any:
     key = (path, device, max_seq_length)
     with _lock:
         if key not in _models:
-            # Never reach for the hub: the weights are on disk.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            # Never reach for the hub: the weights are on disk (local_files_only), and no progress
+            # bars. Through the libraries' calls, not the process environment, which is the edges'.
+            from huggingface_hub.utils import disable_progress_bars
+            from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
+            disable_progress_bars()
             hf_logging.disable_progress_bar()
-            from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(path, device=device, local_files_only=True)
             model.max_seq_length = max_seq_length
