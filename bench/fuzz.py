@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import BaseModel
 
+from bench.harness.stats import summarize
+from bench.harness.usage import load_average_text
 from newsrag.core.errors import ItemError, SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +291,7 @@ def fuzz(cases: int, seed: int = 0, *, max_seconds: float | None = None, slow_se
     parsers = parsers or default_parsers()
     corpus = corpus or load_corpus()
     report = Report(seed, 1 if only is not None else cases, slow_seconds)
-    report.loadavg = (_loadavg(), "")
+    report.loadavg = (load_average_text(), "")
     warm_up(parsers, corpus)
     started = clock()
     for number in [only] if only is not None else range(cases):
@@ -297,23 +299,11 @@ def fuzz(cases: int, seed: int = 0, *, max_seconds: float | None = None, slow_se
             report.stopped_early = True
             break
         report.outcomes.append(run_case(make_case(corpus, seed, number, parsers), parsers, clock))
-    report.loadavg = (report.loadavg[0], _loadavg())
+    report.loadavg = (report.loadavg[0], load_average_text())
     return report
 
 
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 # -- reporting ------------------------------------------------------------------------------------
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
-
-
 def summary(report: Report) -> dict[str, Any]:
     rows = {}
     by_parser: dict[str, list[Outcome]] = {}
@@ -322,12 +312,10 @@ def summary(report: Report) -> dict[str, Any]:
     for name, outcomes in sorted(by_parser.items()) + [("all", report.outcomes)]:
         counts = Counter(o.result for o in outcomes)
         times = [o.seconds for o in outcomes]
-        rows[name] = {"cases": len(outcomes), **{k: counts.get(k, 0) for k in
-                      RESULTS},
+        ms = summarize([t * 1000 for t in times], digits=1)
+        rows[name] = {"cases": len(outcomes), **{k: counts.get(k, 0) for k in RESULTS},
                       "slow": sum(t > report.slow_seconds for t in times),
-                      "p50_ms": round(percentile(times, 0.5) * 1000, 1),
-                      "p99_ms": round(percentile(times, 0.99) * 1000, 1),
-                      "max_ms": round(max(times, default=0.0) * 1000, 1)}
+                      "p50_ms": ms.get("p50", 0.0), "p99_ms": ms.get("p99", 0.0), "max_ms": ms.get("max", 0.0)}
     slowest = max(report.outcomes, key=lambda o: o.seconds, default=None)
     return {"seed": report.seed, "requested": report.requested, "cases_run": len(report.outcomes),
             "stopped_early": report.stopped_early, "slow_seconds": report.slow_seconds,
