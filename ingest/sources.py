@@ -107,7 +107,7 @@ def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], condi
     etag, modified = ctx.validators(spec, url) if conditional else (None, None)
     return fetch(ctx.fetcher, url, source_id=spec.id, etag=etag, last_modified=modified, allow_files=trusted,
                  headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout,
-                 deadline=ctx.deadline(spec))
+                 deadline=ctx.deadline(spec), politeness=spec.http)  # per_host_concurrency, per_host_delay
 
 
 def _registry_url(ctx: SourceContext, url: str) -> str:
