@@ -32,12 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness.cli import logger
+from bench.harness.servers import private_weaviate, use_private_home
+
 TARGET_HYBRID_NDCG10 = 0.74  # issue 8, SciFact train split
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "newsrag" / "bench" / "embedding-cache.sqlite"
-
-
-def log(msg: str) -> None:
-    print(f"[retrieval_quality] {msg}", file=sys.stderr, flush=True)
+log = logger("retrieval_quality", clock=False)
 
 
 def modes(search_settings: Any, depth: int) -> list[tuple[str, str, Any]]:
@@ -137,32 +137,25 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from newsrag.evaluation.beir import load_beir
 
     dataset = load_beir(args.folder, args.split)  # a bad folder fails before anything is touched
-    os.environ["NEWSRAG_HOME"] = str(tmp / "home")  # before anything reads PathSettings
-    for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
-        os.environ.pop(var, None)
-    from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
+    home = tmp / "home"
+    use_private_home(home)  # before anything reads PathSettings
+    from newsrag.core.settings import load
     from newsrag.embeddings import create_embedder
     from newsrag.retrieval.search import SearchSettings
-    from newsrag.store.server import LocalWeaviate
     from newsrag.store.weaviate import WeaviateStore
 
     log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
         f"({args.split}), {sum(len(j) for j in dataset.qrels.values())} judgments")
-    home = tmp / "home"
-    server = LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(http_port=0, grpc_port=0,
-                                                                          data_dir=home / "weaviate-data"))
-    server.install()
-    server.start()
-    store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
-    embedder = create_embedder()
-    try:
-        facts = ingest(dataset, tmp, args.cache, store, embedder)
-        result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries,
-                          args.tries)
-    finally:
-        store.close()
-        embedder.close()
-        server.stop()
+    with private_weaviate(home):
+        store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
+        embedder = create_embedder()
+        try:
+            facts = ingest(dataset, tmp, args.cache, store, embedder)
+            result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries,
+                              args.tries)
+        finally:
+            store.close()
+            embedder.close()
     return {"folder": str(args.folder), "split": args.split, "unknown_judged_docs": len(dataset.unknown_docs),
             "ingest": facts, **result}
 
