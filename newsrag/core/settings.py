@@ -7,13 +7,16 @@ value is needed. Validation errors become :class:`ConfigError` naming the enviro
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.secret_names import may_hold_secret
 
 WEAVIATE_VERSION = "1.38.14"  # newest 1.38.x whose Go dependencies the module proxy serves (see README)
 
@@ -107,12 +110,42 @@ class EmbeddingSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load(cls: type[S], **overrides: Any) -> S:
-    """Build a settings object, turning validation errors into a ConfigError that names the variable."""
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+def load(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+    """Build a settings object from ``environ`` (default: the process environment), turning
+    validation errors into a ConfigError that names the variable. An edge that has its values
+    elsewhere (Airflow Connections) passes them as ``environ`` instead of writing the environment."""
     try:
-        return cls(**overrides)
+        if environ is None:
+            return cls(**overrides)
+        built = _reading(cls, environ)(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(cls, exc)) from None
+    # A plain ``cls`` again (the reading subclass is local: it would not pickle), already validated.
+    return cast(S, cls.model_construct(_fields_set=built.model_fields_set, **dict(built)))
+
+
+def _reading(cls: type[S], environ: Mapping[str, str]) -> type[S]:
+    """``cls`` with its sources replaced: init arguments, then ``environ`` (no process environment,
+    no dotenv or secrets files)."""
+
+    class Reading(cls):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(cls_, settings_cls: type[BaseSettings], init_settings: Any,
+                                       *_: Any, **__: Any) -> tuple[Any, ...]:
+            return init_settings, _MappingSource(settings_cls, environ)
+
+    return Reading
 
 
 def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> str:
@@ -122,7 +155,7 @@ def describe_validation_error(cls: type[BaseSettings], exc: ValidationError) -> 
         field = ".".join(str(p) for p in err["loc"]) or "?"
         variable = (prefix + field).upper()
         given = err.get("input")
-        hidden = any(w in field for w in ("secret", "key", "password", "token", "url"))
+        hidden = any(may_hold_secret(str(part)) for part in err["loc"])
         shown = "" if hidden or isinstance(given, dict) else f" (got {given!r})"
         parts.append(f"{variable}: {err['msg']}{shown}")
     return "invalid setting " + "; ".join(parts)
@@ -156,3 +189,33 @@ class ServeSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+
+
+class Settings:
+    """The root of the configuration: every concern's settings model, read from ONE environment
+    mapping that an edge captured (the process environment for the CLI and the app; Connections and
+    Variables over it in an Airflow task). Edges build it once and hand it inward; the library asks
+    it for the concern it needs (``settings.get(WeaviateSettings)``) and never reads the process
+    environment. Each concern is validated on first use and then kept, so a bad value of an unused
+    provider does not stop a run that never calls it. Plugins read their own classes the same way."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, *models: BaseSettings) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        self._models: dict[type[BaseSettings], BaseSettings] = {type(m): m for m in models}
+
+    def get(self, cls: type[S]) -> S:
+        """The ``cls`` model (built from this root's environment on first use; ConfigError if invalid)."""
+        if cls not in self._models:
+            self._models[cls] = load(cls, self._environ)
+        return self._models[cls]  # type: ignore[return-value]
+
+    def replace(self, *models: BaseSettings) -> Settings:
+        """A root with ``models`` instead of what this one would build (tests, CLI flags)."""
+        return Settings(self._environ, *self._models.values(), *models)
+
+    def value(self, name: str, default: str | None = None) -> str | None:
+        """One raw variable of this root's environment (``${VAR}`` references in sources.yaml)."""
+        return self._environ.get(name, default)
+
+    def __repr__(self) -> str:  # never the environment: it holds secrets
+        return f"Settings({len(self._environ)} variables, {len(self._models)} models built)"
