@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -47,6 +45,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness.cli import logger, scratch_folder
+from bench.harness.servers import private_weaviate, use_private_home
+
 MIN_SPAN_WORDS = 8  # a shorter shared piece ("in new york for the") is not evidence
 MAX_SPAN_WORDS = 20  # a longer shared piece is cut to its first 20 words
 RECENT_DAYS = 10  # label-noise diagnostic: "recent" articles are at most this older than the question
@@ -54,10 +55,7 @@ FIELDS = {"url": "url", "title": "title", "text": "text", "published": "publish_
 HEADLINE = ("hit@k", "recall@k", "mrr", "ndcg@k", "faithfulness", "answer_relevance", "correctness",
             "citation_precision", "abstention_accuracy", "latency_ms")
 _TRAILING = re.compile(r"[\s.,;:!?\"'\u201c\u201d\u2018\u2019)]+$")
-
-
-def log(msg: str) -> None:
-    print(f"[rtqa {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = logger("rtqa")
 
 
 # -- input ----------------------------------------------------------------------------------------
@@ -297,74 +295,37 @@ def build_golden(data_dir: Path, weeks: list[str], articles: list[dict[str, Any]
 def evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
              plans: list[tuple[str, Path, int | None]]) -> dict[str, Any]:
     """Ingest once, then one run per (label, golden set, sample size) in ``plans``."""
-    tmp = Path(tempfile.mkdtemp(prefix="newsrag-rtqa-"))
-    home = tmp / "home"
-    os.environ["NEWSRAG_HOME"] = str(home)  # before anything reads PathSettings
-    for var in ("WEAVIATE_URL", "WEAVIATE_GRPC_URL", "WEAVIATE_API_KEY"):  # always the private server
-        os.environ.pop(var, None)
+    with scratch_folder("newsrag-rtqa-", keep=False, log=log) as tmp:
+        home = tmp / "home"
+        use_private_home(home)  # before anything reads PathSettings
+        with private_weaviate(home) as weaviate:
+            state = weaviate.state
+            log(f"weaviate-server {state.version} pid {state.pid} on {state.http_url}")
+            res = _ingest_and_evaluate(args, out_dir, corpus_path, plans, tmp)
+        log("weaviate-server stopped")
+    return res
 
-    from newsrag.core.settings import (
-        EmbeddingSettings,
-        IngestSettings,
-        LocalWeaviateSettings,
-        PathSettings,
-        load,
-    )
+
+def _ingest_and_evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
+                         plans: list[tuple[str, Path, int | None]], tmp: Path) -> dict[str, Any]:
+    from newsrag.core.settings import EmbeddingSettings, IngestSettings, load
     from newsrag.embeddings.local import LocalEmbedder
-    from newsrag.evaluation.golden import load_golden
     from newsrag.evaluation.history import HistoryStore
-    from newsrag.evaluation.report import write_report
-    from newsrag.evaluation.runner import run_eval
     from newsrag.ingest.context import IngestContext
-    from newsrag.ingest.pipeline import run_source
-    from newsrag.ingest.registry import parse_source
-    from newsrag.store.server import LocalWeaviate
     from newsrag.store.weaviate import WeaviateStore
 
-    res: dict[str, Any] = {}
-    server = LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(http_port=0, grpc_port=0,
-                                                                          data_dir=home / "weaviate-data"))
+    home = tmp / "home"
     store = ctx = embedder = history = None
     try:
-        server.install()
-        state = server.start()
-        log(f"weaviate-server {state.version} pid {state.pid} on {state.http_url}")
         store = WeaviateStore(collection=f"RtqaGolden{uuid.uuid4().hex[:8]}")
         embedder = LocalEmbedder(load(EmbeddingSettings, provider="local"))
         ingest_settings = load(IngestSettings, state_file=home / "ingest-state.sqlite",
                                embedding_cache=home / "embedding-cache.sqlite")
         ctx = IngestContext(ingest_settings, store=store, embedder=embedder, home=home, base_dir=tmp)
-        spec = parse_source({"id": "realtimeqa", "type": "jsonl", "path": str(corpus_path), "fields": FIELDS})
-        log(f"ingesting {corpus_path} through the pipeline ...")
-        t = time.perf_counter()
-        report = run_source(spec, ctx)
-        res["ingest_s"] = round(time.perf_counter() - t, 1)
-        res["ingest"] = report.model_dump(mode="json", exclude={"failed"})
-        res["ingest_failures"] = [f.model_dump() for f in report.failed][:10]
-        log(f"ingest: {report.status} in {res['ingest_s']}s: seen {report.items_seen}, new {report.new}, "
-            f"near-duplicates {report.duplicates}, skipped {report.skipped}, failed {len(report.failed)}, "
-            f"chunks embedded {report.chunks_embedded}, written {report.chunks_written}"
-            + (f", error {report.error}" if report.error else ""))
-        if report.status == "failed":
-            raise SystemExit(f"ingestion failed: {report.error}")
-
+        res = _ingest(ctx, corpus_path)
         history = HistoryStore(out_dir / "eval-history.sqlite")
-        res["runs"] = []
-        for label, golden_path, sample in plans:
-            golden = load_golden(golden_path)
-            total = min(sample or len(golden), len(golden))
-            t = time.perf_counter()
-
-            def progress(done: int, n: int, r: Any, t: float = t) -> None:
-                if done % 10 == 0 or done == n:
-                    log(f"evaluated {done}/{n} ({time.perf_counter() - t:.0f}s)")
-
-            log(f"[{label}] evaluating {total} of {len(golden)} questions of {golden_path.name} (seed {args.seed}) ...")
-            run = run_eval(golden, store=store, embedder=embedder, sample=sample, seed=args.seed, progress=progress)
-            history.save(run)
-            report_path = str(write_report(run, history, out_dir / "reports"))
-            res["runs"].append({"label": label, "run": run, "report": report_path,
-                                "eval_s": round(time.perf_counter() - t, 1)})
+        res["runs"] = [_evaluate_plan(args, out_dir, plan, store, embedder, history) for plan in plans]
+        return res
     finally:
         for thing in (history, ctx, store, embedder):
             if thing is not None:
@@ -372,12 +333,51 @@ def evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
                     thing.close()
                 except Exception as exc:  # noqa: BLE001 - keep going: the server must stop
                     log(f"closing {type(thing).__name__} failed: {exc}")
-        try:
-            server.stop()
-            log("weaviate-server stopped")
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ingest(ctx: Any, corpus_path: Path) -> dict[str, Any]:
+    """The corpus through the real pipeline (a ``jsonl`` source with a field mapping)."""
+    from newsrag.ingest.pipeline import run_source
+    from newsrag.ingest.registry import parse_source
+
+    res: dict[str, Any] = {}
+    spec = parse_source({"id": "realtimeqa", "type": "jsonl", "path": str(corpus_path), "fields": FIELDS})
+    log(f"ingesting {corpus_path} through the pipeline ...")
+    t = time.perf_counter()
+    report = run_source(spec, ctx)
+    res["ingest_s"] = round(time.perf_counter() - t, 1)
+    res["ingest"] = report.model_dump(mode="json", exclude={"failed"})
+    res["ingest_failures"] = [f.model_dump() for f in report.failed][:10]
+    log(f"ingest: {report.status} in {res['ingest_s']}s: seen {report.items_seen}, new {report.new}, "
+        f"near-duplicates {report.duplicates}, skipped {report.skipped}, failed {len(report.failed)}, "
+        f"chunks embedded {report.chunks_embedded}, written {report.chunks_written}"
+        + (f", error {report.error}" if report.error else ""))
+    if report.status == "failed":
+        raise SystemExit(f"ingestion failed: {report.error}")
     return res
+
+
+def _evaluate_plan(args: argparse.Namespace, out_dir: Path, plan: tuple[str, Path, int | None],
+                   store: Any, embedder: Any, history: Any) -> dict[str, Any]:
+    """One ``run_eval`` of a golden set (or its seeded sample), saved to the history and reported."""
+    from newsrag.evaluation.golden import load_golden
+    from newsrag.evaluation.report import write_report
+    from newsrag.evaluation.runner import run_eval
+
+    label, golden_path, sample = plan
+    golden = load_golden(golden_path)
+    total = min(sample or len(golden), len(golden))
+    t = time.perf_counter()
+
+    def progress(done: int, n: int, r: Any) -> None:
+        if done % 10 == 0 or done == n:
+            log(f"evaluated {done}/{n} ({time.perf_counter() - t:.0f}s)")
+
+    log(f"[{label}] evaluating {total} of {len(golden)} questions of {golden_path.name} (seed {args.seed}) ...")
+    run = run_eval(golden, store=store, embedder=embedder, sample=sample, seed=args.seed, progress=progress)
+    history.save(run)
+    report_path = str(write_report(run, history, out_dir / "reports"))
+    return {"label": label, "run": run, "report": report_path, "eval_s": round(time.perf_counter() - t, 1)}
 
 
 def print_run(item: dict[str, Any]) -> None:
