@@ -16,7 +16,6 @@ import numpy as np
 from newsrag.core.errors import EmbeddingError
 from newsrag.core.settings import EmbeddingSettings
 from newsrag.embeddings.base import Vectors, normalize
-from newsrag.embeddings.registry import register
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
@@ -108,6 +107,6 @@ class LocalEmbedder:
         self._model = None
 
 
-@register("local")
+# The `local` entry point of the newsrag.embedders group (pyproject.toml).
 def _create(settings: EmbeddingSettings) -> LocalEmbedder:
     return LocalEmbedder(settings)

@@ -4,9 +4,9 @@ rerank, cut to ``top_k``.
 ``Searcher.search`` is framework-free and synchronous; it returns the hits with their original store
 scores (recency weighting changes the score, reranking only changes the order) and per-stage timings.
 
-Reranking is behind the small :class:`Reranker` protocol. :data:`RERANKERS` maps a name to a factory
-``(SearchSettings, Embedder) -> Reranker``: ``none``, ``mmr`` and ``cohere`` (``newsrag.retrieval.rerank_cohere``,
-imported on first use).
+Reranking is behind the small :class:`Reranker` protocol. :data:`RERANKERS` maps a name of the
+``newsrag.rerankers`` entry-point group to a factory ``(SearchSettings, Embedder) -> Reranker``: newsrag's
+own ``none``, ``mmr`` and ``cohere`` (``newsrag.retrieval.rerank_cohere``, imported on first use), or a plugin's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.core.errors import NewsragError
+from newsrag.core.plugins import PluginRegistry
 from newsrag.core.settings import load
 from newsrag.embeddings.base import Embedder, vector_name
 from newsrag.store.analysis import AnalysisSettings, bm25_terms
@@ -53,7 +54,7 @@ class SearchSettings(BaseSettings):
     # BM25 searches the stemmed title + chunk + neighbours ("context", see newsrag.store.analysis);
     # tuned on BEIR SciFact train and checked on news (README, "Retrieval quality").
     query_properties: tuple[str, ...] = ("context",)
-    rerank: Literal["none", "mmr", "cohere"] = "mmr"
+    rerank: str = "mmr"  # a name of the newsrag.rerankers group: none, mmr, cohere or a plugin's
     mmr_lambda: float = Field(0.7, ge=0, le=1)
     recency_half_life_days: float | None = Field(None, gt=0)
     min_score: float = 0.0
@@ -175,7 +176,15 @@ def similarity_matrix(hits: Sequence[Hit]) -> np.ndarray:
     return sim
 
 
-def _cohere(settings: SearchSettings, embedder: Embedder) -> Reranker:
+def no_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
+    return NoRerank()
+
+
+def mmr_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
+    return MMRReranker(settings.mmr_lambda)
+
+
+def cohere_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
     from newsrag.retrieval.rerank_cohere import (
         CohereReranker,  # imported on use: needs the cohere settings
     )
@@ -184,19 +193,13 @@ def _cohere(settings: SearchSettings, embedder: Embedder) -> Reranker:
 
 
 RerankerFactory = Callable[[SearchSettings, Embedder], Reranker]
-RERANKERS: dict[str, RerankerFactory] = {
-    "none": lambda settings, embedder: NoRerank(),
-    "mmr": lambda settings, embedder: MMRReranker(settings.mmr_lambda),
-    "cohere": _cohere,
-}
+# The three above are newsrag's entry points of the group (pyproject.toml), as a plugin's would be.
+RERANKERS: PluginRegistry[RerankerFactory] = PluginRegistry(
+    "newsrag.rerankers", "reranker", setting="NEWSRAG_SEARCH_RERANK")
 
 
 def create_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
-    factory = RERANKERS.get(settings.rerank)
-    if factory is None:
-        raise ConfigError(f"NEWSRAG_SEARCH_RERANK: reranker {settings.rerank!r} is not available; "
-                          f"choose one of {sorted(RERANKERS)}")
-    return factory(settings, embedder)
+    return RERANKERS.load(settings.rerank)(settings, embedder)
 
 
 # -- search ----------------------------------------------------------------------------------

@@ -1,18 +1,16 @@
-"""Answer generators, registered by name like the embedders.
+"""Answer generators by name: the ``newsrag.generators`` entry-point group (:mod:`newsrag.core.plugins`).
 
-Built-ins are imported on first use (``extractive`` is the offline default; ``openai`` and
-``cohere`` are the chat-model generators). Third-party packages
-can add generators through the ``newsrag.generators`` entry-point group; the entry point must be a
-factory ``(Embedder | None) -> Generator``.
+newsrag's own generators (``extractive``, the offline default; ``openai`` and ``cohere``, the chat
+models) are entry points of its distribution, declared in ``pyproject.toml`` exactly as a
+third-party package declares its own. An entry point is a factory ``(Embedder | None) -> Generator``,
+imported only when chosen, so choosing ``extractive`` never imports openai or cohere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
-from importlib.metadata import entry_points
 
-from newsrag.core.errors import ConfigError
+from newsrag.core.plugins import PluginRegistry
 from newsrag.embeddings.base import Embedder
 from newsrag.retrieval.generators.base import (
     Citation,
@@ -26,47 +24,23 @@ from newsrag.retrieval.generators.base import (
 
 GeneratorFactory = Callable[[Embedder | None], Generator]
 
-_FACTORIES: dict[str, GeneratorFactory] = {}
-# Built-ins are imported on first use, so that choosing "extractive" never imports openai or cohere.
-_BUILTINS = {
-    "extractive": "newsrag.retrieval.generators.extractive",
-    "openai": "newsrag.retrieval.generators.openai_chat",
-    "cohere": "newsrag.retrieval.generators.cohere_chat",
-}
-ENTRY_POINT_GROUP = "newsrag.generators"
+GENERATORS: PluginRegistry[GeneratorFactory] = PluginRegistry("newsrag.generators", "generator")
 
 
 def register(name: str) -> Callable[[GeneratorFactory], GeneratorFactory]:
-    def deco(factory: GeneratorFactory) -> GeneratorFactory:
-        _FACTORIES[name] = factory
-        return factory
-
-    return deco
+    """Set a generator in process (tests, applications); a package declares an entry point instead."""
+    return GENERATORS.register(name)
 
 
 def available() -> list[str]:
-    names = set(_BUILTINS) | set(_FACTORIES)
-    names |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
-
-
-def _factory(name: str) -> GeneratorFactory:
-    if name not in _FACTORIES and name in _BUILTINS:
-        import_module(_BUILTINS[name])
-    if name not in _FACTORIES:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == name:
-                _FACTORIES[name] = ep.load()
-    if name not in _FACTORIES:
-        raise ConfigError(f"unknown generator {name!r}; choose one of {available()}")
-    return _FACTORIES[name]
+    return GENERATORS.names()
 
 
 def create_generator(name: str = "extractive", embedder: Embedder | None = None) -> Generator:
-    return _factory(name)(embedder)
+    return GENERATORS.load(name)(embedder)
 
 
 __all__ = [
-    "Citation", "Generation", "GenerationDelta", "Generator", "GeneratorFactory", "PromptRef",
+    "GENERATORS", "Citation", "Generation", "GenerationDelta", "Generator", "GeneratorFactory", "PromptRef",
     "available", "create_generator", "final_of", "register", "stream_whole",
 ]

@@ -45,7 +45,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsrag.core.settings import load
 from newsrag.embeddings.base import Embedder, Vectors
 from newsrag.retrieval.context import ContextBlock
-from newsrag.retrieval.generators import register
 from newsrag.retrieval.generators.answer_rank import (
     answer_score,
     asked_noun,
@@ -373,7 +372,7 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-@register(NAME)
+# The `extractive` entry point of the newsrag.generators group (pyproject.toml).
 def _create(embedder: Embedder | None) -> ExtractiveGenerator:
     if embedder is None:
         from newsrag.embeddings import create_embedder
