@@ -23,7 +23,6 @@ from newsrag.evaluation.golden import load_golden
 from newsrag.evaluation.history import EvalSettings, HistoryStore
 from newsrag.evaluation.judge import LLMJudge
 from newsrag.evaluation.models import EvalRun, IndexSnapshot, QuestionResult, RetrievalConfig
-from newsrag.evaluation.notify import notifiers_from_env
 from newsrag.evaluation.regression import RegressionSettings
 from newsrag.evaluation.runner import (
     PromptLookup,
@@ -36,6 +35,7 @@ from newsrag.evaluation.runner import (
     retrieval_from_settings,
     snapshot_index,
 )
+from newsrag.infra.notify import notifiers_from_env
 
 
 class RegressionDetected(NewsragError):

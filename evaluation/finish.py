@@ -25,9 +25,11 @@ from typing import Any
 from newsrag.core.errors import NewsragError
 from newsrag.evaluation.feedback import read_feedback
 from newsrag.evaluation.history import HistoryStore
+from newsrag.evaluation.messages import run_message
 from newsrag.evaluation.models import EvalRun, QuestionResult
-from newsrag.evaluation.notify import Notifier, notify_all, redact_text, run_message
 from newsrag.evaluation.regression import RegressionSettings, apply_gate
+from newsrag.infra.notify import Notifier, notify_all
+from newsrag.infra.redaction import redact_text
 
 
 @dataclass
@@ -65,7 +67,7 @@ def redact_result(r: QuestionResult) -> QuestionResult:
     """``r`` (changed in place) without secrets in the text a failure can put there - its error,
     failure reason and metric details (an exception may quote an API key or a URL with
     credentials): the environment's secret values and any URL ``user:password@`` become ``***``
-    (:func:`newsrag.evaluation.notify.redact_text`)."""
+    (:func:`newsrag.infra.redaction.redact_text`)."""
     r.error = redact_text(r.error) if r.error else r.error
     r.failure_reason = redact_text(r.failure_reason) if r.failure_reason else r.failure_reason
     for m in r.metrics.values():

@@ -32,7 +32,8 @@ from newsrag.core.errors import ConfigError, StoreError
 from newsrag.core.settings import PathSettings, load
 from newsrag.evaluation.golden import shipped_golden_path
 from newsrag.evaluation.models import EvalRun
-from newsrag.infra.sqldb import SqlDb, display_url
+from newsrag.infra.redaction import display_url
+from newsrag.infra.sqldb import SqlDb
 
 __all__ = ["EvalSettings", "HistoryStore", "RunSummary", "display_url"]
 

@@ -26,6 +26,7 @@ from newsrag.evaluation.arms import SCORE_METRICS, breakdown_by_arm
 from newsrag.evaluation.charts import Point, forest_chart, trend_chart
 from newsrag.evaluation.models import Aggregate, EvalRun, QuestionResult
 from newsrag.evaluation.stats import paired_bootstrap_diff
+from newsrag.infra.redaction import is_secret_name
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ NO_TEMPLATE = frozenset({"n/a", ""})  # the prompt version of a generator withou
 INDEX_METRICS = ("hit@k", "faithfulness", "abstention_accuracy")
 WORST_N, TREND_LIMIT, CHANGED_LIMIT, ARM_RUNS = 10, 30, 30, 100
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|passwd|authorization|access[_-]?token|"
-                         r"auth[_-]?token|bearer)$", re.IGNORECASE)
 _EPS = 1e-9
 
 
@@ -99,7 +98,7 @@ def _mean(run: EvalRun | None, metric: str) -> float | None:
 
 def _scrub(obj: Any) -> Any:
     if isinstance(obj, Mapping):
-        return {k: "[redacted]" if isinstance(k, str) and _SECRET_KEY.search(k) and v
+        return {k: "[redacted]" if isinstance(k, str) and is_secret_name(k) and v
                 else _scrub(v) for k, v in obj.items()}
     return [_scrub(v) for v in obj] if isinstance(obj, list) else obj
 

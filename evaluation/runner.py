@@ -40,6 +40,7 @@ from newsrag.evaluation.finish import Finalized, ReportWriteError, finalize_run,
 from newsrag.evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
 from newsrag.evaluation.history import EvalSettings, HistoryStore
 from newsrag.evaluation.judge import JudgeSettings, LLMJudge
+from newsrag.evaluation.messages import print_summary
 from newsrag.evaluation.models import (
     EvalRun,
     IndexSnapshot,
@@ -47,7 +48,6 @@ from newsrag.evaluation.models import (
     QuestionResult,
     RetrievalConfig,
 )
-from newsrag.evaluation.notify import Notifier, notifiers_from_env, print_summary, redact_text
 from newsrag.evaluation.regression import (
     JUDGE_SUFFIX,
     RegressionSettings,
@@ -55,6 +55,8 @@ from newsrag.evaluation.regression import (
     aggregate_groups,
     failure_reason,
 )
+from newsrag.infra.notify import Notifier, notifiers_from_env
+from newsrag.infra.redaction import redact_text
 from newsrag.retrieval.answer import Answer, Answerer
 from newsrag.retrieval.generators import PromptRef, create_generator
 from newsrag.retrieval.search import (

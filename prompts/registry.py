@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.core.errors import NewsragError
-from newsrag.infra.sqldb import SqlDb, display_url
 from newsrag.core.templates import (
     PromptError,
     PromptTemplate,
@@ -27,6 +26,8 @@ from newsrag.core.templates import (
     templates_dir,
     version_key,
 )
+from newsrag.infra.redaction import display_url
+from newsrag.infra.sqldb import SqlDb
 
 WRITE_LOCK = "newsrag.prompt_registry"
 LEGACY_TABLES = {"versions": "prompt_versions", "events": "prompt_events", "state": "prompt_state"}

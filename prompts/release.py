@@ -21,8 +21,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.settings import PathSettings, load
-from newsrag.prompts.registry import PromptRegistry
 from newsrag.core.templates import version_key
+from newsrag.prompts.registry import PromptRegistry
 from newsrag.retrieval.generators import PromptRef
 
 
@@ -121,7 +121,7 @@ def reject(result: dict[str, Any], who: str = "prompt_release") -> dict[str, Any
 
 
 def notify(result: dict[str, Any]) -> dict[str, Any]:
-    from newsrag.evaluation.notify import notifiers_from_env, notify_all
+    from newsrag.infra.notify import notifiers_from_env, notify_all
 
     verdict = {"promote": "promoted", "canary": "started as a canary"}.get(result.get("decision", ""), "rejected")
     subject = f"newsrag prompt release: {result['name']}@{result['candidate']} {verdict}"

@@ -123,6 +123,6 @@ def _probe(name: str, endpoint: Endpoint, timeout: float) -> None:
 
 def _shown(text: str, key: str | None) -> str:
     """``text`` without the key, URL credentials or any other secret of the environment."""
-    from newsrag.evaluation.notify import redact_text
+    from newsrag.infra.redaction import redact_text
 
     return redact_text(text, [key])

@@ -100,6 +100,8 @@ from urllib.parse import urlsplit
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from newsrag.infra.redaction import is_secret_name
+
 log = logging.getLogger(__name__)
 
 WEAVIATE_CONN_ID = "weaviate_default"
@@ -111,17 +113,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def is_secret(name: str) -> bool:
-    """Whether a setting holds a secret (its value is never shown)."""
-    upper = name.upper()
-    return upper.endswith(("_KEY", "_KEYS", "_TOKEN")) or "PASSWORD" in upper or "SECRET" in upper
-
-
 class SettingsEnv(dict[str, str]):
     """The settings found: a plain ``dict`` whose ``repr``/``str`` hide secret values."""
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if is_secret(k) else v) for k, v in self.items()}
+        shown = {k: ("***" if is_secret_name(k) else v) for k, v in self.items()}
         return f"SettingsEnv({shown!r})"
 
     __str__ = __repr__
@@ -369,7 +365,7 @@ def settings_env(conn_ids: Iterable[str] = DEFAULT_CONN_IDS, required: Iterable[
             raise AirflowFailException(f"Airflow connection {conn_id!r} cannot be used: {exc}. "
                                        f"Example: {how_to_create(conn_id)}") from None
         for name, value in values.items():
-            if is_secret(name):
+            if is_secret_name(name):
                 _mask(value)
             env[name] = value
         found[conn_id] = sorted(values)
@@ -381,7 +377,7 @@ def settings_env(conn_ids: Iterable[str] = DEFAULT_CONN_IDS, required: Iterable[
         var_value = _get_variable(key)
         if var_value is None:
             continue
-        if is_secret(name):
+        if is_secret_name(name):
             _mask(var_value)
         env[name] = var_value
         from_variables.append(name)

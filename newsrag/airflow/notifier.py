@@ -15,7 +15,7 @@ from airflow.sdk import BaseNotifier
 
 def notify(subject: str, body: str, level: Literal["info", "warning", "error"] = "error") -> list[str]:
     """Send through every configured channel; returns the failures (never raises, never a secret)."""
-    from newsrag.evaluation.notify import notifiers_from_env, notify_all
+    from newsrag.infra.notify import notifiers_from_env, notify_all
 
     return notify_all(notifiers_from_env(), subject, body, level=level)
 

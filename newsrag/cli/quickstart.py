@@ -22,7 +22,7 @@ def deploy_prompts(console: Console) -> None:
     """The prompts_deploy DAG's step (:func:`newsrag.prompts.release.deploy`): register the shipped prompt
     templates; a registry with no active version gets the newest validated one, so the CLI, the app
     and LLM generators use a shipped version from the start."""
-    from newsrag.infra.sqldb import display_url
+    from newsrag.infra.redaction import display_url
     from newsrag.prompts.release import deploy, opened_registry
 
     result = deploy(who="quickstart")

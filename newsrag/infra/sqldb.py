@@ -13,7 +13,6 @@ Connection strings never reach a message or a log unmasked (:func:`display_url`)
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,15 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.core.errors import SetupError, StoreError
+from newsrag.infra.redaction import display_url
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def display_url(url: str) -> str:
-    """``url`` with any password (``user:pw@`` or ``?password=``) replaced by ``***``."""
-    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 def is_postgres(location: str) -> bool:

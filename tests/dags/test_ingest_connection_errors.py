@@ -47,7 +47,7 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with collect_logs("", "newsrag.evaluation.notify") as logs:  # the root: the tasks' own lines too
+    with collect_logs("", "newsrag.infra.notify") as logs:  # the root: the tasks' own lines too
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
     with create_session() as session:
         tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == "news_ingest",
@@ -59,7 +59,7 @@ def run_and_collect() -> tuple[Any, str, dict[str, tuple[str, int]]]:
 
 def notifications(text: str) -> str:
     """The notifier's messages (each starts with its logger's name; bodies span several lines)."""
-    return "\n".join(m for m in text.split("\n\x1e") if m.startswith("newsrag.evaluation.notify: "))
+    return "\n".join(m for m in text.split("\n\x1e") if m.startswith("newsrag.infra.notify: "))
 
 
 def assert_nothing_written(collection: str) -> None:

@@ -48,7 +48,7 @@ def api_error(status: int) -> Exception:
 def logs(monkeypatch: pytest.MonkeyPatch) -> Any:
     for var in ("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", "NEWSRAG_NOTIFY_SMTP_HOST", "NEWSRAG_INGEST_CONSUMERS"):
         monkeypatch.delenv(var, raising=False)
-    with collect_logs("newsrag.airflow.consumers", "newsrag.evaluation.notify") as handler:
+    with collect_logs("newsrag.airflow.consumers", "newsrag.infra.notify") as handler:
         yield handler
 
 
@@ -61,7 +61,7 @@ def test_a_paused_consumer_is_a_warning_and_a_notification_and_the_producer_goes
     warning = logs.text("newsrag.airflow.consumers", logging.WARNING)
     assert "consumer DAG 'answer_quality' of Asset weaviate://NewsChunk is paused" in warning
     assert "nobody scores the fresh data" in warning and "airflow dags unpause answer_quality" in warning
-    sent = [r for r in logs.records if r.name == "newsrag.evaluation.notify"]
+    sent = [r for r in logs.records if r.name == "newsrag.infra.notify"]
     assert len(sent) == 1 and sent[0].levelno == logging.WARNING
     note = sent[0].getMessage()
     assert "news_ingest updated weaviate://NewsChunk but answer_quality is paused" in note
@@ -73,7 +73,7 @@ def test_an_active_consumer_is_only_an_info_line(logs: LogRecords) -> None:
 
     assert check_consumers(FakeTI({"answer_quality": False}), ASSET, CHANGED) == {}
     assert "answer_quality of Asset weaviate://NewsChunk is active" in logs.text("newsrag.airflow.consumers")
-    assert not logs.text("newsrag.airflow.consumers", logging.WARNING) and not logs.text("newsrag.evaluation.notify")
+    assert not logs.text("newsrag.airflow.consumers", logging.WARNING) and not logs.text("newsrag.infra.notify")
 
 
 def test_a_run_that_changed_nothing_warns_without_notifying(logs: LogRecords) -> None:
@@ -81,7 +81,7 @@ def test_a_run_that_changed_nothing_warns_without_notifying(logs: LogRecords) ->
 
     assert check_consumers(FakeTI({"answer_quality": True}), ASSET, UNCHANGED) == {"answer_quality": "paused"}
     assert "is paused" in logs.text("newsrag.airflow.consumers", logging.WARNING)
-    assert not logs.text("newsrag.evaluation.notify")
+    assert not logs.text("newsrag.infra.notify")
 
 
 def test_missing_consumers_and_failed_checks(logs: LogRecords, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +93,7 @@ def test_missing_consumers_and_failed_checks(logs: LogRecords, monkeypatch: pyte
     warning = logs.text("newsrag.airflow.consumers", logging.WARNING)
     assert "consumer DAG 'daily_digest' of Asset weaviate://NewsChunk does not exist in this Airflow" in warning
     assert "could not check consumer DAG ops_board" in warning
-    assert "daily_digest is missing" in logs.text("newsrag.evaluation.notify")
+    assert "daily_digest is missing" in logs.text("newsrag.infra.notify")
 
 
 def test_no_consumers_configured_means_no_check(logs: LogRecords, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,6 +125,6 @@ def test_the_notification_reaches_slack_without_secrets(logs: LogRecords, monkey
     ti.run_id = "manual__wv-key-that-must-not-show-1234"  # a run id quoting a secret is redacted too
     check_consumers(ti, ASSET, CHANGED)
     assert len(posted) == 1 and ":warning:" in posted[0]["text"] and "answer_quality is paused" in posted[0]["text"]
-    for text in (posted[0]["text"], logs.text("newsrag.evaluation.notify")):
+    for text in (posted[0]["text"], logs.text("newsrag.infra.notify")):
         assert "run manual__***" in text
         assert "wv-key-that-must-not-show-1234" not in text and "secret-webhook-path-77" not in text

@@ -118,7 +118,7 @@ def test_a_weaviate_url_with_nothing_listening_fails_the_run_at_its_first_task_n
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
-    with monkeypatch.context() as patch, collect_logs("newsrag.evaluation.notify") as logs:
+    with monkeypatch.context() as patch, collect_logs("newsrag.infra.notify") as logs:
         patch.setenv("WEAVIATE_URL", f"http://127.0.0.1:{dead}")
         run = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").test()
     assert str(run.state) == "failed"

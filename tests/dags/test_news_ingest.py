@@ -43,7 +43,7 @@ def test_news_ingest_maps_sources_fails_the_broken_ones_batch_and_emits_counts(
     (tmp_path / "home" / "weaviate.json").write_text((session_home / "weaviate.json").read_text())
 
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
-    with collect_logs("newsrag.evaluation.notify") as logs:
+    with collect_logs("newsrag.infra.notify") as logs:
         run = dag.test()
     assert str(run.state) == "success"  # the run's last tasks succeeded: what landed is published
 
@@ -122,7 +122,7 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",
                        f"http://:{key}@127.0.0.1:{dead}?grpc_port={dead_grpc}&collection={collection_name}")
     feed_server.routes["/a.xml"] = (rss(feed_server.base, [item("alpha", 52)]), "application/rss+xml")  # changed
-    with collect_logs("newsrag.evaluation.notify") as logs:
+    with collect_logs("newsrag.infra.notify") as logs:
         run = dag.test()
     assert str(run.state) == "failed"
     text = logs.text()

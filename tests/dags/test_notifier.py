@@ -25,7 +25,7 @@ def test_a_task_failure_is_notified_without_any_secret(monkeypatch: pytest.Monke
                          f"postgresql://airflow:s3cr3t-pw@db/airflow refused")
     context = {"dag": SimpleNamespace(dag_id="news_ingest"), "run_id": "manual__1",
                "ti": SimpleNamespace(task_id="ingest_batch", try_number=2), "exception": error}
-    with collect_logs("newsrag.evaluation.notify") as logs:  # the log notifier's logger
+    with collect_logs("newsrag.infra.notify") as logs:  # the log notifier's logger
         NewsragNotifier(subject="news_ingest failed").notify(context)
     text = logs.text()
     assert "news_ingest failed" in text and "ingest_batch" in text and "try 2" in text and "cannot reach" in text
@@ -35,7 +35,7 @@ def test_a_task_failure_is_notified_without_any_secret(monkeypatch: pytest.Monke
 
 
 def test_environment_secrets_are_found_by_name() -> None:
-    from newsrag.evaluation.notify import environment_secrets
+    from newsrag.infra.redaction import environment_secrets
 
     env = {"WEAVIATE_API_KEY": "k-123456", "NEWSRAG_APP_API_KEYS": "alpha-key, beta-key", "HOME": "/root",
            "NEWSRAG_NOTIFY_SMTP_PASSWORD": "pw-9999", "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-1",

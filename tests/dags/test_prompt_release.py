@@ -288,7 +288,7 @@ def test_a_deploy_with_a_malformed_file_registers_and_announces_nothing_until_it
     deploy = load_dag(REPO / "dags" / "prompts_deploy.py", "prompts_deploy")
     seen, events_before = max([i for i, _ in deploy_events()], default=0), len(deploy_registry.events())
 
-    with collect_logs("newsrag.evaluation.notify") as logs:  # the failure callback logs what it sends
+    with collect_logs("newsrag.infra.notify") as logs:  # the failure callback logs what it sends
         failed = deploy.test(run_conf={"folder": str(folder)})
     assert str(failed.state) == "failed" and deploy_events(seen) == []  # no Asset event
     assert deploy_registry.names() == ["news-answer"] and len(deploy_registry.events()) == events_before
@@ -322,7 +322,7 @@ def test_an_unreachable_generator_fails_the_release_at_once_and_decides_nothing(
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")  # the LLM is gone; the key stays set
     dag = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release")
     started = time.monotonic()
-    with collect_logs("newsrag.evaluation.notify") as logs:  # the failure callback logs what it sends
+    with collect_logs("newsrag.infra.notify") as logs:  # the failure callback logs what it sends
         run = dag.test(run_conf={"name": "news-answer", "version": "2"})
     elapsed = time.monotonic() - started
 
@@ -377,7 +377,7 @@ def test_a_generator_that_fails_every_question_fails_the_release_with_failed_run
     server.route("/v1/chat/completions", (400, {}, {"error": {"message": "model 'gpt-4o-mini' not found"}}))
     monkeypatch.setenv("OPENAI_BASE_URL", server.url("/v1"))
     try:
-        with collect_logs("newsrag.evaluation.notify") as logs:
+        with collect_logs("newsrag.infra.notify") as logs:
             run = load_dag(REPO / "dags" / "prompt_release.py", "prompt_release").test(
                 run_conf={"name": "news-answer", "version": "2"})
     finally:

@@ -1,25 +1,22 @@
 """Notifiers: the log, a Slack webhook (a loopback server capturing the POST), SMTP (a stand-in
-smtplib.SMTP); secrets never leak; one failing notifier does not stop the others."""
+smtplib.SMTP); secrets never leak; one failing notifier does not stop the others. (Moved from
+tests/evaluation/test_notify.py with newsrag.infra.notify; the run message tests are in
+tests/evaluation/test_messages.py, the redaction tests in tests/infra/test_redaction.py.)"""
 
 from __future__ import annotations
 
-import io
 import logging
 import smtplib
 import socket
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, ClassVar, Self
 
 import pytest
 from pydantic import SecretStr
-from rich.console import Console
 
 from newsrag.core.errors import ConfigError
 from newsrag.core.settings import load
-from newsrag.evaluation import notify
-from newsrag.evaluation.models import Aggregate, EvalRun, IndexSnapshot, RetrievalConfig
-from newsrag.evaluation.notify import (
+from newsrag.infra.notify import (
     LogNotifier,
     NotifyError,
     NotifySettings,
@@ -27,9 +24,6 @@ from newsrag.evaluation.notify import (
     SmtpNotifier,
     notifiers_from_env,
     notify_all,
-    print_summary,
-    redact,
-    run_message,
 )
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 from tests.evaluation.notifiers import Capture
@@ -98,21 +92,8 @@ def fake_smtp(monkeypatch: pytest.MonkeyPatch) -> type[FakeSMTP]:
     return FakeSMTP
 
 
-def regression_run() -> tuple[EvalRun, EvalRun]:
-    def run(run_id: str, hit: float, status: str, regressions: list[str]) -> EvalRun:
-        return EvalRun(run_id=run_id, started_at=datetime(2026, 11, 2, tzinfo=UTC), status=status,
-                       golden_path="examples/news/questions.jsonl", golden_sha256="a" * 64,
-                       index=IndexSnapshot(collection="NewsChunk", object_count=120), prompt_name="answer",
-                       prompt_version="v7", generator="openai", model="gpt-4o-mini", retrieval=RetrievalConfig(),
-                       aggregates={"hit@k": Aggregate(mean=hit, low=hit - 0.1, high=min(1.0, hit + 0.1), n=24)},
-                       regressions=regressions)
-    base = run("run-good", 0.95, "ok", [])
-    bad = run("run-bad", 0.40, "regression", ["hit@k 0.400 is below the floor 0.600 (NEWSRAG_EVAL_MIN_HIT_AT_K)"])
-    return bad, base
-
-
 def test_log_notifier_logs_at_the_level(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="newsrag.evaluation.notify"):
+    with caplog.at_level(logging.INFO, logger="newsrag.infra.notify"):
         LogNotifier().send("subject line", "body text", level="error")
     [record] = caplog.records
     assert record.levelno == logging.ERROR and record.getMessage() == "subject line\nbody text"
@@ -176,7 +157,7 @@ def test_smtp_failure_hides_the_password(fake_smtp: type[FakeSMTP]) -> None:
 def test_a_failing_notifier_does_not_stop_the_others_and_secrets_stay_hidden(
         caplog: pytest.LogCaptureFixture) -> None:
     capture = Capture()
-    with caplog.at_level(logging.WARNING, logger="newsrag.evaluation.notify"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.infra.notify"):
         failures = notify_all([Failing("token sk-live-123 rejected"), capture, Failing("boom")],
                               "run r1 regressed", "the key sk-live-123 leaked into the body", level="error",
                               secrets=[SecretStr("sk-live-123"), None, ""])
@@ -195,7 +176,7 @@ def test_a_notifier_whose_secrets_cannot_be_read_is_not_used_and_that_is_reporte
             raise RuntimeError("vault sk-vault-9876 unreachable")
 
     broken, capture = Broken(), Capture()
-    with caplog.at_level(logging.WARNING, logger="newsrag.evaluation.notify"):
+    with caplog.at_level(logging.WARNING, logger="newsrag.infra.notify"):
         failures = notify_all([broken, capture], "run r1 regressed", "body")
     assert broken.sent == [] and capture.sent == [("run r1 regressed", "body", "info")]
     assert failures == ["broken: its secrets() failed, so it was not used"]
@@ -208,12 +189,6 @@ def test_notify_all_redacts_each_notifiers_own_secrets(fake_smtp: type[FakeSMTP]
     assert notify_all([smtp, capture], "s", f"oops {SMTP_PASSWORD}") == []
     assert capture.sent[0][1] == "oops ***"
     assert fake_smtp.instances[0].messages[0].get_content().strip() == "oops ***"
-
-
-def test_redact_replaces_every_secret_form() -> None:
-    text = "url https://hooks.example/a%2Fb?x=1 raw a/b and abc/abcdef"
-    assert redact(text, ["a/b", None, "", SecretStr("abcdef")]) == "url https://hooks.example/***?x=1 raw *** and abc/***"
-    assert redact("nothing to hide", []) == "nothing to hide"
 
 
 def test_notifiers_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,28 +211,3 @@ def test_notifiers_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="NEWSRAG_NOTIFY_SMTP_PASSWORD") as caught:
         load(NotifySettings)
     assert "changeme" not in str(caught.value)
-
-
-def test_a_regression_message_names_run_prompt_metric_values_and_report() -> None:
-    bad, base = regression_run()
-    subject, body, level = run_message(bad, "/reports/run-bad/report.html", base)
-    assert level == "error"
-    assert subject == "newsrag eval REGRESSION: run run-bad (prompt answer v7, openai/gpt-4o-mini)"
-    assert "baseline: run run-good (prompt answer v7)" in body
-    assert "  - hit@k 0.400 is below the floor 0.600 (NEWSRAG_EVAL_MIN_HIT_AT_K)" in body
-    assert "  hit@k: 0.400 [0.300, 0.500] (-0.550)" in body
-    assert body.endswith("report: /reports/run-bad/report.html")
-    ok_subject, ok_body, ok_level = run_message(base)
-    assert ok_level == "info" and "ok: run run-good" in ok_subject and "report: not written" in ok_body
-    assert "regressions:" not in ok_body
-
-
-def test_print_summary_shows_the_headline_table() -> None:
-    bad, base = regression_run()
-    out = io.StringIO()
-    print_summary(Console(file=out, width=200), bad, base, "/reports/x.html", ["slack: NotifyError: HTTP 500"])
-    text = out.getvalue()
-    assert "Δ vs run-good" in text and "hit@k" in text and "-0.550" in text and "[0.300, 0.500]" in text
-    assert "regression: hit@k 0.400 is below the floor" in text
-    assert "notification failed: slack: NotifyError: HTTP 500" in text and "report: /reports/x.html" in text
-    assert notify.MASK == "***"

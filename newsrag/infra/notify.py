@@ -1,8 +1,10 @@
-"""Tell people about an evaluation run: log (always), Slack incoming webhook, e-mail (SMTP).
+"""Notifications: log (always), Slack incoming webhook, e-mail (SMTP); used by evaluation, prompt
+releases and the Airflow failure callbacks alike.
 
 A notifier implements ``send(subject, body, *, level)`` and may raise; :func:`notify_all` calls
 every notifier, logs and collects the failures, and never raises. A Slack webhook URL and an SMTP
-password are secrets: they never appear in a log line, an error or a message (:func:`redact`).
+password are secrets: they never appear in a log line, an error or a message
+(:mod:`newsrag.infra.redaction`).
 
 Settings (``NEWSRAG_NOTIFY_*``): ``SLACK_WEBHOOK_URL``, ``SMTP_HOST``, ``SMTP_PORT`` (587),
 ``SMTP_SENDER``, ``SMTP_RECIPIENTS`` (comma-separated), ``SMTP_USERNAME``, ``SMTP_PASSWORD``,
@@ -12,70 +14,30 @@ Settings (``NEWSRAG_NOTIFY_*``): ``SLACK_WEBHOOK_URL``, ``SMTP_HOST``, ``SMTP_PO
 from __future__ import annotations
 
 import logging
-import os
-import re
 import smtplib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from newsrag.core.errors import ConfigError, NewsragError
 from newsrag.core.settings import check_secret, load
-from newsrag.evaluation.models import EvalRun
+from newsrag.infra.redaction import redact, redact_text
 
 log = logging.getLogger(__name__)
 
 Level = Literal["info", "warning", "error"]
 LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-MASK = "***"
 
 
 class NotifyError(NewsragError):
     """A notifier could not deliver (the message names the notifier, never a secret)."""
 
     retryable = True
-
-
-def redact(text: str, secrets: Iterable[str | SecretStr | None]) -> str:
-    """``text`` with every occurrence of every secret (as is and URL-encoded) replaced by ``***``."""
-    values: set[str] = set()
-    for s in secrets:
-        raw = s.get_secret_value() if isinstance(s, SecretStr) else s
-        if raw:
-            values |= {raw, quote(raw, safe=""), quote(raw)}
-    for value in sorted(values, key=len, reverse=True):  # longest first: no partial leftovers
-        text = text.replace(value, MASK)
-    return text
-
-
-_SECRET_VARS = re.compile(r"(API_KEYS?|PASSWORD|TOKEN|SECRET|WEBHOOK_URL)$")
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-
-
-def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the environment variables that hold secrets (``*_API_KEY(S)``, ``*_PASSWORD``,
-    ``*_TOKEN``, ``*_SECRET``, ``*_WEBHOOK_URL``; comma-separated key lists split): a task's
-    error text may quote one of them, and a notification must not."""
-    env = os.environ if environ is None else environ
-    values = []
-    for name, value in env.items():
-        if value and _SECRET_VARS.search(name.upper()):
-            values += [v.strip() for v in value.split(",") if len(v.strip()) >= 4]
-    return values
-
-
-def redact_text(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
-    """:func:`redact` with the environment's secrets too, and any ``user:password@`` in a URL."""
-    return _URL_USERINFO.sub(r"\g<scheme>***@", redact(text, [*secrets, *environment_secrets()]))
 
 
 @runtime_checkable
@@ -229,9 +191,9 @@ def _secrets_of(notifier: Any) -> list[str] | None:
 def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level: Level = "info",
                secrets: Iterable[str | SecretStr | None] = ()) -> list[str]:
     """Send to every notifier; returns ``"<name>: <error>"`` per failure. Never raises. Every
-    notifier's secrets, ``secrets``, the environment's secrets (:func:`environment_secrets`) and
-    URL credentials are redacted from the message and from the failures. A notifier whose
-    ``secrets()`` fails is skipped (a failure)."""
+    notifier's secrets, ``secrets``, the environment's secrets and URL credentials are redacted
+    from the message and from the failures (:func:`~newsrag.infra.redaction.redact_text`). A
+    notifier whose ``secrets()`` fails is skipped (a failure)."""
     items = [(n, _secrets_of(n)) for n in notifiers]
     hidden = [*secrets, *(s for _, own in items for s in own or [])]  # redact_text adds the environment's
     subject, body = redact_text(subject, hidden), redact_text(body, hidden)
@@ -248,60 +210,3 @@ def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level:
             log.warning("notification via %s failed: %s", name, failure)
             failures.append(failure)
     return failures
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def headline_rows(run: EvalRun, previous: EvalRun | None = None) -> list[tuple[str, str, str, str]]:
-    """``(metric, mean, "[low, high]", delta vs previous)`` per aggregate, as text (CLI, messages)."""
-    rows = []
-    for name, agg in run.aggregates.items():
-        base = previous.aggregates.get(name) if previous is not None else None
-        delta = "" if base is None or base.mean is None or agg.mean is None else f"{agg.mean - base.mean:+.3f}"
-        rows.append((name, _fmt(agg.mean), f"[{_fmt(agg.low)}, {_fmt(agg.high)}]", delta))
-    return rows
-
-
-def run_message(run: EvalRun, report_path: str | Path | None = None, baseline: EvalRun | None = None,
-                report_error: str | None = None) -> tuple[str, str, Level]:
-    """``(subject, body, level)`` describing a run: its regressions (if any), every metric with its
-    interval and its change against the baseline, and where the report is (or why it is not)."""
-    regression = run.status == "regression"
-    verdict = "REGRESSION" if regression else run.status
-    subject = (f"newsrag eval {verdict}: run {run.run_id} (prompt {run.prompt_name} {run.prompt_version}, "
-               f"{run.generator}/{run.model})")
-    lines = [f"run: {run.run_id}  started {run.started_at.isoformat(timespec='seconds')}",
-             f"prompt: {run.prompt_name} version {run.prompt_version}; generator {run.generator} ({run.model})",
-             f"index: {run.index.collection} ({run.index.object_count} objects)",
-             f"golden set: {run.golden_path} ({len(run.results)} questions)"]
-    if baseline is not None:
-        lines.append(f"baseline: run {baseline.run_id} (prompt {baseline.prompt_name} {baseline.prompt_version})")
-    if run.regressions:
-        lines += ["", "regressions:", *(f"  - {r}" for r in run.regressions)]
-    lines += ["", "metrics: mean [95% CI]" + (" (change vs baseline)" if baseline else "")]
-    lines += [f"  {name}: {value} {ci}" + (f" ({delta})" if delta else "")
-              for name, value, ci, delta in headline_rows(run, baseline)]
-    lines += ["", f"report: {report_path}" if report_path else
-              f"report: NOT written: {report_error}" if report_error else "report: not written"]
-    return subject, "\n".join(lines), "error" if regression else "info"
-
-
-def print_summary(console: Console, run: EvalRun, previous: EvalRun | None = None,
-                  report_path: str | Path | None = None, notify_failures: Sequence[str] = ()) -> None:
-    """The run on a terminal: headline table (metric, mean, interval, change vs ``previous``),
-    failed-question counts, regressions, notification failures and the report's path."""
-    table = Table("metric", "mean", "95% CI", f"Δ vs {previous.run_id}" if previous else "Δ vs previous",
-                  title=f"run {run.run_id} · {run.prompt_name} {run.prompt_version} · {run.status}")
-    for row in headline_rows(run, previous):
-        table.add_row(*row)
-    console.print(table)
-    failed = sum(1 for r in run.results if r.failure_reason)
-    errors = sum(1 for r in run.results if r.error)
-    console.print(f"{len(run.results)} questions, {failed} failed, {errors} with errors", highlight=False)
-    for reason in run.regressions:
-        console.print(f"[bold red]regression:[/] {escape(reason)}", highlight=False)
-    for failure in notify_failures:
-        console.print(f"[yellow]notification failed:[/] {escape(failure)}", highlight=False)
-    console.print(f"report: {report_path}" if report_path else "report: not written", highlight=False)
