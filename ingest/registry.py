@@ -8,6 +8,12 @@ Example::
         url: https://www.theguardian.com/world/rss
         tags: [world]
         max_age_days: 30
+
+A source's ``type`` names an entry point of the ``newsrag.sources`` group (:data:`SOURCE_TYPES`):
+newsrag's own ``feed``, ``sitemap``, ``page``, ``jsonl`` and ``folder``, declared in its
+``pyproject.toml``, or an installed plugin's. Either way the entry point is a :class:`SourceType`
+whose ``spec`` model validates the source's keys, so a plugin's options are checked as strictly
+as the built-ins'.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal, Protocol, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.plugins import PluginRegistry
 
 SOURCE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -45,7 +52,10 @@ class HttpOptions(Strict):
         return {k: _expand_env(v) for k, v in self.headers.items()}
 
 
-class SourceBase(Strict):
+class SourceSpec(Strict):
+    """The keys every source has. A source type's model subclasses it and adds ``type:
+    Literal["<its name>"]`` and its own options (extra keys stay errors)."""
+
     id: str = Field(pattern=SOURCE_ID)
     enabled: bool = True
     tags: tuple[str, ...] = ()
@@ -56,20 +66,20 @@ class SourceBase(Strict):
     language: str | None = None
 
 
-class FeedSource(SourceBase):
+class FeedSpec(SourceSpec):
     type: Literal["feed"]
     url: str
     fetch_full_article: bool = False
 
 
-class SitemapSource(SourceBase):
+class SitemapSpec(SourceSpec):
     type: Literal["sitemap"]
     url: str
     since_days: float | None = Field(None, gt=0)  # only URLs whose lastmod is this recent
     max_requests: int = Field(200, ge=1, le=5000)  # fetches in all: sitemaps and pages
 
 
-class PageSource(SourceBase):
+class PageSpec(SourceSpec):
     type: Literal["page"]
     urls: tuple[str, ...] = Field(min_length=1)
 
@@ -83,25 +93,46 @@ class JsonlFields(Strict):
     id: str | None = None  # a stable id field when URLs are missing or shared
 
 
-class JsonlSource(SourceBase):
+class JsonlSpec(SourceSpec):
     type: Literal["jsonl"]
     path: str  # a file or a glob, relative to the registry file
     fields: JsonlFields = Field(default_factory=JsonlFields)
     snapshot: bool = False  # the dump is complete: stored docs missing from it are deleted
 
 
-class FolderSource(SourceBase):
+class FolderSpec(SourceSpec):
     type: Literal["folder"]
     path: str
     patterns: tuple[str, ...] = ("**/*.txt", "**/*.md", "**/*.html", "**/*.htm")
     snapshot: bool = True  # a folder's full contents are known: deletions propagate
 
 
-SourceSpec = Annotated[FeedSource | SitemapSource | PageSource | JsonlSource | FolderSource,
-                       Field(discriminator="type")]
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceSpec)
+class SourceType(Protocol):
+    """A source type, built-in or plugin: the class an entry point of ``newsrag.sources`` names.
 
-SOURCE_TYPES = ("feed", "sitemap", "page", "jsonl", "folder")
+    ``spec`` is the model of its options in ``sources.yaml``; ``collect(spec, ctx)`` reads one
+    source (``ctx`` a :class:`newsrag.ingest.sources.SourceContext`) into a
+    :class:`newsrag.ingest.sources.Collected`, reporting a bad item as a failure and a broken source
+    as a :class:`SourceError`. It is created without arguments, once per source run.
+    """
+
+    spec: ClassVar[type[SourceSpec]]
+
+    def collect(self, spec: Any, ctx: Any) -> Any: ...
+
+
+def _source_type(obj: object) -> type[SourceType]:
+    spec = getattr(obj, "spec", None)
+    if not (isinstance(obj, type) and isinstance(spec, type) and issubclass(spec, SourceSpec)):
+        raise TypeError("a source type is a class whose 'spec' is a SourceSpec subclass "
+                        f"(newsrag.ingest.registry), got {obj!r} with spec {spec!r}")
+    if not callable(getattr(obj, "collect", None)):
+        raise TypeError(f"{obj.__qualname__} has no collect(spec, ctx) method")
+    return cast(type[SourceType], obj)
+
+
+SOURCE_TYPES: PluginRegistry[type[SourceType]] = PluginRegistry(
+    "newsrag.sources", "source type", check=_source_type)
 
 
 class Registry(Strict):
@@ -126,12 +157,16 @@ class Registry(Strict):
 
 
 def parse_source(raw: Any, where: str = "source") -> Any:
+    """One source's spec, validated by the model of its type; ConfigError naming the source."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    if raw.get("type") not in SOURCE_TYPES:
-        raise ConfigError(f"{where}: 'type' must be one of {', '.join(SOURCE_TYPES)} (got {raw.get('type')!r})")
+    where = where if _named(raw) in where else f"{where}{_named(raw)}"
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in SOURCE_TYPES:
+        raise ConfigError(f"{where}: unknown source type {kind!r}; 'type' must be one of "
+                          f"{', '.join(SOURCE_TYPES)} (newsrag's or an installed plugin's)")
     try:
-        return _ADAPTER.validate_python(raw)
+        return SOURCE_TYPES.load(kind).spec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {_describe(exc)}") from None
 
@@ -170,8 +205,7 @@ def _named(raw: Any) -> str:
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-union")))
-        loc = re.sub(r"^(feed|sitemap|page|jsonl|folder)\.?", "", loc)
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         parts.append(f"{loc or 'value'}: {msg}")
     return "; ".join(parts)

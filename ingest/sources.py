@@ -1,5 +1,6 @@
-"""Source types behind one protocol. Built-ins register by name exactly as extensions would
-(entry-point group ``newsrag.sources``): a source turns its spec into articles and per-item failures.
+"""newsrag's own source types. Each is a :class:`newsrag.ingest.registry.SourceType`, found by name
+through the ``newsrag.sources`` entry-point group exactly as a plugin's would be (pyproject.toml
+declares them): a source turns its spec into articles and per-item failures.
 
 A failing item never fails its source; a source-level problem raises SourceError.
 """
@@ -11,12 +12,11 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
-from newsrag.core.errors import ConfigError, ItemError, SourceError
+from newsrag.core.errors import ItemError, SourceError
 from newsrag.ingest.fetch import Deadline, Fetcher, fetch, fetch_file
 from newsrag.ingest.models import Article, ItemFailure
 from newsrag.ingest.normalize import (
@@ -32,6 +32,15 @@ from newsrag.ingest.parse import (
     extract_article,
     parse_feed,
     parse_sitemap,
+)
+from newsrag.ingest.registry import (
+    SOURCE_TYPES,
+    FeedSpec,
+    FolderSpec,
+    JsonlSpec,
+    PageSpec,
+    SitemapSpec,
+    SourceType,
 )
 from newsrag.ingest.state import IngestState
 
@@ -76,29 +85,9 @@ class SourceContext:
         return self.deadlines[spec.id]
 
 
-class Source(Protocol):
-    def collect(self, spec: Any, ctx: SourceContext) -> Collected: ...
-
-
-_SOURCES: dict[str, Source] = {}
-
-
-def register(name: str) -> Callable[[type], type]:
-    def deco(cls: type) -> type:
-        _SOURCES[name] = cls()
-        return cls
-
-    return deco
-
-
-def get_source(kind: str) -> Source:
-    if kind not in _SOURCES:
-        for ep in entry_points(group="newsrag.sources"):
-            if ep.name == kind:
-                _SOURCES[kind] = ep.load()()
-    if kind not in _SOURCES:
-        raise ConfigError(f"unknown source type {kind!r}")
-    return _SOURCES[kind]
+def get_source(kind: str) -> SourceType:
+    """A reader of the source type ``kind`` (newsrag's or a plugin's); ConfigError when none is installed."""
+    return SOURCE_TYPES.load(kind)()
 
 
 def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], conditional: bool = True,
@@ -118,8 +107,9 @@ def _registry_url(ctx: SourceContext, url: str) -> str:
     return _resolve(ctx, path).resolve().as_uri()
 
 
-@register("feed")
 class FeedSource:
+    spec = FeedSpec
+
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
         url = _registry_url(ctx, spec.url)
         res = _get(ctx, spec, url, FEED_TYPES)
@@ -156,8 +146,9 @@ def _page_article(spec: Any, ctx: SourceContext, url: str, title: str | None = N
                                       "language": article.language or spec.language})
 
 
-@register("page")
 class PageSource:
+    spec = PageSpec
+
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
         out = Collected()
         for url in spec.urls[: spec.max_items]:
@@ -168,8 +159,9 @@ class PageSource:
         return out
 
 
-@register("sitemap")
 class SitemapSource:
+    spec = SitemapSpec
+
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
         crawl = _SitemapCrawl(spec, ctx)
         pages = crawl.pages()
@@ -309,8 +301,9 @@ def _resolve(ctx: SourceContext, path: str) -> Path:
     return p if p.is_absolute() else ctx.base_dir / p
 
 
-@register("jsonl")
 class JsonlSource:
+    spec = JsonlSpec
+
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
         pattern = _resolve(ctx, spec.path)
         files = sorted(pattern.parent.glob(pattern.name)) if any(c in pattern.name for c in "*?[") else [pattern]
@@ -369,8 +362,9 @@ def jsonl_article(spec: Any, item_id: str, record: dict[str, Any]) -> Article:
         author=str(author) if author else None, language=spec.language, tags=tuple(spec.tags))
 
 
-@register("folder")
 class FolderSource:
+    spec = FolderSpec
+
     def collect(self, spec: Any, ctx: SourceContext) -> Collected:
         root = _resolve(ctx, spec.path)
         if not root.is_dir():
