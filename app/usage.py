@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Any
 
-from newsrag.embeddings.governor import estimate_tokens
+from newsrag.providers.governor import estimate_tokens
 
 log = logging.getLogger("newsrag.app")
 

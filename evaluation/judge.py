@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError, SetupError
 from newsrag.core.settings import check_secret, load
-from newsrag.embeddings.governor import error_detail, parse_retry_after
+from newsrag.providers.errors import error_detail, parse_retry_after
 from newsrag.evaluation.answer_metrics import MetricResult, split_sentences
 
 JUDGE_PROMPT_VERSION = "judge-v1"

@@ -37,13 +37,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsrag.core.errors import ConfigError, ProviderError, SetupError
 from newsrag.core.settings import load
 from newsrag.embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
-from newsrag.embeddings.governor import (
+from newsrag.providers.errors import (
     TransientProviderError,
-    call_with_retries,
     error_detail,
     malformed,
     status_error,
 )
+from newsrag.providers.retry import call_with_retries
 from newsrag.core.records import Hit
 
 log = logging.getLogger(__name__)

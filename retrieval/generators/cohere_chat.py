@@ -31,7 +31,7 @@ from newsrag.core.errors import ConfigError, ProviderError, SetupError
 from newsrag.core.settings import load
 from newsrag.embeddings.base import Embedder
 from newsrag.embeddings.cohere import DEFAULT_BASE_URL, CohereEmbeddingSettings
-from newsrag.embeddings.governor import (
+from newsrag.providers.errors import (
     TransientProviderError,
     error_detail,
     malformed,

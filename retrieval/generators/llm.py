@@ -44,7 +44,8 @@ from newsrag.core.templates import (
     load_template,
     templates_dir,
 )
-from newsrag.embeddings.governor import TransientProviderError, call_with_retries, malformed
+from newsrag.providers.errors import TransientProviderError, malformed
+from newsrag.providers.retry import call_with_retries
 from newsrag.retrieval.context import ContextBlock
 from newsrag.retrieval.generators.base import (
     Citation,

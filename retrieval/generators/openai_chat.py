@@ -36,7 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsrag.core.errors import ConfigError, ProviderError, SetupError
 from newsrag.core.settings import check_secret, load
 from newsrag.embeddings.base import Embedder
-from newsrag.embeddings.governor import (
+from newsrag.providers.errors import (
     TransientProviderError,
     error_detail,
     malformed,

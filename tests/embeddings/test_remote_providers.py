@@ -19,8 +19,8 @@ from newsrag.core.settings import EmbeddingSettings, load
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.embeddings.base import normalize
 from newsrag.embeddings.cohere import CohereEmbedder, CohereEmbeddingSettings
-from newsrag.embeddings.governor import BudgetExceeded, RateGovernor, reset_governors
 from newsrag.embeddings.openai import OpenAIEmbedder, OpenAIEmbeddingSettings
+from newsrag.providers.governor import BudgetExceeded, RateGovernor, reset_governors
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 

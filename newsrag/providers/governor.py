@@ -1,38 +1,22 @@
-"""Rate limits, a token budget and the retry policy shared by the remote embedding providers.
+"""Rate limits and a token budget for the remote providers' embedding requests.
 
 One :class:`RateGovernor` per provider per process (:func:`governor_for`): token buckets for
 requests/minute and tokens/minute, so that parallel tasks in one worker do not trip the
 provider's limits, plus a hard cap on the tokens a process may spend (``<PROVIDER>_BUDGET_TOKENS``),
-a guard against a runaway backfill. Retries (:func:`call_with_retries`) happen only for
-:class:`TransientProviderError` (429, 5xx, timeouts, connection errors) and honour Retry-After.
+a guard against a runaway backfill. Retries are :mod:`newsrag.providers.retry`'s; errors
+:mod:`newsrag.providers.errors`'.
 """
 
 from __future__ import annotations
 
-import email.utils
-import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from collections.abc import Callable, Iterator, Sequence
 
 from newsrag.core.errors import ConfigError, ProviderError
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-MAX_RETRY_AFTER = 120.0  # never sleep longer than this on one Retry-After
 _EPSILON = 1e-9
 
 
@@ -62,16 +46,6 @@ class BudgetExceeded(ProviderError):
 
     def __init__(self, provider: str, message: str) -> None:
         super().__init__(provider, message, retryable=False)
-
-
-class TransientProviderError(ProviderError):
-    """A failure worth retrying: 429, 5xx, timeout or connection error. ``retry_after`` in seconds."""
-
-    def __init__(self, provider: str, message: str, *, retry_after: float | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(provider, message, retryable=True)
-        self.retry_after = retry_after
-        self.status = status
 
 
 class _Bucket:
@@ -183,90 +157,3 @@ def reset_governors() -> None:
 # A forked worker is a new process run: fresh budget, and no lock held by a parent thread.
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=reset_governors)
-
-
-# -- errors and retries ------------------------------------------------------------------------
-
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if not headers:
-        return None
-    lower = {str(k).lower(): str(v) for k, v in headers.items()}
-    try:
-        if "retry-after-ms" in lower:
-            return max(0.0, float(lower["retry-after-ms"]) / 1000.0)
-    except ValueError:
-        pass
-    value = lower.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def error_detail(body: Any, secret: str | None, limit: int = 200) -> str:
-    """The provider's error message from a reply body, with the API key removed, shortened."""
-    message: Any = body
-    if isinstance(body, dict):
-        inner = body.get("error")
-        message = body.get("message") or (inner.get("message") if isinstance(inner, dict) else inner)
-    if not message:
-        return ""
-    text = " ".join(str(message).split())
-    if secret:
-        text = text.replace(secret, "***")
-    return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def status_error(provider: str, model: str, status: int, *, detail: str = "",
-                 headers: Mapping[str, str] | None = None, key_variable: str = "") -> ProviderError:
-    """The ProviderError for an HTTP error status; retryable for 408, 429 and 5xx."""
-    if status in (401, 403):
-        # Auth failures may echo part of the key: never pass the provider's text on.
-        what = "authentication failed" if status == 401 else "permission denied"
-        return ProviderError(provider, f"{model}: HTTP {status} {what}; check {key_variable}")
-    message = f"{model}: HTTP {status}" + (f": {detail}" if detail else "")
-    if status in (408, 429) or status >= 500:
-        return TransientProviderError(provider, message, retry_after=parse_retry_after(headers),
-                                      status=status)
-    return ProviderError(provider, message, retryable=False)
-
-
-def malformed(provider: str, model: str, why: str) -> ProviderError:
-    return ProviderError(provider, f"{model}: malformed reply: {why}", retryable=False)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TransientProviderError)
-
-
-def _wait(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    if isinstance(exc, TransientProviderError) and exc.retry_after is not None:
-        return min(exc.retry_after, MAX_RETRY_AFTER)
-    return float(wait_random_exponential(multiplier=0.5, max=20)(state))
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    delay = state.next_action.sleep if state.next_action is not None else 0.0
-    log.warning("%s; attempt %d failed, retrying in %.1fs", exc, state.attempt_number, delay)
-
-
-def call_with_retries(fn: Callable[[], T], *, max_retries: int,
-                      sleep: Callable[[float], None] = time.sleep) -> T:
-    """Call ``fn``, retrying up to ``max_retries`` times on TransientProviderError only."""
-    retrying = Retrying(stop=stop_after_attempt(max_retries + 1), wait=_wait,
-                        retry=retry_if_exception(_is_transient), sleep=sleep,
-                        before_sleep=_log_retry, reraise=True)
-    return retrying(fn)

@@ -8,20 +8,16 @@ from email.utils import format_datetime
 import pytest
 
 from newsrag.core.errors import ProviderError
-from newsrag.embeddings.governor import (
-    MAX_RETRY_AFTER,
+from newsrag.providers.errors import TransientProviderError, error_detail, parse_retry_after, status_error
+from newsrag.providers.governor import (
     BudgetExceeded,
     RateGovernor,
-    TransientProviderError,
     batches,
-    call_with_retries,
-    error_detail,
     estimate_tokens,
     governor_for,
-    parse_retry_after,
     reset_governors,
-    status_error,
 )
+from newsrag.providers.retry import MAX_RETRY_AFTER, call_with_retries
 
 pytestmark = pytest.mark.unit
 
