@@ -121,7 +121,8 @@ class SourceType(Protocol):
     def collect(self, spec: Any, ctx: Any) -> Any: ...
 
 
-def _source_type(obj: object) -> type[SourceType]:
+def as_source_type(obj: object) -> type[SourceType]:
+    """``obj`` if it is a source type (the check of :data:`SOURCE_TYPES`), else TypeError saying why."""
     spec = getattr(obj, "spec", None)
     if not (isinstance(obj, type) and isinstance(spec, type) and issubclass(spec, SourceSpec)):
         raise TypeError("a source type is a class whose 'spec' is a SourceSpec subclass "
@@ -132,7 +133,7 @@ def _source_type(obj: object) -> type[SourceType]:
 
 
 SOURCE_TYPES: PluginRegistry[type[SourceType]] = PluginRegistry(
-    "newsrag.sources", "source type", check=_source_type)
+    "newsrag.sources", "source type", check=as_source_type)
 
 
 class Registry(Strict):

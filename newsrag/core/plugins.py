@@ -52,7 +52,7 @@ class PluginRegistry(MutableMapping[str, T]):
     def __init__(self, group: str, kind: str, *, setting: str | None = None,
                  check: Callable[[object], T] | None = None) -> None:
         self.group, self.kind, self.setting = group, kind, setting
-        self._check = check or cast(Callable[[object], T], callable_plugin)
+        self.check = check or cast(Callable[[object], T], callable_plugin)
         self._found: dict[str, list[EntryPoint]] | None = None  # the group, read on first use
         self._loaded: dict[str, T] = {}  # entry points imported so far
         self._set: dict[str, T] = {}  # set in process; wins over an entry point
@@ -144,7 +144,7 @@ class PluginRegistry(MutableMapping[str, T]):
         except Exception as exc:  # a third party's import-time failure of any kind: say whose it is
             raise PluginLoadError(self.group, name, provider, f"{type(exc).__name__}: {exc}") from exc
         try:
-            return self._check(obj)
+            return self.check(obj)
         except TypeError as exc:
             raise PluginLoadError(self.group, name, provider, str(exc)) from None
 
