@@ -13,7 +13,13 @@ import pytest
 from newsrag.core.errors import ConfigError
 from newsrag.core.plugins import PluginLoadError, PluginRegistry
 from newsrag.embeddings.registry import EMBEDDERS
-from newsrag.ingest.registry import SOURCE_TYPES, SourceSpec, as_source_type, load_registry, parse_source
+from newsrag.ingest.registry import (
+    SOURCE_TYPES,
+    SourceSpec,
+    as_source_type,
+    load_registry,
+    parse_source,
+)
 from newsrag.ingest.sources import Collected, get_source
 from newsrag.retrieval.generators import GENERATORS
 from newsrag.retrieval.search import RERANKERS
