@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType, TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from newsrag.core.errors import ConfigError, ProviderError, SetupError
 from newsrag.core.settings import check_secret, load
@@ -74,7 +75,7 @@ class ProviderClient(ABC, Generic[A]):
     key_variable: str = ""  # the provider's key variable, "OPENAI_API_KEY"
     purpose: str = ""  # who needs the key, in the missing-key error: "the openai embedder"
     keyless_hint: str = ""  # how to do without a key, appended to that error
-    settings_class: type[A]  # the provider's settings, read on first use
+    settings_class: type[BaseSettings]  # the provider's settings (an Account), read on first use
     model: str
 
     def __init__(self, provider_settings: A | None = None, *,
@@ -115,7 +116,7 @@ class ProviderClient(ABC, Generic[A]):
     def provider_settings(self) -> A:
         """The provider's settings (key, base URL, ...), read on first use."""
         if self._provider_settings is None:
-            self._provider_settings = load(self.settings_class)
+            self._provider_settings = cast(A, load(self.settings_class))
         return self._provider_settings
 
     @property

@@ -14,7 +14,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsrag.core.errors import ProviderError
 from newsrag.core.settings import check_secret
 from newsrag.providers.base import Account, Closeable, Connection, ProviderClient
-from newsrag.providers.errors import connection_failed, error_detail, malformed, status_error, timed_out
+from newsrag.providers.errors import (
+    connection_failed,
+    error_detail,
+    malformed,
+    status_error,
+    timed_out,
+)
 
 PROVIDER = "cohere"
 KEY_VARIABLE = "COHERE_API_KEY"

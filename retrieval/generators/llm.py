@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from newsrag.core.errors import ProviderError
 from newsrag.core.templates import (
     ALLOWED_VARIABLES,
     NAME,
@@ -44,7 +43,7 @@ from newsrag.core.templates import (
     load_template,
     templates_dir,
 )
-from newsrag.providers.errors import TransientProviderError, malformed
+from newsrag.providers.errors import malformed
 from newsrag.providers.retry import call_with_retries
 from newsrag.retrieval.context import ContextBlock
 from newsrag.retrieval.generators.base import (
@@ -296,17 +295,8 @@ class ChatGenerator:
         raise malformed(self.provider, self.model, "the stream ended without any text")
 
     def _retrying(self, fn: Callable[[], T]) -> T:  # a Retry-After over max_retry_wait ends retries
-        def attempt() -> T:
-            try:
-                return fn()
-            except TransientProviderError as exc:
-                if exc.retry_after is not None and exc.retry_after > self.max_retry_wait:
-                    message = str(exc).removeprefix(f"{exc.provider}: ")
-                    raise ProviderError(exc.provider, f"{message} (Retry-After {exc.retry_after:g}s is over "
-                                        f"the {self.max_retry_wait:g}s allowed)", retryable=True) from None
-                raise
-
-        return call_with_retries(attempt, max_retries=self.max_retries, sleep=self._sleep)
+        return call_with_retries(fn, max_retries=self.max_retries, sleep=self._sleep,
+                                 max_wait=self.max_retry_wait, give_up_over_max_wait=True)
 
     def _complete(self, messages: Messages, params: dict[str, Any]) -> str:
         raise NotImplementedError

@@ -8,7 +8,12 @@ from email.utils import format_datetime
 import pytest
 
 from newsrag.core.errors import ProviderError
-from newsrag.providers.errors import TransientProviderError, error_detail, parse_retry_after, status_error
+from newsrag.providers.errors import (
+    TransientProviderError,
+    error_detail,
+    parse_retry_after,
+    status_error,
+)
 from newsrag.providers.governor import (
     BudgetExceeded,
     RateGovernor,

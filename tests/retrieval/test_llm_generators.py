@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ProviderError
-from newsrag.embeddings.cohere import CohereEmbeddingSettings
-from newsrag.embeddings.openai import OpenAIEmbeddingSettings
 from newsrag.core.templates import PromptError, templates_dir
+from newsrag.providers.cohere import CohereSettings
+from newsrag.providers.openai import OpenAISettings
 from newsrag.retrieval.context import ContextBlock, ContextPart
 from newsrag.retrieval.generators import Generator, PromptRef, create_generator, final_of
 from newsrag.retrieval.generators.cohere_chat import CohereChatGenerator, CohereChatSettings
@@ -104,12 +104,12 @@ class Kit:
         if self.name == "openai":
             gen = OpenAIChatGenerator(
                 OpenAIChatSettings(timeout=timeout, max_retries=max_retries),
-                OpenAIEmbeddingSettings(api_key=SecretStr(KEY), base_url=server.url(self.prefix)),
+                OpenAISettings(api_key=SecretStr(KEY), base_url=server.url(self.prefix)),
                 sleep=sleep, today=lambda: TODAY, templates=templates)
         else:
             gen = CohereChatGenerator(
                 CohereChatSettings(timeout=timeout, max_retries=max_retries),
-                CohereEmbeddingSettings(api_key=SecretStr(KEY), base_url=server.url(self.prefix)),
+                CohereSettings(api_key=SecretStr(KEY), base_url=server.url(self.prefix)),
                 sleep=sleep, today=lambda: TODAY, templates=templates)
         _MADE.append(gen)
         return gen
@@ -360,7 +360,7 @@ def test_openai_compatible_servers_get_their_own_base_url_and_never_the_openai_k
     path = prefix + "/chat/completions"
     server.route(path, (200, {}, fp.openai_chat_completion("The ferry opened on Monday [1].", "llama3.1")))
     gen = OpenAIChatGenerator(OpenAIChatSettings(model="llama3.1", base_url=server.url(prefix)),
-                              OpenAIEmbeddingSettings(api_key=SecretStr(KEY)), today=lambda: TODAY)
+                              OpenAISettings(api_key=SecretStr(KEY)), today=lambda: TODAY)
     _MADE.append(gen)
     assert gen.generate(QUESTION, blocks()).citations[0].chunk_id == "c1a"
     (req,) = server.requests
