@@ -16,31 +16,32 @@ raises, on the first request.
 Retrieved article text (and the answer built from it) is untrusted: it goes inside
 ``<context>``/``<answer>`` tags that the system prompt declares to be data, with any look-alike
 tags inside it defused. The API key (``NEWSRAG_JUDGE_API_KEY``, else ``OPENAI_API_KEY``, read on
-first use) never appears in errors or details.
+first use) never appears in errors or details. The client (key, SDK guard, error translation,
+retries, close) is the provider client base's (:class:`~newsrag.providers.openai.OpenAIClient`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.errors import ConfigError, SetupError
+from newsrag.core.errors import ProviderError
 from newsrag.core.settings import check_secret, load
-from newsrag.providers.errors import error_detail, parse_retry_after
 from newsrag.evaluation.answer_metrics import MetricResult, split_sentences
+from newsrag.providers.base import Connection
+from newsrag.providers.errors import MalformedReply, TransientProviderError, reason
+from newsrag.providers.openai import KEY_VARIABLE, OpenAIClient, OpenAISettings
+from newsrag.providers.retry import RetryPolicy
 
 JUDGE_PROMPT_VERSION = "judge-v1"
-MAX_BACKOFF = 30.0
-
+MAX_BACKOFF = 30.0  # the longest wait between two attempts (a longer Retry-After is cut to it)
+OWN_KEY = "NEWSRAG_JUDGE_API_KEY"
 
 
 def _system(reply_format: str) -> str:
@@ -95,7 +96,14 @@ class JudgeSettings(BaseSettings):
     @field_validator("api_key")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
-        return check_secret(v, "NEWSRAG_JUDGE_API_KEY")
+        return check_secret(v, OWN_KEY)
+
+
+class InvalidVerdict(TransientProviderError):
+    """The model's reply is not the verdict asked for (or not a reply at all): asking again may help."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(provider, message, retry_after=0.0)
 
 
 class JudgeVerdict(BaseModel):
@@ -133,64 +141,41 @@ def untrusted(tag: str, text: str, **attrs: object) -> str:
     return f"<{tag}{shown}>\n{body}\n</{tag}>"
 
 
-class LLMJudge:
+class LLMJudge(OpenAIClient[OpenAISettings]):
     """Scores answers with a chat model. Create once, call many times, ``close()`` at the end."""
 
-    def __init__(self, settings: JudgeSettings | None = None, *,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._settings = settings
-        self._sleep = sleep
-        self._client: Any = None
-        self._lock = threading.Lock()
+    settings_class = OpenAISettings
+    purpose = "the judge"
+    keyless_hint = "or NEWSRAG_JUDGE_BASE_URL for a keyless server"
 
-    @property
-    def settings(self) -> JudgeSettings:
-        if self._settings is None:
-            self._settings = load(JudgeSettings)
-        return self._settings
+    def __init__(self, settings: JudgeSettings | None = None, provider_settings: OpenAISettings | None = None,
+                 *, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(provider_settings, sleep=sleep)
+        self.settings = settings or load(JudgeSettings)
+        self.model = self.settings.model
 
     @property
     def method(self) -> str:
         return f"judge:{self.settings.model}"
 
-    def _key(self) -> str | None:
-        key = self.settings.api_key
-        if key is None and os.environ.get("OPENAI_API_KEY"):
-            try:
-                key = check_secret(SecretStr(os.environ["OPENAI_API_KEY"]), "OPENAI_API_KEY")
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-        return key.get_secret_value() if key is not None else None
+    def _resolve_connection(self) -> Connection:
+        """Its own key and server, each else OpenAI's (its own server gets OPENAI_API_KEY too)."""
+        own = self.settings
+        account = self.provider_settings if own.api_key is None or own.base_url is None else None
+        key = own.api_key or (account.api_key if account else None)
+        variable = OWN_KEY if own.api_key else KEY_VARIABLE if key else f"{OWN_KEY} or {KEY_VARIABLE}"
+        return Connection(own.base_url or (account.base_url if account else None), key, variable,
+                          own.timeout, keyless=bool(own.base_url))
 
-    @property
-    def client(self) -> Any:
-        """The ``openai.OpenAI`` client, created on first use with the SDK's retries off."""
-        with self._lock:
-            if self._client is None:
-                key = self._key()
-                if not key and not self.settings.base_url:
-                    raise ConfigError("the judge needs an API key: set NEWSRAG_JUDGE_API_KEY or "
-                                      "OPENAI_API_KEY (or NEWSRAG_JUDGE_BASE_URL for a keyless server)")
-                try:
-                    import openai
-                except ImportError as exc:
-                    raise SetupError("the openai package is not installed; pip install 'newsrag[openai]'") from exc
-                self._client = openai.OpenAI(api_key=key or "unused", base_url=self.settings.base_url,
-                                             timeout=self.settings.timeout, max_retries=0)
-            return self._client
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.settings.max_retries, max_wait=MAX_BACKOFF)
 
-    def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
+    def _translate(self, exc: Exception) -> ProviderError | None:
+        """As every OpenAI client, but a reply the SDK cannot read is asked again, never raised."""
+        err = super()._translate(exc)
+        if err is None or isinstance(err, MalformedReply):
+            return InvalidVerdict(self.provider, f"{self.model}: malformed reply ({type(exc).__name__})")
+        return err
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -292,60 +277,30 @@ class LLMJudge:
              expect: int | None = None) -> tuple[V | None, dict[str, Any]]:
         """One judgement with retries: ``(the validated reply, details)``, or ``(None, details
         with the last error)`` when the attempts ran out. ``expect``: verdicts the reply must hold."""
-        client = self.client  # configuration errors raise here, before any request
-        settings = self.settings
+        _ = self.client  # configuration errors raise here, before any request
         messages = [{"role": "system", "content": system},
                     {"role": "user", "content": f"Task: {TASKS[name]}\n\n{data}"}]
-        error = ""
         attempts = 0
-        for attempt in range(settings.max_retries + 1):
+
+        def attempt() -> V:
+            nonlocal attempts
             attempts += 1
-            try:
-                reply = client.chat.completions.create(
-                    model=settings.model, messages=messages, temperature=0,
-                    response_format={"type": "json_object"})
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, none raised
-                error, retryable, wait = self._describe(exc, attempt)
-                if not retryable:
-                    break
-                if attempt < settings.max_retries:
-                    self._sleep(wait)
-                continue
+            reply = self.call(lambda client: client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, response_format={"type": "json_object"}))
             verdict, error = _parse(reply, schema, expect)
-            if verdict is not None:
-                return verdict, {"attempts": attempts, "prompt": JUDGE_PROMPT_VERSION}
-        return None, {"error": self._redact(error), "attempts": attempts, "prompt": JUDGE_PROMPT_VERSION}
+            if verdict is None:
+                raise InvalidVerdict(self.provider, f"{self.model}: {error}")
+            return verdict
 
-    def _describe(self, exc: Exception, attempt: int) -> tuple[str, bool, float]:
-        """(message, retryable, seconds to wait) for a failed request."""
-        import openai
-
-        backoff = min(0.5 * 2 ** attempt, MAX_BACKOFF)
-        if isinstance(exc, openai.APITimeoutError):
-            return f"request timed out after {self.settings.timeout:g}s", True, backoff
-        if isinstance(exc, openai.APIConnectionError):
-            return "connection failed", True, backoff
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status in (401, 403):  # auth failures may echo the key: never pass the text on
-                return (f"HTTP {status}: authentication failed; check NEWSRAG_JUDGE_API_KEY or "
-                        "OPENAI_API_KEY"), False, 0.0
-            detail = error_detail(exc.body, self._key_or_none())
-            message = f"HTTP {status}" + (f": {detail}" if detail else "")
-            if status in (408, 429) or status >= 500:
-                after = parse_retry_after(exc.response.headers)
-                return message, True, min(after if after is not None else backoff, MAX_BACKOFF)
-            return message, False, 0.0
-        return f"malformed reply ({type(exc).__name__})", True, 0.0
-
-    def _key_or_none(self) -> str | None:
         try:
-            return self._key()
-        except ConfigError:
-            return None
+            verdict = self.retrying(attempt)
+        except ProviderError as exc:  # every failure of the server or the model is recorded
+            error = self._redact(reason(exc, self.model))
+            return None, {"error": error, "attempts": attempts, "prompt": JUDGE_PROMPT_VERSION}
+        return verdict, {"attempts": attempts, "prompt": JUDGE_PROMPT_VERSION}
 
     def _redact(self, text: str) -> str:
-        key = self._key_or_none()
+        key = self.secret()
         return text.replace(key, "***") if key else text
 
 
