@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ConfigError
-from newsrag.embeddings.cohere import CohereEmbeddingSettings
+from newsrag.providers.cohere import CohereSettings
 from newsrag.retrieval.rerank_cohere import CohereReranker, CohereRerankSettings
 from newsrag.retrieval.search import Reranker, Searcher, SearchSettings
 from newsrag.core.records import Hit
@@ -74,7 +74,7 @@ def waits() -> Waits:
 
 def make(server: Srv, sleep: Callable[[float], None] = time.sleep, **settings: Any) -> CohereReranker:
     reranker = CohereReranker(CohereRerankSettings(**{"timeout": 5.0, **settings}),
-                              CohereEmbeddingSettings(api_key=SecretStr(KEY), base_url=server.url()), sleep=sleep)
+                              CohereSettings(api_key=SecretStr(KEY), base_url=server.url()), sleep=sleep)
     _MADE.append(reranker)
     return reranker
 
@@ -147,7 +147,7 @@ def test_provider_failures_fall_back_without_failing_the_search(reply: Reply, re
 
 
 def test_a_missing_key_is_a_config_error(server: Srv) -> None:
-    reranker = CohereReranker(CohereRerankSettings(), CohereEmbeddingSettings())
+    reranker = CohereReranker(CohereRerankSettings(), CohereSettings())
     with pytest.raises(ConfigError, match="COHERE_API_KEY"):
         reranker.rerank(QUERY, None, hits(3), 2)
 
