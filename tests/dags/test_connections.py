@@ -294,3 +294,28 @@ def test_task_env_reads_the_variables_the_deployment_names(monkeypatch: pytest.M
     monkeypatch.setenv("NEWSRAG_AIRFLOW_VARIABLES", "WEAVIATE_URL")
     with pytest.raises(AirflowFailException, match="SETTING=variable_key"):
         task_env().__enter__()
+
+
+# -- the hook: the same values as a Settings object, the environment untouched ---------------------
+
+def test_the_hook_builds_settings_from_connections_without_writing_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag.airflow.hooks import NewsragHook
+    from newsrag.core.settings import WeaviateSettings
+
+    conn(monkeypatch, "weaviate_default", f"http://:{WEAVIATE_KEY}@weaviate:8080?collection=NewsProd")
+    monkeypatch.setenv("WEAVIATE_TIMEOUT", "7")  # the worker's own environment stays underneath
+    before = dict(os.environ)
+    settings = NewsragHook(required=("weaviate_default",)).get_settings()
+    weaviate = settings.get(WeaviateSettings)
+    assert (weaviate.url, weaviate.collection, weaviate.timeout) == ("http://weaviate:8080", "NewsProd", 7.0)
+    assert weaviate.api_key is not None and weaviate.api_key.get_secret_value() == WEAVIATE_KEY
+    assert dict(os.environ) == before
+    assert_no_secret(repr(settings) + repr(weaviate))
+
+
+def test_the_hook_fails_without_retry_when_a_required_connection_is_missing() -> None:
+    from newsrag.airflow.hooks import NewsragHook
+
+    with pytest.raises(AirflowFailException, match="required Airflow connection 'weaviate_default'"):
+        NewsragHook(required=("weaviate_default",)).get_settings()
