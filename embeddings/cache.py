@@ -2,7 +2,8 @@
 
 Embedding is the pipeline's bottleneck, so no text is embedded twice: not on a re-run, not when
 an article changes only in some chunks, not when a model is evaluated again. SQLite in WAL mode
-lets several worker processes on one host share it.
+(the default, ``$NEWSRAG_HOME/embedding-cache.sqlite``) lets several worker processes on one host
+share it; a ``postgresql://`` location shares it between hosts (:mod:`newsrag.infra.sqldb`).
 
 It is a pure cache of a function, (model, text) -> vector, and claims nothing about what the store
 holds, so unlike the ingestion state (``newsrag.ingest.state``) it is not bound to the collection's
@@ -12,14 +13,16 @@ generation: after a lost collection, the full re-read that restores it embeds no
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from newsrag.embeddings.base import Embedder, Vectors
+from newsrag.infra.sqldb import SqlDb
+
+SCHEMA_LOCK = "newsrag.embedding_cache.schema"
+LOOKUP_BATCH = 500  # keys per SELECT: under SQLite's default limit of bound parameters
 
 
 def text_key(text: str) -> str:
@@ -27,36 +30,32 @@ def text_key(text: str) -> str:
 
 
 class EmbeddingCache:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model_id TEXT NOT NULL, text_hash TEXT NOT NULL, "
-                         "vector BLOB NOT NULL, PRIMARY KEY (model_id, text_hash))")
-        self._db.commit()
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)  # a SQLite path or a postgresql:// URL
+        self._db = SqlDb(self.location, what="embedding cache", timeout=60)
+        with self._db.transaction(lock=SCHEMA_LOCK):
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS vectors (model_id TEXT NOT NULL, text_hash TEXT NOT NULL, "
+                             f"vector {self._db.blob} NOT NULL, PRIMARY KEY (model_id, text_hash))")
 
     def get_many(self, model_id: str, keys: Sequence[str]) -> dict[str, Vectors]:
         found: dict[str, Vectors] = {}
-        with self._lock:
-            for start in range(0, len(keys), 500):
-                part = list(keys[start:start + 500])
-                rows = self._db.execute(
-                    f"SELECT text_hash, vector FROM vectors WHERE model_id=? AND text_hash IN "
-                    f"({','.join('?' * len(part))})", [model_id, *part]).fetchall()
-                found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            part = list(keys[start:start + LOOKUP_BATCH])
+            rows = self._db.execute(f"SELECT text_hash, vector FROM vectors WHERE model_id=? AND text_hash IN "
+                                    f"({','.join('?' * len(part))})", [model_id, *part])
+            found.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
         return found
 
     def put_many(self, model_id: str, items: dict[str, Vectors]) -> None:
         rows = [(model_id, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
-            self._db.commit()
+        if not rows:
+            return
+        with self._db.transaction():
+            self._db.executemany("INSERT INTO vectors VALUES (?, ?, ?) ON CONFLICT (model_id, text_hash) "
+                                 "DO UPDATE SET vector=excluded.vector", rows)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def embed_cached(embedder: Embedder, cache: EmbeddingCache | None, texts: Sequence[str]) -> tuple[Vectors, int]:

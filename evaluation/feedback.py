@@ -1,4 +1,5 @@
-"""Durable answer log and user feedback (SQLite by default), read later by evaluation.
+"""Durable answer log and user feedback (SQLite by default, PostgreSQL with a ``postgresql://``
+location, through :mod:`newsrag.infra.sqldb`), read later by evaluation.
 
 Every served answer is recorded under its trace id (question, answer, citations, prompt version),
 so a thumbs-up or thumbs-down can be turned into a regression case or a review item. Records are
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +19,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import NewsragError, StoreError
 from newsrag.core.settings import PathSettings, load
+from newsrag.infra.redaction import display_url
+from newsrag.infra.sqldb import SqlDb, is_postgres
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS answers (trace_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,
-       question TEXT NOT NULL, answer TEXT NOT NULL, abstained INTEGER NOT NULL, prompt_name TEXT,
-       prompt_version TEXT, arm TEXT, generator TEXT, model TEXT, payload TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, trace_id TEXT NOT NULL,
-       created_at TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), comment TEXT,
-       user_key TEXT, FOREIGN KEY (trace_id) REFERENCES answers(trace_id))""",
-]
+SCHEMA_LOCK = "newsrag.feedback.schema"
+ANSWER_COLUMNS = ("trace_id", "created_at", "question", "answer", "abstained", "prompt_name", "prompt_version",
+                  "arm", "generator", "model", "payload")
+# A served answer logged again under its trace id replaces the earlier record (its feedback stays).
+RECORD_ANSWER = (f"INSERT INTO answers VALUES ({','.join('?' * len(ANSWER_COLUMNS))}) ON CONFLICT (trace_id) "
+                 "DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in ANSWER_COLUMNS[1:]))
+
+
+def schema(identity: str) -> list[str]:
+    return [
+        """CREATE TABLE IF NOT EXISTS answers (trace_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,
+           question TEXT NOT NULL, answer TEXT NOT NULL, abstained INTEGER NOT NULL, prompt_name TEXT,
+           prompt_version TEXT, arm TEXT, generator TEXT, model TEXT, payload TEXT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS feedback (id {identity}, trace_id TEXT NOT NULL,
+           created_at TEXT NOT NULL, rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), comment TEXT,
+           user_key TEXT, FOREIGN KEY (trace_id) REFERENCES answers(trace_id))""",
+    ]
 
 
 QUESTION_CHARS = 16_000
@@ -59,16 +70,15 @@ class FeedbackRecord:
 
 
 class FeedbackStore:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        for stmt in SCHEMA:
-            self._db.execute(stmt)
-        self._db.commit()
+    """``location``: a SQLite path or a ``postgresql://`` URL."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
+        self._db = SqlDb(self.location, what="feedback store")
+        self.errors = self._db.errors  # what a query may raise (sqlite3 or psycopg errors)
+        with self._db.transaction(lock=SCHEMA_LOCK):
+            for stmt in schema(self._db.identity):
+                self._db.execute(stmt)
 
     def record_answer(self, answer: Any, question: str, arm: str | None = None) -> None:
         """Log an ``newsrag.retrieval.answer.Answer`` (anything with its fields and ``model_dump``)."""
@@ -76,38 +86,31 @@ class FeedbackStore:
         row = (answer.trace_id, _now(), bounded(question, QUESTION_CHARS), payload.get("text", ""),
                int(answer.abstained), *(_other(v) for v in (answer.prompt_name, answer.prompt_version, arm,
                                                             answer.generator, answer.model)), json.dumps(payload))
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
-            self._db.commit()
+        self._db.execute(RECORD_ANSWER, row)
 
     def add_feedback(self, trace_id: str, rating: int, comment: str | None = None, user_key: str | None = None) -> int:
         if rating not in (-1, 1):
             raise ValueError("rating must be 1 (thumbs up) or -1 (thumbs down)")
-        with self._lock:
-            known = self._db.execute("SELECT 1 FROM answers WHERE trace_id=?", (trace_id,)).fetchone()
-            if not known:
+        with self._db.transaction():
+            if not self._db.execute("SELECT 1 FROM answers WHERE trace_id=?", (trace_id,)):
                 raise UnknownTrace(f"no answer with trace id {trace_id!r} was served")
-            cur = self._db.execute("INSERT INTO feedback (trace_id, created_at, rating, comment, user_key) "
-                                   "VALUES (?,?,?,?,?)", (trace_id, _now(), rating, _other(comment, COMMENT_CHARS), user_key))
-            self._db.commit()
-            return int(cur.lastrowid or 0)
+            rows = self._db.execute("INSERT INTO feedback (trace_id, created_at, rating, comment, user_key) "
+                                    "VALUES (?,?,?,?,?) RETURNING id",
+                                    (trace_id, _now(), rating, _other(comment, COMMENT_CHARS), user_key))
+        return int(rows[0][0])
 
     def feedback(self) -> list[FeedbackRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT f.trace_id, f.rating, f.comment, f.created_at, a.question, a.answer, a.prompt_name, "
-                "a.prompt_version, a.arm, a.payload FROM feedback f JOIN answers a USING (trace_id) ORDER BY f.id"
-            ).fetchall()
+        rows = self._db.execute(
+            "SELECT f.trace_id, f.rating, f.comment, f.created_at, a.question, a.answer, a.prompt_name, "
+            "a.prompt_version, a.arm, a.payload FROM feedback f JOIN answers a USING (trace_id) ORDER BY f.id")
         return [FeedbackRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], json.loads(r[9])) for r in rows]
 
     def answer(self, trace_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT payload FROM answers WHERE trace_id=?", (trace_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        rows = self._db.execute("SELECT payload FROM answers WHERE trace_id=?", (trace_id,))
+        return json.loads(rows[0][0]) if rows else None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 class FeedbackSettings(BaseSettings):
@@ -116,34 +119,41 @@ class FeedbackSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_APP_", extra="ignore")
 
-    feedback_db: str | None = None
+    feedback_db: str | None = None  # a SQLite path or a postgresql:// URL
 
-    def location(self) -> Path:
-        return Path(self.feedback_db) if self.feedback_db else load(PathSettings).home / "feedback.sqlite"
+    def location(self) -> str:
+        return self.feedback_db or str(load(PathSettings).home / "feedback.sqlite")
 
 
-def read_feedback(path: str | Path | None = None) -> list[FeedbackRecord]:
-    """Every feedback record of the store at ``path`` (default :class:`FeedbackSettings`), oldest
-    first; none when the app never wrote one (no file, which is then not created). A file that is
-    not a readable feedback store raises :class:`StoreError` naming it."""
-    path = Path(path) if path is not None else load(FeedbackSettings).location()
-    if not path.exists():
+def read_feedback(location: str | Path | None = None) -> list[FeedbackRecord]:
+    """Every feedback record of the store at ``location`` (default :class:`FeedbackSettings`),
+    oldest first; none when the app never wrote one (no SQLite file, which is then not created). A
+    store that is not a readable feedback store raises :class:`StoreError` naming it."""
+    where = str(location) if location is not None else load(FeedbackSettings).location()
+    if not is_postgres(where) and not Path(where.removeprefix("sqlite:///")).exists():
         return []
     try:
-        store = FeedbackStore(path)
-        try:
-            return store.feedback()
-        finally:
-            store.close()
-    except sqlite3.Error as exc:
-        raise StoreError(f"feedback store {path} is unreadable: {type(exc).__name__}: {exc}") from exc
+        store = FeedbackStore(where)
+    except sqlite3.Error as exc:  # not a SQLite database at all
+        raise _unreadable(where, exc) from exc
+    try:
+        return store.feedback()
+    except store.errors as exc:
+        raise _unreadable(where, exc) from exc
+    finally:
+        store.close()
+
+
+def _unreadable(where: str, exc: Exception) -> StoreError:
+    return StoreError(f"feedback store {display_url(where)} is unreadable: {type(exc).__name__}: {exc}")
 
 
 def bounded(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, marker included, and made storable: a lone surrogate,
-    which SQLite cannot encode, becomes "?"."""
+    which neither database can encode, and a NUL, which PostgreSQL text cannot hold, become "?"."""
     if len(text) > limit:
         text = text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+    text = text.replace("\x00", "?")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from newsrag.core.errors import NewsragError
 from newsrag.evaluation.feedback import FeedbackRecord, read_feedback
+from newsrag.infra.redaction import display_url
 
 MAX_LISTED_ERRORS = 20
 FEEDBACK_SPAN_WORDS = 20
@@ -241,7 +242,7 @@ def cases_from_feedback(records: list[FeedbackRecord]) -> tuple[list[GoldenCase]
 class FeedbackExport:
     """What :func:`export_feedback` wrote: how many records it read, cases and review items."""
 
-    source: Path
+    source: str  # the store's location, any password masked
     records: int
     cases: int
     review: int
@@ -256,10 +257,11 @@ def export_feedback(cases_path: str | Path, review_path: str | Path,
     from newsrag.core.settings import load
     from newsrag.evaluation.feedback import FeedbackSettings
 
-    source = Path(feedback_path) if feedback_path is not None else load(FeedbackSettings).location()
+    source = str(feedback_path) if feedback_path is not None else load(FeedbackSettings).location()
     records = read_feedback(source)
     cases, review = cases_from_feedback(records)
-    return FeedbackExport(source, len(records), write_jsonl(cases_path, cases), write_jsonl(review_path, review))
+    return FeedbackExport(display_url(source), len(records), write_jsonl(cases_path, cases),
+                          write_jsonl(review_path, review))
 
 
 def _review_item(rec: FeedbackRecord, reason: str) -> dict[str, Any]:

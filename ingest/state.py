@@ -10,12 +10,14 @@ restored elsewhere, makes every source read in full again. What the file keeps:
   chunks and now has none is read in full even when its validators say "unchanged");
 - docs: the documents a source's reads put or found in the store (``newsrag ingest verify``);
 - signatures: near-duplicate MinHash signatures of stored documents.
+
+The file is a SQLite database by default (``$NEWSRAG_HOME/ingest-state.sqlite``); a
+``postgresql://`` location keeps it in PostgreSQL instead, through the one SQL layer
+(:mod:`newsrag.infra.sqldb`).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,23 +27,32 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-# The first layout keyed validators and signatures by collection and URL only, so they outlived a
-# dropped collection (#21): its rows cannot be bound to a generation and are dropped.
+from newsrag.infra.sqldb import SqlDb
+
+# The first layout (SQLite only) keyed validators and signatures by collection and URL only, so they
+# outlived a dropped collection (#21): its rows cannot be bound to a generation and are dropped.
 OLD_TABLES = ("validators", "signatures")
-COLUMNS = {  # every table: scope and generation first, then what it keeps
-    "source_validators": "source_id TEXT NOT NULL, key TEXT NOT NULL, etag TEXT, last_modified TEXT, "
-                         "PRIMARY KEY (scope, source_id, key)",
-    "source_reads": "source_id TEXT NOT NULL, chunks_stored INTEGER NOT NULL, read_at TEXT NOT NULL, "
-                    "PRIMARY KEY (scope, source_id)",
-    "source_docs": "source_id TEXT NOT NULL, doc_id TEXT NOT NULL, url TEXT NOT NULL, published_at TEXT, "
-                   "stored_at TEXT NOT NULL, PRIMARY KEY (scope, source_id, doc_id)",
-    "doc_signatures": "doc_id TEXT NOT NULL, source_id TEXT NOT NULL, url TEXT NOT NULL, minhash BLOB NOT NULL, "
-                      "PRIMARY KEY (scope, doc_id)",
-}
-TABLES = tuple(COLUMNS)
-SCHEMA = [*(f"DROP TABLE IF EXISTS {t}" for t in OLD_TABLES),
-          *(f"CREATE TABLE IF NOT EXISTS {t} (scope TEXT NOT NULL, generation TEXT NOT NULL, {c})"
-            for t, c in COLUMNS.items())]
+SCHEMA_LOCK = "newsrag.ingest_state.schema"
+TABLES = ("source_validators", "source_reads", "source_docs", "doc_signatures")
+
+
+def schema(db: SqlDb) -> list[str]:
+    """Every table: scope and generation first, then what it keeps. Times are ISO text compared as
+    text (retention, newest generation), so they sort byte by byte (:attr:`SqlDb.ordered_text`)."""
+    time = db.ordered_text
+    columns = {
+        "source_validators": "source_id TEXT NOT NULL, key TEXT NOT NULL, etag TEXT, last_modified TEXT, "
+                             "PRIMARY KEY (scope, source_id, key)",
+        "source_reads": f"source_id TEXT NOT NULL, chunks_stored INTEGER NOT NULL, read_at {time} NOT NULL, "
+                        "PRIMARY KEY (scope, source_id)",
+        "source_docs": f"source_id TEXT NOT NULL, doc_id TEXT NOT NULL, url TEXT NOT NULL, published_at {time}, "
+                       f"stored_at {time} NOT NULL, PRIMARY KEY (scope, source_id, doc_id)",
+        "doc_signatures": f"doc_id TEXT NOT NULL, source_id TEXT NOT NULL, url TEXT NOT NULL, minhash {db.blob} "
+                          "NOT NULL, PRIMARY KEY (scope, doc_id)",
+    }
+    old = [] if db.postgres else [f"DROP TABLE IF EXISTS {t}" for t in OLD_TABLES]  # never another app's table
+    return [*old, *(f"CREATE TABLE IF NOT EXISTS {t} (scope TEXT NOT NULL, generation TEXT NOT NULL, {columns[t]})"
+                    for t in TABLES)]
 
 
 @dataclass(frozen=True)
@@ -58,17 +69,14 @@ class IngestState:
     collection or a new embedding model sharing the file apart; ``generation`` (see :meth:`bind`)
     keeps a re-created collection apart from the data its predecessor held."""
 
-    def __init__(self, path: str | Path, scope: str = "", generation: str = "") -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path, scope: str = "", generation: str = "") -> None:
+        self.location = str(location)  # a SQLite path or a postgresql:// URL
         self.scope = scope
         self.generation = generation
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        for stmt in SCHEMA:
-            self._db.execute(stmt)
-        self._db.commit()
+        self._db = SqlDb(self.location, what="ingestion state", timeout=60)
+        with self._db.transaction(lock=SCHEMA_LOCK):
+            for stmt in schema(self._db):
+                self._db.execute(stmt)
 
     # -- generation ------------------------------------------------------------------------
     def bind(self, generation: str) -> None:
@@ -77,11 +85,9 @@ class IngestState:
 
     def forget_other_generations(self) -> int:
         """Drop the rows of earlier generations of this scope: they describe data that is gone."""
-        with self._lock:
-            gone = sum(self._db.execute(f"DELETE FROM {t} WHERE scope=? AND generation<>?",
-                                        (self.scope, self.generation)).rowcount for t in TABLES)
-            self._db.commit()
-        return gone
+        with self._db.transaction():
+            return sum(self._db.rows_changed(f"DELETE FROM {t} WHERE scope=? AND generation<>?",
+                                             (self.scope, self.generation)) for t in TABLES)
 
     def generations(self) -> list[str]:
         """The generations this scope has rows of, the most recently stored first."""
@@ -99,7 +105,9 @@ class IngestState:
     def save_validators(self, source_id: str, key: str, etag: str | None, last_modified: str | None) -> None:
         if not (etag or last_modified):
             return self.forget_validators(source_id, key)
-        self._write("INSERT OR REPLACE INTO source_validators VALUES (?, ?, ?, ?, ?, ?)",
+        self._write("INSERT INTO source_validators VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, source_id, key) "
+                    "DO UPDATE SET generation=excluded.generation, etag=excluded.etag, "
+                    "last_modified=excluded.last_modified",
                     [(self.scope, self.generation, source_id, key, etag, last_modified)])
 
     def forget_validators(self, source_id: str, key: str | None = None) -> None:
@@ -111,8 +119,9 @@ class IngestState:
 
     # -- reads: what a clean full read left stored ---------------------------------------------
     def record_read(self, source_id: str, chunks_stored: int) -> None:
-        self._write("INSERT OR REPLACE INTO source_reads VALUES (?, ?, ?, ?, ?)",
-                    [(self.scope, self.generation, source_id, chunks_stored, _now())])
+        self._write("INSERT INTO source_reads VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, source_id) "
+                    "DO UPDATE SET generation=excluded.generation, chunks_stored=excluded.chunks_stored, "
+                    "read_at=excluded.read_at", [(self.scope, self.generation, source_id, chunks_stored, _now())])
 
     def chunks_stored(self, source_id: str) -> int | None:
         """Chunks stored under the source after its last clean full read; None: never read."""
@@ -150,7 +159,9 @@ class IngestState:
 
     # -- near-duplicate signatures -------------------------------------------------------------
     def save_signature(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64]) -> None:
-        self._write("INSERT OR REPLACE INTO doc_signatures VALUES (?, ?, ?, ?, ?, ?)",
+        self._write("INSERT INTO doc_signatures VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, doc_id) "
+                    "DO UPDATE SET generation=excluded.generation, source_id=excluded.source_id, "
+                    "url=excluded.url, minhash=excluded.minhash",
                     [(self.scope, self.generation, doc_id, source_id, url,
                       np.asarray(minhash, dtype=np.uint64).tobytes())])
 
@@ -165,23 +176,20 @@ class IngestState:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
-        with self._lock:
-            return self._db.execute(sql, args).fetchone()
+        rows = self._db.execute(sql, args)
+        return rows[0] if rows else None
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        return self._db.execute(sql, args)
 
     def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with self._lock:
+        with self._db.transaction():
             self._db.executemany(sql, rows)
-            self._db.commit()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def _now() -> str:

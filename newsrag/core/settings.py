@@ -177,8 +177,9 @@ class IngestSettings(BaseSettings):
     # The embedded local server shares the embedder's cores, so by default (None) only a remote
     # Weaviate (WEAVIATE_URL set) gets the overlap; measured in bench/ingest.py on 2 cores.
     overlap_writes: bool | None = None
-    state_file: Path | None = None  # default: $NEWSRAG_HOME/ingest-state.sqlite
-    embedding_cache: Path | None = None  # default: $NEWSRAG_HOME/embedding-cache.sqlite
+    # A SQLite path or a postgresql:// URL (kept as given: a Path would fold the URL's "//").
+    state_file: Path | str | None = None  # default: $NEWSRAG_HOME/ingest-state.sqlite
+    embedding_cache: Path | str | None = None  # default: $NEWSRAG_HOME/embedding-cache.sqlite
     max_full_article_fetches: int = Field(50, ge=0)
 
 

@@ -3,6 +3,8 @@ every name any of the four former rules hid is still hidden, by every user of th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,9 +83,9 @@ class _Settings(BaseSettings):
 @pytest.mark.parametrize(("field", "variable"), [("admin_keys", "T_REDACT_ADMIN_KEYS"),
                                                  ("history_url", "T_REDACT_HISTORY_URL")])
 def test_a_settings_error_never_echoes_a_secret_or_url_setting(field: str, variable: str) -> None:
-    given: object = ["s3cret-value"] if field == "admin_keys" else "postgresql://u:s3cret-value@db/x"
+    given: dict[str, Any] = {field: ["s3cret-value"] if field == "admin_keys" else "postgresql://u:s3cret-value@db/x"}
     with pytest.raises(ConfigError, match=variable) as caught:
-        load(_Settings, **{field: given})
+        load(_Settings, **given)
     assert "s3cret-value" not in str(caught.value)
 
 
