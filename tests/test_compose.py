@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from newsrag.core.secret_names import is_secret_name
 from newsrag.core.settings import PLACEHOLDER_SECRETS, WEAVIATE_VERSION
 
 pytestmark = pytest.mark.unit
@@ -40,11 +41,6 @@ ANY_REFERENCE = re.compile(r"\$\{(?P<var>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?[
 URL_PASSWORD = re.compile(r"://[^:/@\s]*:(?P<password>[^@\s]*)@")
 INSTALL_HINT = ("install one: apt-get install -y --no-install-recommends docker-compose "
                 "(or the docker-compose-plugin for `docker compose`)")
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return upper.endswith(("_KEY", "_KEYS")) or "PASSWORD" in upper or "SECRET" in upper
 
 
 def load_compose() -> dict[str, Any]:
