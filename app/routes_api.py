@@ -144,8 +144,8 @@ def search(q: str = Query(..., description="The query."),
     query = check_question(q, svc)
     result = svc.searcher.search(query, filters=filters_from(source, tag, since, until), top_k=top_k,
                                  alpha=alpha, mode=mode)
-    hits = [{"chunk_id": h.uuid, "score": round(h.score, 6), **{k: _jsonable(v) for k, v in h.properties.items()}}
-            for h in result.hits]
+    hits = [{"chunk_id": h.uuid, "score": round(h.score, 6),
+             **{k: _jsonable(v) for k, v in h.chunk.model_dump().items()}} for h in result.hits]
     return {"query": query, "hits": hits, "timings": result.timings}
 
 

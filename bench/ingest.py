@@ -309,7 +309,7 @@ def wrap_stages(stages: Stages, bench: Bench) -> None:
     stages.wrap(ctx.embedder, "embed_documents", EMBED_STAGE, cpu=True)
     stages.wrap(ctx.cache, "get_many", "      cache.get_many")
     stages.wrap(ctx.cache, "put_many", "      cache.put_many")
-    stages.wrap(pipeline, "chunk_properties", "    chunk_properties")
+    stages.wrap(pipeline, "stored_chunk", "    stored_chunk")
     stages.wrap(store, "upsert", "  store.upsert (writer thread; overlapped only with a remote Weaviate)")
     stages.wrap(pipeline, "_finish", "  finish: wait for upsert, delete old, remember")
     stages.wrap(pipeline, "_upserted", "    waiting for the upsert")

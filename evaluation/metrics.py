@@ -169,19 +169,18 @@ def url_matches(url: str, gold: str) -> bool:
 
 
 def _hit_text(hit: Hit) -> str:
-    return str(hit.properties.get("text") or "")
+    return hit.chunk.text
 
 
 def doc_key(hit: Hit) -> str:
     """The document a chunk belongs to: its ``doc_id``, else its url, else the chunk uuid."""
-    return str(hit.properties.get("doc_id") or hit.properties.get("url") or hit.uuid)
+    return hit.chunk.doc_id or hit.chunk.url or hit.uuid
 
 
 def _chunk_is_relevant(hit: Hit, urls: Sequence[str], doc_ids: set[str], spans: Sequence[str]) -> bool:
-    if doc_ids and str(hit.properties.get("doc_id") or "") in doc_ids:
+    if doc_ids and hit.chunk.doc_id in doc_ids:
         return True
-    url = str(hit.properties.get("url") or "")
-    if any(url_matches(url, g) for g in urls):
+    if any(url_matches(hit.chunk.url, g) for g in urls):
         return True
     if spans:
         text = normalize_span(_hit_text(hit))

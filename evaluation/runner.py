@@ -64,9 +64,9 @@ from newsrag.retrieval.search import (
     Searcher,
     SearchResult,
     SearchSettings,
-    as_datetime,
     create_reranker,
 )
+from newsrag.store.protocol import ChunkSearch, ChunkStore
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +80,14 @@ class EmptyIndex(NewsragError):
     """The collection to evaluate does not exist or has no objects."""
 
 
-def snapshot_index(store: Any, vector_name: str, scan_limit: int = 50_000) -> IndexSnapshot:
+def snapshot_index(store: ChunkStore, vector_name: str) -> IndexSnapshot:
     """Object count and newest ``ingested_at`` of the store's collection; :class:`EmptyIndex` when
-    it is missing or empty. Uses ``store.newest_ingested_at()`` when the store has it, else scans
-    ``ingested_at`` (collections up to ``scan_limit`` objects; larger ones record None)."""
-    name = str(getattr(store, "name", "?"))
+    it is missing or empty."""
     count = store.count() if store.exists() else 0
     if count == 0:
-        raise EmptyIndex(f"collection {name} has no objects: run ingestion first (newsrag ingest)")
-    newest_fn = getattr(store, "newest_ingested_at", None)
-    if callable(newest_fn):
-        newest = as_datetime(newest_fn())
-    elif count <= scan_limit:
-        stamps = (as_datetime(p.get("ingested_at")) for _, p in store.iter_properties(["ingested_at"]))
-        newest = max((s for s in stamps if s is not None), default=None)
-    else:
-        newest = None
-    return IndexSnapshot(collection=name, object_count=count, last_ingest_at=newest, vector_name=vector_name)
+        raise EmptyIndex(f"collection {store.name} has no objects: run ingestion first (newsrag ingest)")
+    return IndexSnapshot(collection=store.name, object_count=count, last_ingest_at=store.newest_ingested_at(),
+                         vector_name=vector_name)
 
 
 def retrieval_from_settings(s: SearchSettings | None = None) -> RetrievalConfig:
@@ -162,7 +153,7 @@ class EvalSetup:
     embed: Embed | None = None
 
 
-def make_setup(store: Any, embedder: Any, retrieval: RetrievalConfig | None = None, *,
+def make_setup(store: ChunkSearch, embedder: Any, retrieval: RetrievalConfig | None = None, *,
                generator: str = "extractive", judge: LLMJudge | None = None,
                prompt: PromptRef | None = None, prompt_lookup: PromptLookup | None = None) -> EvalSetup:
     """The answerer for ``retrieval`` (default: :func:`retrieval_from_settings`) and ``generator``.
@@ -190,10 +181,9 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
            judge: LLMJudge | None, embed: Embed | None) -> None:
     gold = (case.gold_urls, case.gold_doc_ids, case.gold_spans)
     flags = em.relevant_chunks(hits, *gold)
-    r.retrieved = [{"rank": i, "chunk_id": h.uuid, "doc_id": str(h.properties.get("doc_id") or ""),
-                    "doc_key": em.doc_key(h), "url": str(h.properties.get("url") or ""),
-                    "title": str(h.properties.get("title") or ""), "score": h.score,
-                    "text": str(h.properties.get("text") or ""), "relevant": flag}
+    r.retrieved = [{"rank": i, "chunk_id": h.uuid, "doc_id": h.chunk.doc_id, "doc_key": em.doc_key(h),
+                    "url": h.chunk.url, "title": h.chunk.title, "score": h.score, "text": h.chunk.text,
+                    "relevant": flag}
                    for i, (h, flag) in enumerate(zip(hits, flags, strict=True), start=1)]
     ranking, relevant = em.doc_relevance(hits, *gold)
     details = {"k": k, "level": "document", "gold_docs": sorted(relevant), "relevant_chunks": sum(flags)}
@@ -201,7 +191,7 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
         r.metrics[name] = MetricValue(value=fn(ranking, relevant, k), method="offline:document", details=details)
     r.answer, r.abstained, r.latency_ms = answer.text, answer.abstained, am.latency(answer)
     r.citations = [c.model_dump(mode="json") for c in answer.citations]
-    texts, ab, q = {h.uuid: str(h.properties.get("text") or "") for h in hits}, answer.abstained, case.question
+    texts, ab, q = {h.uuid: h.chunk.text for h in hits}, answer.abstained, case.question
     for m in (am.faithfulness_offline(answer.text, am.contexts_by_marker(answer.citations, texts), abstained=ab),
               am.answer_relevance_offline(q, answer.text, embed, abstained=ab),
               am.correctness_offline(answer.text, case.reference_answer, abstained=ab),
@@ -313,7 +303,7 @@ def assemble_run(results: Sequence[QuestionResult], golden: GoldenSet, *, index:
         timings=timings, notes=list(notes))
 
 
-def run_eval(golden: GoldenSet, *, store: Any, embedder: Any, retrieval: RetrievalConfig | None = None,
+def run_eval(golden: GoldenSet, *, store: ChunkStore, embedder: Any, retrieval: RetrievalConfig | None = None,
              generator: str = "extractive", setup: EvalSetup | None = None, sample: int | None = None,
              judge: LLMJudge | None = None, progress: ProgressFn | None = None, seed: int = 0,
              prompt_lookup: PromptLookup | None = None) -> EvalRun:
@@ -341,7 +331,7 @@ def run_eval(golden: GoldenSet, *, store: Any, embedder: Any, retrieval: Retriev
 
 def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out: str | Path | None = None,
             sample: int | None = None, judge: bool | None = None, console: Console | None = None,
-            retrieval: RetrievalConfig | None = None, generator: str | None = None, store: Any = None,
+            retrieval: RetrievalConfig | None = None, generator: str | None = None, store: ChunkStore | None = None,
             embedder: Any = None, history: HistoryStore | None = None,
             notifiers: Sequence[Notifier] | None = None, prompt_lookup: PromptLookup | None = None) -> int:
     """``newsrag eval``: run with a progress bar, gate, save, report, notify, print the headline

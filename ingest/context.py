@@ -21,11 +21,12 @@ from newsrag.ingest.fetch import Fetcher, FetchSettings
 from newsrag.ingest.sources import SourceContext
 from newsrag.ingest.state import IngestState
 from newsrag.store.analysis import AnalysisSettings
+from newsrag.store.protocol import ChunkStore
 from newsrag.store.weaviate import WeaviateStore
 
 
 class IngestContext:
-    def __init__(self, settings: IngestSettings | None = None, *, store: WeaviateStore | None = None,
+    def __init__(self, settings: IngestSettings | None = None, *, store: ChunkStore | None = None,
                  embedder: Embedder | None = None, fetch_settings: FetchSettings | None = None,
                  base_dir: Path | None = None, home: Path | None = None) -> None:
         self.settings = settings or load(IngestSettings)
@@ -40,7 +41,7 @@ class IngestContext:
         self.window: tuple[Any, Any] | None = None  # backfill: only articles published in [start, end)
 
     @cached_property
-    def store(self) -> WeaviateStore:
+    def store(self) -> ChunkStore:
         return self._store or WeaviateStore()
 
     @cached_property
@@ -120,7 +121,7 @@ class IngestContext:
     def overlap_writes(self) -> bool:
         if self.settings.overlap_writes is not None:
             return self.settings.overlap_writes
-        return bool(self.store.settings.url)  # a remote Weaviate does not compete for our cores
+        return self.store.remote  # a remote store does not compete for our cores
 
     def ensure_schema(self) -> None:
         if not self._schema_ready:

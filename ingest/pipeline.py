@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from newsrag.core.errors import BatchWriteError, NewsragError, SourceError
+from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
 from newsrag.core.settings import load
 from newsrag.embeddings.cache import embed_cached
 from newsrag.ingest.chunking import embedding_text
@@ -33,7 +34,6 @@ from newsrag.ingest.registry import parse_source
 from newsrag.ingest.sources import get_source
 from newsrag.ingest.state import StoredDoc
 from newsrag.store.analysis import bm25_terms
-from newsrag.core.records import SearchFilters, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -270,8 +270,7 @@ def _prepare(spec: Any, group: list[Article], ctx: IngestContext, report: Ingest
     report.chunks_embedded += embedded
     report.chunks_cached += len(chunks) - embedded
     stemmer = ctx.analysis.stemmer
-    objects = [StoredObject(c.uuid, chunk_properties(a, c, stemmer), vectors[i].tolist())
-               for i, (a, c) in enumerate(chunks)]
+    objects = [stored_chunk(a, c, vectors[i].tolist(), stemmer) for i, (a, c) in enumerate(chunks)]
     return Prepared(group, chunks, objects)
 
 
@@ -310,16 +309,17 @@ def _remember(article: Article, ctx: IngestContext, sig: Any = None) -> None:
 _title_terms = lru_cache(maxsize=1024)(bm25_terms)  # every chunk of an article repeats its title
 
 
-def chunk_properties(article: Article, chunk: Chunk, stemmer: str = "english") -> dict[str, Any]:
+def stored_chunk(article: Article, chunk: Chunk, vector: list[float], stemmer: str = "english") -> StoredObject:
+    """One chunk of an article as the store writes it: its record, vector and BM25 context (the
+    analysed title, then the chunk's neighbourhood, see :mod:`newsrag.store.analysis`)."""
     context = f"{_title_terms(article.title, stemmer)}\n\n{chunk.context or bm25_terms(chunk.text, stemmer)}"
-    return {
-        "text": chunk.text, "context": context, "title": article.title, "url": article.url, "source_id": article.source_id,
-        "doc_id": article.doc_id, "content_hash": article.content_hash, "author": article.author or "",
-        "language": article.language or "", "tags": list(article.tags), "also_sources": [],
-        "published_at": article.published_at, "published_offset": article.published_offset,
-        "ingested_at": datetime.now(UTC),
-        "chunk_index": chunk.chunk_index, "token_count": chunk.token_count,
-    }
+    record = ChunkRecord(
+        text=chunk.text, title=article.title, url=article.url, source_id=article.source_id,
+        doc_id=article.doc_id, content_hash=article.content_hash, author=article.author or "",
+        language=article.language or "", tags=tuple(article.tags), also_sources=(),
+        published_at=article.published_at, published_offset=article.published_offset,
+        ingested_at=datetime.now(UTC), chunk_index=chunk.chunk_index, token_count=chunk.token_count)
+    return StoredObject(chunk.uuid, record, vector, context)
 
 
 def _cutoff(spec: Any) -> datetime | None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from newsrag.core.errors import StoreUnavailable
 from newsrag.core.settings import WeaviateSettings, load
+
+if TYPE_CHECKING:
+    from newsrag.store.weaviate import WeaviateStore
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def _without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def check_store(store: Any = None) -> StoreCheck:
+def check_store(store: WeaviateStore | None = None) -> StoreCheck:
     """Connect to the store and look at its collection (never creates it). ``store``: an open
     :class:`newsrag.store.weaviate.WeaviateStore` (default: one from the settings, closed afterwards).
     Raises StoreUnavailable naming the URL when Weaviate cannot be reached; a refusal (wrong

@@ -1,10 +1,11 @@
 """``newsrag ingest verify``: each source's documents as its state remembers them, against the store.
 
 The state (``newsrag.ingest.state``) remembers every document a source's reads put or found in the store.
-Verifying asks the store which of them it still holds (by their first chunk, the same marker
-``doc_versions`` reads). A repair reads each source with missing documents in full: what the source
-still has is written again, and what it no longer has cannot come back, so the state forgets it
-(after a clean read only: a failed item may be one of them).
+Verifying asks the store which of them it still holds (by their first chunk: the commit marker
+``ChunkStore.doc_versions`` reads, see :mod:`newsrag.store.protocol`). A repair reads each source
+with missing documents in full: what the source still has is written again, and what it no longer
+has cannot come back, so the state forgets it (after a clean read only: a failed item may be one
+of them).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsrag.core.records import SearchFilters
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.models import IngestReport
 from newsrag.ingest.pipeline import run_source
 from newsrag.ingest.registry import load_registry
-from newsrag.core.records import SearchFilters
 
 
 @dataclass

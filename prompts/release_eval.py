@@ -20,6 +20,7 @@ from newsrag.core.errors import NewsragError
 from newsrag.core.settings import load
 from newsrag.prompts.release import ReleaseSettings, opened_registry
 from newsrag.retrieval.generators import PromptRef
+from newsrag.store.protocol import ChunkStore
 
 
 class ReleaseError(NewsragError):
@@ -52,12 +53,12 @@ def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
             "case_ids": select_case_ids(golden, settings.sample), "index": index.model_dump(mode="json")}
 
 
-def index_moved(store: Any, planned: Any) -> str | None:
+def index_moved(store: ChunkStore, planned: Any) -> str | None:
     """Why the store no longer matches the planned snapshot (None when it does)."""
     from newsrag.retrieval.search import as_datetime
 
     count = store.count() if store.exists() else 0
-    newest = as_datetime(store.newest_ingested_at()) if hasattr(store, "newest_ingested_at") else None
+    newest = as_datetime(store.newest_ingested_at())
     if (count, newest) == (planned.object_count, planned.last_ingest_at) or (
             count == planned.object_count and newest is None):
         return None

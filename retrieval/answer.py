@@ -18,12 +18,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from newsrag.core.records import SearchFilters
 from newsrag.core.settings import load
 from newsrag.retrieval.citations import Renumberer, renumber_text
 from newsrag.retrieval.context import ContextBlock, assemble_context
 from newsrag.retrieval.generators.base import Generation, Generator, PromptRef
 from newsrag.retrieval.search import Searcher, SearchResult
-from newsrag.core.records import SearchFilters
 
 
 class AnswerSettings(BaseSettings):
@@ -95,7 +95,7 @@ class _Retrieved:
 
     @property
     def chunks(self) -> list[RetrievedChunk]:
-        return [RetrievedChunk(chunk_id=h.uuid, doc_id=str(h.properties.get("doc_id") or ""), score=h.score)
+        return [RetrievedChunk(chunk_id=h.uuid, doc_id=h.chunk.doc_id, score=h.score)
                 for h in self.result.hits]
 
 

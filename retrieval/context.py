@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from newsrag.retrieval.search import as_datetime
 from newsrag.core.records import Hit
 
 TokenCounter = Callable[[str], int]
@@ -82,9 +81,9 @@ def _admit(hits: list[Hit], max_tokens: int, count_tokens: TokenCounter) -> dict
     used = 0
     for h in hits:
         key = h.doc_id
-        cost = count_tokens(str(h.properties.get("text") or ""))
+        cost = count_tokens(h.chunk.text)
         if key not in admitted:
-            cost += count_tokens(str(h.properties.get("title") or ""))
+            cost += count_tokens(h.chunk.title)
         if used + cost > max_tokens:
             continue
         used += cost
@@ -94,27 +93,26 @@ def _admit(hits: list[Hit], max_tokens: int, count_tokens: TokenCounter) -> dict
 
 def _block(n: int, hits: list[Hit]) -> ContextBlock:
     best = hits[0]  # admitted in score order
-    ordered = sorted(hits, key=lambda h: int(h.properties.get("chunk_index") or 0))
+    ordered = sorted(hits, key=lambda h: h.chunk.chunk_index)
     parts: list[ContextPart] = []
     pieces: list[str] = []
     previous: Hit | None = None
     for h in ordered:
-        text = str(h.properties.get("text") or "").strip()
-        index = int(h.properties.get("chunk_index") or 0)
-        adjacent = previous is not None and index == int(previous.properties.get("chunk_index") or 0) + 1
+        text = h.chunk.text.strip()
+        index = h.chunk.chunk_index
+        adjacent = previous is not None and index == previous.chunk.chunk_index + 1
         if adjacent and previous is not None:
-            text = strip_overlap(str(previous.properties.get("text") or "").strip(), text)
+            text = strip_overlap(previous.chunk.text.strip(), text)
         if pieces and text:
             pieces.append(ADJACENT if adjacent else GAP)
         if text:
             pieces.append(text)
         parts.append(ContextPart(h.uuid, index, text, h.score))
         previous = h
-    p = best.properties
+    chunk = best.chunk
     return ContextBlock(
-        n=n, doc_id=best.doc_id, url=str(p.get("url") or ""), title=str(p.get("title") or ""),
-        published_at=local_time(as_datetime(p.get("published_at")), p.get("published_offset")),
-        source_id=str(p.get("source_id") or ""),
+        n=n, doc_id=best.doc_id, url=chunk.url, title=chunk.title,
+        published_at=local_time(chunk.published_at, chunk.published_offset), source_id=chunk.source_id,
         text="".join(pieces), chunk_ids=tuple(h.uuid for h in ordered), score=best.score,
         parts=tuple(parts),
     )

@@ -59,8 +59,8 @@ class CohereRerankSettings(BaseSettings):
 
 
 def document(hit: Hit) -> str:
-    title = str(hit.properties.get("title") or "").strip()
-    text = str(hit.properties.get("text") or "").strip()
+    title = hit.chunk.title.strip()
+    text = hit.chunk.text.strip()
     return (f"{title}\n{text}" if title else text) or " "  # the API rejects empty documents
 
 

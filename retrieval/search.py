@@ -24,10 +24,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import NewsragError
 from newsrag.core.plugins import PluginRegistry
+from newsrag.core.records import Hit, SearchFilters
 from newsrag.core.settings import load
 from newsrag.embeddings.base import Embedder, vector_name
 from newsrag.store.analysis import AnalysisSettings, bm25_terms
-from newsrag.core.records import Hit, SearchFilters
+from newsrag.store.protocol import ChunkSearch
 
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 1000  # the library bound (benchmarks go deep); the app sets its own, lower one
@@ -93,8 +94,8 @@ def recency_decay(published: Any, half_life_days: float, now: datetime) -> float
 def apply_recency(hits: Sequence[Hit], half_life_days: float, now: datetime | None = None) -> list[Hit]:
     """``score * (0.7 + 0.3 * decay)``, decay = 0.5 ** (age / half-life); re-sorted, stable on ties."""
     now = now or datetime.now(UTC)
-    weighted = [replace(h, score=h.score * (0.7 + 0.3 * recency_decay(h.properties.get("published_at"),
-                                                                          half_life_days, now)))
+    weighted = [replace(h, score=h.score * (0.7 + 0.3 * recency_decay(h.chunk.published_at, half_life_days,
+                                                                          now)))
                 for h in hits]
     return sorted(weighted, key=lambda h: -h.score)
 
@@ -156,7 +157,7 @@ class MMRReranker:
 def similarity_matrix(hits: Sequence[Hit]) -> np.ndarray:
     """Pairwise similarity: the cosine of ``Hit.vector`` where both hits carry one, else the
     Jaccard overlap of their word sets (one sparse-ish matrix product instead of n^2 set operations)."""
-    words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
+    words = [word_set(f"{h.chunk.title} {h.chunk.text}") for h in hits]
     vocab = {w: i for i, w in enumerate(sorted(set().union(*words)))}
     member = np.zeros((len(hits), max(len(vocab), 1)), dtype=np.float32)
     for row, ws in enumerate(words):
@@ -207,7 +208,7 @@ def create_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
 class Searcher:
     """Query -> ranked hits over one store with one embedder (whose named vector it searches)."""
 
-    def __init__(self, store: Any, embedder: Embedder, settings: SearchSettings | None = None,
+    def __init__(self, store: ChunkSearch, embedder: Embedder, settings: SearchSettings | None = None,
                  reranker: Reranker | None = None) -> None:
         self.store = store
         self.embedder = embedder

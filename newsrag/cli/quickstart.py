@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from newsrag.cli.ingest_view import ingest_with_progress
+from newsrag.core.records import ChunkRecord
 from newsrag.embeddings import create_embedder
 from newsrag.retrieval.context import local_time
-from newsrag.retrieval.search import Searcher, as_datetime
+from newsrag.retrieval.search import Searcher
 from newsrag.store.server import LocalWeaviate
 from newsrag.store.weaviate import WeaviateStore
 
@@ -46,9 +47,9 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
         console.print(f"\n{store.count()} chunks in {store.name}. Top hits for: [bold]{question}[/]")
     table = Table("score", "source", "title", "published", "url", "text")
     for hit in hits:
-        p = hit.properties
-        table.add_row(f"{hit.score:.3f}", p["source_id"], p["title"], _day(p),
-                      p["url"], p["text"][:160] + "…")
+        chunk = hit.chunk
+        table.add_row(f"{hit.score:.3f}", chunk.source_id, chunk.title, _day(chunk), chunk.url,
+                      chunk.text[:160] + "…")
     console.print(table)
     from newsrag.cli.ask_view import ask_and_print, serve_app
 
@@ -57,7 +58,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
         serve_app(None, None, console)
 
 
-def _day(properties: dict[str, object]) -> str:
+def _day(chunk: ChunkRecord) -> str:
     """The publisher's own day (the offset it wrote), not UTC's."""
-    when = local_time(as_datetime(properties.get("published_at")), properties.get("published_offset"))
+    when = local_time(chunk.published_at, chunk.published_offset)
     return when.date().isoformat() if when else "unknown"

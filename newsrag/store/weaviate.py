@@ -1,8 +1,12 @@
 """The vector store: the only module in newsrag that imports ``weaviate``.
 
-``WeaviateStore`` wraps one client, opened lazily on first use and closed explicitly. It knows the
-chunk schema (see docs/architecture.md), writes with deterministic ids, deletes by filter and
-searches (hybrid, vector, BM25). Client errors are translated into :mod:`newsrag.core.errors`.
+``WeaviateStore`` wraps one client, opened lazily on first use and closed explicitly. It implements
+:class:`newsrag.store.protocol.ChunkStore`: it knows the chunk schema (see docs/architecture.md),
+writes with deterministic ids, deletes by filter and searches (hybrid, vector, BM25). Client errors
+are translated into :mod:`newsrag.core.errors`.
+
+This module is the one place a :class:`ChunkRecord` is spelled as Weaviate properties
+(:func:`to_properties`, :func:`to_record`); everything else reads the record's typed attributes.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from types import TracebackType
@@ -26,9 +30,9 @@ from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
 from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
+from newsrag.core.records import ChunkRecord, Hit, SearchFilters, StoredObject
 from newsrag.core.settings import WeaviateSettings, load
 from newsrag.store.circuit import QueryGuard
-from newsrag.core.records import Hit, SearchFilters, StoredObject
 
 WRITE_BATCH = 200
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
@@ -44,7 +48,8 @@ def _text(name: str, tokenization: Tokenization = Tokenization.WORD, **kw: Any) 
     return Property(name=name, data_type=DataType.TEXT, tokenization=tokenization, **kw)
 
 
-def chunk_properties() -> list[Property]:
+def chunk_schema() -> list[Property]:
+    """The collection's properties: one per :class:`ChunkRecord` field, and the BM25 ``context``."""
     field = Tokenization.FIELD
     # Prose is searched (BM25), never filtered on: no filterable index, which cost Weaviate about a
     # quarter of its insert CPU (measured on RealTimeQA chunks) for nothing.
@@ -72,7 +77,23 @@ def chunk_properties() -> list[Property]:
 
 
 def returned_properties() -> list[str]:
-    return [p.name for p in chunk_properties() if p.name != "context"]
+    return [p.name for p in chunk_schema() if p.name != "context"]
+
+
+_RECORD_FIELDS = frozenset(ChunkRecord.model_fields)
+
+
+def to_properties(obj: StoredObject) -> dict[str, Any]:
+    """A stored object's record as the collection's properties (arrays as lists), with its context."""
+    chunk = obj.chunk
+    return {**dict(chunk), "tags": list(chunk.tags), "also_sources": list(chunk.also_sources),
+            "context": obj.context}
+
+
+def to_record(properties: Mapping[str, Any]) -> ChunkRecord:
+    """Properties read back as a record. A property the collection lacks or holds null for reads
+    as the field's default; properties that are no record field (``context``) are left out."""
+    return ChunkRecord(**{k: v for k, v in properties.items() if k in _RECORD_FIELDS and v is not None})
 
 
 def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
@@ -140,8 +161,8 @@ def _has_vector(name: str, config: Any) -> bool:
     return name in (config.vector_config or {})
 
 
-def _version(obj: StoredObject) -> tuple[Any, Any]:
-    return obj.properties.get("doc_id"), obj.properties.get("content_hash")
+def _version(obj: StoredObject) -> tuple[str, str]:
+    return obj.chunk.doc_id, obj.chunk.content_hash
 
 
 UNAVAILABLE_ERRORS = (wex.WeaviateConnectionError, wex.WeaviateGRPCUnavailableError, wex.WeaviateTimeoutError,
@@ -176,6 +197,11 @@ class WeaviateStore:
         self._has_properties: list[str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def remote(self) -> bool:
+        """A configured URL: Weaviate on another machine, not competing for this one's cores."""
+        return bool(self.settings.url)
+
     @property
     def client(self) -> weaviate.WeaviateClient:
         if self._client is None:
@@ -266,7 +292,7 @@ class WeaviateStore:
             return
         self._await_index()
         config = self._call(lambda: self._col.config.get())
-        for prop in chunk_properties():  # a collection made by an older newsrag gains new properties
+        for prop in chunk_schema():  # a collection made by an older newsrag gains new properties
             if not _has_property(prop.name, config):
                 self._reconcile(partial(self._col.config.add_property, prop), partial(_has_property, prop.name))
         for name in vector_names:
@@ -324,7 +350,7 @@ class WeaviateStore:
             self._call(lambda: self.client.collections.create(
                 self.name,
                 description=_description(),
-                properties=chunk_properties(),
+                properties=chunk_schema(),
                 vector_config=[Configure.Vectors.self_provided(name=n) for n in vector_names],
                 inverted_index_config=Configure.inverted_index(
                     index_null_state=True, index_timestamps=True,
@@ -366,8 +392,8 @@ class WeaviateStore:
         them were: a write cut short (Weaviate gone mid-batch, an object refused) leaves a version
         without its marker, which the next ingestion writes again instead of skipping it as unchanged."""
         failures: dict[str, str] = {}
-        markers = [o for o in objects if o.properties.get("chunk_index") == 0]
-        self._insert([o for o in objects if o.properties.get("chunk_index") != 0], vector_name, failures)
+        markers = [o for o in objects if o.chunk.is_marker]
+        self._insert([o for o in objects if not o.chunk.is_marker], vector_name, failures)
         torn = {_version(o): failures[o.uuid] for o in objects if o.uuid in failures}
         for o in markers:
             if _version(o) in torn:
@@ -380,7 +406,8 @@ class WeaviateStore:
     def _insert(self, objects: Sequence[StoredObject], vector_name: str, failures: dict[str, str]) -> None:
         for start in range(0, len(objects), WRITE_BATCH):
             part = objects[start:start + WRITE_BATCH]
-            data = [DataObject(properties=o.properties, uuid=o.uuid, vector={vector_name: o.vector}) for o in part]
+            data = [DataObject(properties=to_properties(o), uuid=o.uuid, vector={vector_name: o.vector})
+                    for o in part]
             errors = self._call(partial(self._insert_many, data))
             for index, error in errors.items():
                 failures[part[index].uuid] = getattr(error, "message", str(error))
@@ -470,17 +497,19 @@ class WeaviateStore:
         return touched
 
     def iter_properties(self, properties: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every object's raw properties (the named ones), by cursor: for diagnostics and tests,
+        and no part of :class:`newsrag.store.protocol.ChunkStore`."""
         for obj in self._call(lambda: self._col.iterator(return_properties=list(properties))):
             yield str(obj.uuid), dict(obj.properties)
 
     def newest_ingested_at(self) -> datetime | None:
         res = self._call(lambda: self._col.query.fetch_objects(
             limit=1, sort=Sort.by_property("ingested_at", ascending=False), return_properties=["ingested_at"]))
-        return res.objects[0].properties.get("ingested_at") if res.objects else None
+        return to_record(res.objects[0].properties).ingested_at if res.objects else None
 
-    def get(self, uuid: str) -> dict[str, Any] | None:
+    def get(self, uuid: str) -> ChunkRecord | None:
         obj = self._query(lambda: self._col.query.fetch_object_by_id(uuid, return_properties=self._returned()))
-        return None if obj is None else dict(obj.properties)
+        return None if obj is None else to_record(obj.properties)
 
     def hybrid(self, query: str, vector: Sequence[float], vector_name: str, *, limit: int = 10,
                alpha: float = 0.5, fusion: str = "relative_score", filters: SearchFilters | None = None,
@@ -514,7 +543,7 @@ def _description() -> str:
 
 
 def _hit(obj: Any, score: float | None) -> Hit:
-    return Hit(uuid=str(obj.uuid), score=float(score or 0.0), properties=dict(obj.properties),
+    return Hit(uuid=str(obj.uuid), score=float(score or 0.0), chunk=to_record(obj.properties),
                explain=getattr(obj.metadata, "explain_score", None))
 
 

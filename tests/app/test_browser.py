@@ -87,7 +87,7 @@ def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page:
     from newsrag.embeddings.base import vector_name
     from newsrag.ingest.chunking import embedding_text
     from newsrag.ingest.models import Article
-    from newsrag.ingest.pipeline import chunk_properties
+    from newsrag.ingest.pipeline import stored_chunk
     from newsrag.core.records import StoredObject
 
     services = live_app.services
@@ -98,10 +98,10 @@ def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page:
               '<script>window.__pwned=2</script><img src=x onerror="window.__pwned=3"> '
               'Organisers said the Zephyr lanterns were made by 40 local schools.'))
     store = services.searcher.store  # the app's own store
-    props = chunk_properties(article, _one_chunk(article))
     vec = services.embedder.embed_documents([embedding_text(article.title, article.text)])[0].tolist()
+    written = stored_chunk(article, _one_chunk(article), vec)
     oid = str(uuid_.uuid5(uuid_.NAMESPACE_URL, "hostile-zephyr"))
-    store.upsert([StoredObject(oid, props, vec)], vector_name(services.embedder.model_id))
+    store.upsert([StoredObject(oid, written.chunk, vec, written.context)], vector_name(services.embedder.model_id))
     try:
         page.goto(live_app.url + "/")
         page.fill("#question", "How many visitors did the Zephyr Lantern Festival draw?")

@@ -17,7 +17,7 @@ import pytest
 from newsrag.app.errors import STORE_DOWN
 from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
 from newsrag.embeddings.base import vector_name
-from newsrag.core.records import StoredObject
+from newsrag.core.records import ChunkRecord, StoredObject
 from newsrag.store.server import LocalWeaviate
 from newsrag.store.weaviate import WeaviateStore
 
@@ -64,9 +64,9 @@ def app_client(own_server: LocalWeaviate, embedder: Any, tmp_path: Path) -> Iter
 def _fill(store: WeaviateStore, embedder: Any) -> None:
     name = vector_name(embedder.model_id)
     store.ensure_collection([name])
-    props = {"text": ARTICLE, "title": "Harbor museum reopens", "doc_id": "museum", "chunk_index": 0,
-             "content_hash": "h", "source_id": "metro", "url": "https://metro.test/museum"}
-    store.upsert([StoredObject(str(uuid.uuid4()), props, embedder.embed_documents([ARTICLE])[0].tolist())], name)
+    chunk = ChunkRecord(text=ARTICLE, title="Harbor museum reopens", doc_id="museum", chunk_index=0,
+                        content_hash="h", source_id="metro", url="https://metro.test/museum")
+    store.upsert([StoredObject(str(uuid.uuid4()), chunk, embedder.embed_documents([ARTICLE])[0].tolist())], name)
 
 
 def timed(fn: Any) -> tuple[float, Any]:

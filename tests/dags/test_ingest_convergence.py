@@ -183,13 +183,14 @@ def test_a_version_with_a_refused_chunk_keeps_no_marker(store: Any) -> None:
     """At the store: the first chunk, which marks a version as stored, is held back when another
     chunk of its version is refused, so doc_versions does not see the torn version."""
     from newsrag.core.errors import BatchWriteError
-    from newsrag.core.records import StoredObject
+    from newsrag.core.records import ChunkRecord, StoredObject
 
     store.ensure_collection(["v"])
 
     def chunk(doc: str, index: int, **bad: Any) -> StoredObject:
-        props = {"doc_id": doc, "content_hash": "h1", "chunk_index": index, "text": f"{doc} part {index}", **bad}
-        return StoredObject(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc}:{index}")), props,
+        record = ChunkRecord(doc_id=doc, content_hash="h1", chunk_index=index, text=f"{doc} part {index}")
+        # model_copy does not validate: a wrongly typed field reaches the store, which refuses it
+        return StoredObject(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc}:{index}")), record.model_copy(update=bad),
                             [0.1 * (index + 1), 0.2, 0.3])
 
     torn = [chunk("torn", 0), chunk("torn", 1), chunk("torn", 2, token_count="many")]

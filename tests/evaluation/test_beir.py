@@ -18,7 +18,7 @@ from newsrag.evaluation.beir import (
     write_corpus_jsonl,
 )
 from newsrag.ingest.models import doc_id_for
-from newsrag.core.records import Hit
+from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +59,7 @@ def test_mrr_at_10_and_ndcg_at_10_ignore_relevant_documents_below_rank_10() -> N
 
 
 def chunk(doc: str, index: int, score: float) -> Hit:
-    return Hit(uuid=f"{doc}-{index}", score=score, properties={"doc_id": doc_id_for(doc), "chunk_index": index})
+    return Hit(uuid=f"{doc}-{index}", score=score, chunk=ChunkRecord(doc_id=doc_id_for(doc), chunk_index=index))
 
 
 def test_chunk_hits_map_to_documents_in_the_order_of_each_documents_best_chunk() -> None:
@@ -70,7 +70,7 @@ def test_chunk_hits_map_to_documents_in_the_order_of_each_documents_best_chunk()
 
 def test_a_hit_from_outside_the_corpus_keeps_its_key_and_never_counts() -> None:
     corpus_id = {doc_id_for("d1"): "d1"}
-    hits = [Hit(uuid="u", score=1.0, properties={"doc_id": "stranger"}), chunk("d1", 0, 0.5)]
+    hits = [Hit(uuid="u", score=1.0, chunk=ChunkRecord(doc_id="stranger")), chunk("d1", 0, 0.5)]
     ranked = ranked_documents(hits, corpus_id)
     assert ranked == ["stranger", "d1"]
     assert score_run({"q": ranked}, {"q": {"d1": 1}})["mrr@10"] == 0.5

@@ -21,7 +21,7 @@ from newsrag.evaluation.metrics import (
     summarize,
     url_matches,
 )
-from newsrag.core.records import Hit
+from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ ALL = (hit_at_k, recall_at_k, precision_at_k, mrr, ndcg_at_k)
 
 
 def hit(uuid: str, **props: Any) -> Hit:
-    return Hit(uuid=uuid, score=1.0, properties=props)
+    return Hit(uuid=uuid, score=1.0, chunk=ChunkRecord(**props))
 
 
 # -- hand-computed values ----------------------------------------------------------------------

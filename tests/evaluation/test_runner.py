@@ -46,7 +46,7 @@ from newsrag.evaluation.runner import (
     run_eval,
     snapshot_index,
 )
-from newsrag.core.records import Hit
+from newsrag.core.records import ChunkRecord, Hit
 from newsrag.store.weaviate import WeaviateStore
 from tests.embeddings.fake_providers import (
     FakeProviderServer,
@@ -114,7 +114,7 @@ def good_run(corpus: WeaviateStore, embedder: Any, golden: GoldenSet) -> EvalRun
 
 def _hits(retrieved: list[dict[str, Any]]) -> list[Hit]:
     return [Hit(uuid=d["chunk_id"], score=d["score"],
-                properties={"doc_id": d["doc_id"], "url": d["url"], "title": d["title"], "text": d["text"]})
+                chunk=ChunkRecord(doc_id=d["doc_id"], url=d["url"], title=d["title"], text=d["text"]))
             for d in retrieved]
 
 

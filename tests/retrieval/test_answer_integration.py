@@ -137,17 +137,17 @@ def test_stream_yields_meta_deltas_and_the_same_answer(answerer: Answerer) -> No
 
 def test_source_filter_only_returns_that_source(searcher: Searcher) -> None:
     unfiltered = searcher.search("Harbor Line light rail vote", top_k=10)
-    assert {h.properties["source_id"] for h in unfiltered.hits} - {"tech"}  # others would show up
+    assert {h.chunk.source_id for h in unfiltered.hits} - {"tech"}  # others would show up
     result = searcher.search("Harbor Line light rail vote", filters=SearchFilters(source_ids=("tech",)), top_k=10)
-    assert result.hits and {h.properties["source_id"] for h in result.hits} == {"tech"}
+    assert result.hits and {h.chunk.source_id for h in result.hits} == {"tech"}
 
 
 def test_published_after_filter_only_returns_newer_chunks(searcher: Searcher) -> None:
     cutoff = datetime(2026, 10, 20, tzinfo=UTC)
     unfiltered = searcher.search("Port Calder", top_k=20)
-    assert any((as_datetime(h.properties.get("published_at")) or cutoff) < cutoff for h in unfiltered.hits)
+    assert any((as_datetime(h.chunk.published_at) or cutoff) < cutoff for h in unfiltered.hits)
     result = searcher.search("Port Calder", filters=SearchFilters(published_after=cutoff), top_k=20)
-    dates = [as_datetime(h.properties.get("published_at")) for h in result.hits]
+    dates = [as_datetime(h.chunk.published_at) for h in result.hits]
     assert dates and all(d is not None and d >= cutoff for d in dates)
 
 
@@ -161,6 +161,6 @@ def test_search_modes_all_find_the_gold_article(searcher: Searcher) -> None:
     question = "How much did the Calder Maritime Museum's renovation cost?"
     for mode in ("hybrid", "vector", "bm25"):
         hits = searcher.search(question, mode=mode, top_k=3).hits
-        assert hits[0].properties["url"].endswith("maritime-museum-reopens"), mode
+        assert hits[0].chunk.url.endswith("maritime-museum-reopens"), mode
     with pytest.raises(InvalidQuery):
         searcher.search("   ")

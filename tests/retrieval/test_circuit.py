@@ -15,7 +15,7 @@ import pytest
 from newsrag.core.errors import StoreUnavailable
 from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
 from newsrag.embeddings.base import vector_name
-from newsrag.core.records import StoredObject
+from newsrag.core.records import ChunkRecord, StoredObject
 from newsrag.store.server import LocalWeaviate
 from newsrag.store.weaviate import WeaviateStore
 
@@ -41,8 +41,8 @@ def _fill(store: WeaviateStore, embedder: Any) -> None:
     name = vector_name(embedder.model_id)
     store.ensure_collection([name])
     text = "The harbor museum reopened on Saturday after a two-year renovation."
-    store.upsert([StoredObject(str(uuid.uuid4()), {"text": text, "title": "Museum", "doc_id": "m", "chunk_index": 0,
-                                                   "content_hash": "h", "source_id": "s", "url": "https://x.test/m"},
+    store.upsert([StoredObject(str(uuid.uuid4()), ChunkRecord(text=text, title="Museum", doc_id="m", chunk_index=0,
+                                                              content_hash="h", source_id="s", url="https://x.test/m"),
                                embedder.embed_documents([text])[0].tolist())], name)
 
 
@@ -60,7 +60,7 @@ def test_queries_fail_fast_while_weaviate_is_down_and_recover(own_server: Any, e
     store = WeaviateStore(settings, collection="Circuit")
     try:
         _fill(store, embedder)
-        assert [h.properties["doc_id"] for h in store.bm25("museum")] == ["m"]
+        assert [h.chunk.doc_id for h in store.bm25("museum")] == ["m"]
         server.stop()
 
         first, error = _timed(lambda: store.bm25("museum"))
@@ -80,7 +80,7 @@ def test_queries_fail_fast_while_weaviate_is_down_and_recover(own_server: Any, e
                 break
             time.sleep(0.5)
         assert error is None, f"still unavailable 30 s after the restart: {error}"
-        assert [h.properties["doc_id"] for h in store.bm25("museum")] == ["m"]
+        assert [h.chunk.doc_id for h in store.bm25("museum")] == ["m"]
         assert not store.guard.is_open
     finally:
         store.close()

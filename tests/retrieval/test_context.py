@@ -13,7 +13,7 @@ from newsrag.retrieval.context import (
     default_count_tokens,
     strip_overlap,
 )
-from newsrag.core.records import Hit
+from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 def hit(doc: str, index: int, score: float, text: str | None = None, **props: object) -> Hit:
     properties = {"doc_id": doc, "chunk_index": index, "text": text or f"{doc} chunk {index} body text here.",
                   "title": f"Title {doc}", "url": f"https://example.test/{doc}", "source_id": "src", **props}
-    return Hit(uuid=f"{doc}-{index}", score=score, properties=properties)
+    return Hit(uuid=f"{doc}-{index}", score=score, chunk=ChunkRecord(**properties))
 
 
 def words(n: int, tag: str = "w") -> str:
@@ -79,7 +79,7 @@ def test_default_token_count_is_words_times_1_3_rounded_up() -> None:
 def test_published_at_is_parsed_and_missing_doc_id_falls_back_to_the_chunk() -> None:
     blocks = assemble_context([
         hit("a", 0, 0.9, published_at="2026-10-22T14:00:00Z"),
-        Hit(uuid="lonely", score=0.5, properties={"text": "no doc id here at all", "chunk_index": 0}),
+        Hit(uuid="lonely", score=0.5, chunk=ChunkRecord(text="no doc id here at all", chunk_index=0)),
     ])
     assert blocks[0].published_at == datetime(2026, 10, 22, 14, tzinfo=UTC)
     assert blocks[1].doc_id == "lonely" and blocks[1].published_at is None

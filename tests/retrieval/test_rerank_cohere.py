@@ -15,7 +15,7 @@ from newsrag.core.errors import ConfigError
 from newsrag.providers.cohere import CohereSettings
 from newsrag.retrieval.rerank_cohere import CohereReranker, CohereRerankSettings
 from newsrag.retrieval.search import Reranker, Searcher, SearchSettings
-from newsrag.core.records import Hit
+from newsrag.core.records import ChunkRecord, Hit
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 
@@ -45,8 +45,8 @@ def cohere_rerank(scores: dict[int, float] | None = None) -> Callable[[Received]
 
 
 def hits(n: int = 4) -> list[Hit]:
-    return [Hit(uuid=f"h{i}", score=1.0 - i / 10, properties={
-        "title": f"Title {i}" if i != 2 else "", "text": f"Chunk text number {i}.", "doc_id": f"d{i}"})
+    return [Hit(uuid=f"h{i}", score=1.0 - i / 10, chunk=ChunkRecord(
+        title=f"Title {i}" if i != 2 else "", text=f"Chunk text number {i}.", doc_id=f"d{i}"))
         for i in range(n)]
 
 
@@ -88,7 +88,7 @@ def test_request_shape_and_reordering_by_relevance(server: Srv, waits: Waits) ->
     assert req.json["documents"] == ["Title 0\nChunk text number 0.", "Title 1\nChunk text number 1.",
                                      "Chunk text number 2.", "Title 3\nChunk text number 3."]
     assert [h.uuid for h in got] == ["h3", "h2", "h1"] and [h.score for h in got] == [0.9, 0.6333, 0.3667]
-    assert got[0].properties == hits(4)[3].properties
+    assert got[0].chunk == hits(4)[3].chunk
 
 
 def test_top_n_is_capped_at_the_number_of_hits_and_tiny_inputs_send_nothing(server: Srv) -> None:

@@ -29,7 +29,7 @@ from newsrag.retrieval.search import (
     fuse_by_document,
     recency_decay,
 )
-from newsrag.core.records import Hit, SearchFilters
+from newsrag.core.records import ChunkRecord, Hit, SearchFilters
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +78,7 @@ def hit(name: str, score: float, text: str = "", published: datetime | None = No
         vector: list[float] | None = None) -> Hit:
     props = {"text": text or f"{name} distinct words {name}", "title": "", "doc_id": doc or name,
              "chunk_index": 0, "published_at": published, "url": f"https://x.test/{name}", "source_id": "s"}
-    return Hit(uuid=name, score=score, properties=props, vector=vector)
+    return Hit(uuid=name, score=score, chunk=ChunkRecord(**props), vector=vector)
 
 
 def searcher(hits: list[Hit], **settings: Any) -> tuple[Searcher, FakeStore, FakeEmbedder]:
@@ -233,7 +233,7 @@ def naive_mmr(hits: list[Hit], lambda_: float, top_k: int) -> list[str]:
         return len(a & b) / len(a | b) if a or b else 0.0
 
     best = max(h.score for h in hits)
-    words = [word_set(f"{h.properties.get('title', '')} {h.properties.get('text', '')}") for h in hits]
+    words = [word_set(f"{h.chunk.title} {h.chunk.text}") for h in hits]
     chosen: list[int] = []
     while len(chosen) < min(top_k, len(hits)):
         def gain(i: int) -> float:

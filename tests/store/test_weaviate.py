@@ -1,17 +1,21 @@
-"""The store against the real Weaviate: write embedded texts, read them back by vector and hybrid."""
+"""The Weaviate store against the real Weaviate, beyond the ChunkStore contract (conformance.py):
+its schema, BM25 parameters, races of parallel writers, client errors and older collections."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.core.settings import WeaviateSettings
 from newsrag.embeddings.base import vector_name
-from newsrag.core.records import SearchFilters, StoredObject
-from newsrag.store.weaviate import WeaviateStore, chunk_properties
+from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
+from newsrag.store import weaviate as weaviate_store
+from newsrag.store.weaviate import WeaviateStore, chunk_schema
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +30,24 @@ TEXTS = [
 def objects(embedder, texts=TEXTS) -> list[StoredObject]:
     vectors = embedder.embed_documents([t for _, t in texts])
     return [
-        StoredObject(str(uuid.uuid5(uuid.NAMESPACE_URL, doc)), {
-            "text": text, "title": doc, "doc_id": doc, "chunk_index": 0, "content_hash": "h1",
-            "source_id": "fixture", "published_at": datetime(2026, 1, i + 1, tzinfo=UTC)}, vectors[i].tolist())
+        StoredObject(str(uuid.uuid5(uuid.NAMESPACE_URL, doc)), ChunkRecord(
+            text=text, title=doc, doc_id=doc, chunk_index=0, content_hash="h1",
+            source_id="fixture", published_at=datetime(2026, 1, i + 1, tzinfo=UTC)), vectors[i].tolist())
         for i, (doc, text) in enumerate(texts)
     ]
+
+
+def raw_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The raw properties of every object the store reads back from now on (before they become records)."""
+    seen: list[dict[str, Any]] = []
+    to_record = weaviate_store.to_record
+
+    def spy(properties: Any) -> ChunkRecord:
+        seen.append(dict(properties))
+        return to_record(properties)
+
+    monkeypatch.setattr(weaviate_store, "to_record", spy)
+    return seen
 
 
 def test_write_then_read_back_by_near_vector_and_hybrid(store: WeaviateStore, embedder) -> None:
@@ -40,9 +57,9 @@ def test_write_then_read_back_by_near_vector_and_hybrid(store: WeaviateStore, em
     assert store.count() == 4
     question = "Which city will get a light rail line to the airport?"
     qv = embedder.embed_query(question)
-    assert store.near_vector(qv, name, limit=2)[0].properties["doc_id"] == "rail"
+    assert store.near_vector(qv, name, limit=2)[0].chunk.doc_id == "rail"
     hits = store.hybrid(question, qv, name, limit=2, alpha=0.5)
-    assert hits[0].properties["doc_id"] == "rail"
+    assert hits[0].chunk.doc_id == "rail"
     assert hits[0].score >= hits[1].score
 
 
@@ -59,7 +76,7 @@ def test_filters_and_deletes(store: WeaviateStore, embedder) -> None:
     store.ensure_collection([name])
     store.upsert(objects(embedder), name)
     after = SearchFilters(published_after=datetime(2026, 1, 3, tzinfo=UTC))
-    assert {h.properties["doc_id"] for h in store.bm25("the", limit=10, filters=after)} <= {"chips", "vote"}
+    assert {h.chunk.doc_id for h in store.bm25("the", limit=10, filters=after)} <= {"chips", "vote"}
     assert store.count(after) == 2
     assert store.doc_versions(["rail", "missing"]) == {"rail": {"h1"}}
     assert store.delete_doc_except("rail", "h1") == 0
@@ -71,7 +88,8 @@ def test_failed_objects_raise_one_error_listing_their_ids(store: WeaviateStore, 
     name = vector_name(embedder.model_id)
     store.ensure_collection([name])
     good = objects(embedder)
-    bad = [StoredObject(o.uuid, {**o.properties, "chunk_index": "not-an-int"}, o.vector) for o in good[:2]]
+    # model_copy does not validate: the wrongly typed field reaches Weaviate, which refuses it
+    bad = [replace(o, chunk=o.chunk.model_copy(update={"chunk_index": "not-an-int"})) for o in good[:2]]
     with pytest.raises(BatchWriteError) as info:
         store.upsert(bad + good[2:], name)
     assert set(info.value.failures) == {bad[0].uuid, bad[1].uuid}
@@ -91,20 +109,25 @@ def test_conflicting_ports_are_a_config_error() -> None:
         s.count()
 
 
-def test_the_bm25_context_is_searched_but_never_returned(store: WeaviateStore, embedder) -> None:
+def test_the_bm25_context_is_searched_but_never_returned(store: WeaviateStore, embedder,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     name = vector_name(embedder.model_id)
     store.ensure_collection([name])
     assert store.bm25_params() == (1.2, 0.4)  # a new collection gets the shipped BM25 parameters
     objs = objects(embedder)
-    objs[1].properties["context"] = objs[1].properties["text"] + " The lighthouse keeper measured the surge."
+    objs[1] = replace(objs[1], context=objs[1].chunk.text + " The lighthouse keeper measured the surge.")
     store.upsert(objs, name)
+    reads = raw_reads(monkeypatch)
     hits = store.bm25("lighthouse keeper", query_properties=["title^2", "text", "context"])
-    assert [h.properties["doc_id"] for h in hits] == ["storm"]  # found through its neighbours' words
-    assert "context" not in hits[0].properties and hits[0].properties["text"].startswith("A tropical storm")
+    assert [h.chunk.doc_id for h in hits] == ["storm"]  # found through its neighbours' words
+    assert "context" not in reads[0] and hits[0].chunk.text.startswith("A tropical storm")
     assert store.bm25("lighthouse keeper", query_properties=["title", "text"]) == []
     qv = embedder.embed_query("lighthouse")
-    assert all("context" not in h.properties for h in store.hybrid("lighthouse", qv, name, limit=4))
-    assert "context" not in (store.get(objs[1].uuid) or {"context": 1})
+    reads.clear()
+    assert len(store.hybrid("lighthouse", qv, name, limit=4)) == len(reads) == 4
+    assert all("context" not in r for r in reads)
+    reads.clear()
+    assert store.get(objs[1].uuid) is not None and len(reads) == 1 and "context" not in reads[0]
 
 
 def test_an_older_collection_gains_new_properties_and_bm25_parameters_can_change(store: WeaviateStore,
@@ -220,17 +243,24 @@ def test_weaviate_dying_mid_batch_is_retryable(store: WeaviateStore, embedder, m
     assert info.value.retryable and "Weaviate unavailable" in str(info.value)
 
 
-def test_a_collection_older_than_a_new_property_still_answers(store: WeaviateStore, embedder) -> None:
+def test_a_collection_older_than_a_new_property_still_answers(store: WeaviateStore, embedder,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A collection written before a property joined the schema (published_offset) answers queries
     before the next ingestion adds the property, instead of failing every search."""
     from weaviate.classes.config import Configure
 
     name = vector_name(embedder.model_id)
-    old_schema = [p for p in chunk_properties() if p.name != "published_offset"]
+    old_schema = [p for p in chunk_schema() if p.name != "published_offset"]
     store.client.collections.create(store.name, properties=old_schema,
                                     vector_config=[Configure.Vectors.self_provided(name=name)])
+    newer = weaviate_store.to_properties  # the objects as an older newsrag wrote them: without the property
+    monkeypatch.setattr(weaviate_store, "to_properties",
+                        lambda obj: {k: v for k, v in newer(obj).items() if k != "published_offset"})
     store.upsert(objects(embedder), name)
+    monkeypatch.setattr(weaviate_store, "to_properties", newer)
+    reads = raw_reads(monkeypatch)
     hits = store.bm25("rail")
-    assert hits and "published_offset" not in hits[0].properties
+    assert hits and "published_offset" not in reads[0] and hits[0].chunk.published_offset is None
     store.ensure_collection([name])  # an ingestion adds the property; queries then return it
-    assert "published_offset" in store.bm25("rail")[0].properties
+    reads.clear()
+    assert store.bm25("rail") and "published_offset" in reads[0]
