@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
+from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
 from newsrag.core.settings import WeaviateSettings
 from newsrag.embeddings.base import vector_name
-from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
 from newsrag.store import weaviate as weaviate_store
 from newsrag.store.weaviate import WeaviateStore, chunk_schema
 
