@@ -25,10 +25,12 @@ from tests.ingest.feedgen import paragraphs
 
 pytestmark = pytest.mark.unit
 
-DELAY = 0.4
-# How much later than its turn a request may reach the server (connect, send, a busy machine): the
-# spacing checked is the delay less this, a check of the spacing, not a performance bound.
-SLACK = 0.1
+DELAY = 0.8
+# How much later than its turn a request may reach the server (connect, send, a busy machine: the
+# previous request's arrival can be late by as much, which shortens the gap seen): the spacing
+# checked is the delay less this, a check of the spacing, not a performance bound. Without the
+# delay the gaps are a few milliseconds, so half the delay still tells the two apart.
+SLACK = 0.4
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 HTML = "text/html; charset=utf-8"
 
