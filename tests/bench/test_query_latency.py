@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +105,16 @@ def test_the_generators_embedder_tells_question_lookups_from_sentence_embeddings
     assert taken["question_calls"] == 2 and taken["embed@question_calls"] == 1
     assert taken["sentence_vectors_items"] == 2 and taken["embed@sentence_vectors_items"] == 2
     assert (embedder.model_id, embedder.dimensions) == ("fake/8", 8)
+
+
+@pytest.fixture(autouse=True)
+def _unregister_the_profiled_generator() -> Iterator[None]:
+    """The profiled generator is registered in process; other tests list the generators' names."""
+    from newsrag.retrieval.generators import GENERATORS
+
+    yield
+    if GENERATOR in GENERATORS:
+        del GENERATORS[GENERATOR]
 
 
 BLOCK = ContextBlock(
