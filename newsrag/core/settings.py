@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar, cast
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -135,6 +136,12 @@ def load(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: An
     return cast(S, cls.model_construct(_fields_set=built.model_fields_set, **dict(built)))
 
 
+def defaults(cls: type[S]) -> S:
+    """``cls`` with its documented defaults only: what a library object uses when its caller passed
+    no settings (the library never falls back on the process environment)."""
+    return load(cls, {})
+
+
 def _reading(cls: type[S], environ: Mapping[str, str]) -> type[S]:
     """``cls`` with its sources replaced: init arguments, then ``environ`` (no process environment,
     no dotenv or secrets files)."""
@@ -217,6 +224,11 @@ class Settings:
     def value(self, name: str, default: str | None = None) -> str | None:
         """One raw variable of this root's environment (``${VAR}`` references in sources.yaml)."""
         return self._environ.get(name, default)
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The captured environment, read-only: what a child process (weaviate-server, go) inherits."""
+        return MappingProxyType(self._environ)
 
     def __repr__(self) -> str:  # never the environment: it holds secrets
         return f"Settings({len(self._environ)} variables, {len(self._models)} models built)"
