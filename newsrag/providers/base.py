@@ -7,8 +7,9 @@ what is its own: where to connect (:meth:`ProviderClient._resolve_connection`, f
 provider's), how to retry (:meth:`ProviderClient._retry_policy`) and, for embedders, which rate
 governor limits it. The base does the rest, once for all:
 
-* the provider's settings (``<PROVIDER>_API_KEY``, ``<PROVIDER>_BASE_URL``) are read on first use,
-  never at import or construction;
+* the provider's settings (``<PROVIDER>_API_KEY``, ``<PROVIDER>_BASE_URL``) come in through the
+  constructor, built by the edge that read the environment (none given: the documented defaults,
+  never the process environment);
 * on first use the key is checked (missing: ConfigError naming the variable, unless the consumer
   allows a keyless compatible server; a placeholder outside development: ConfigError, via
   :func:`~newsrag.core.settings.check_secret`), then the SDK is imported (missing: SetupError naming
@@ -35,7 +36,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from newsrag.core.errors import ConfigError, ProviderError, SetupError
-from newsrag.core.settings import check_secret, load
+from newsrag.core.settings import check_secret, defaults
 from newsrag.providers.governor import RateGovernor
 from newsrag.providers.retry import RetryPolicy
 
@@ -75,7 +76,7 @@ class ProviderClient(ABC, Generic[A]):
     key_variable: str = ""  # the provider's key variable, "OPENAI_API_KEY"
     purpose: str = ""  # who needs the key, in the missing-key error: "the openai embedder"
     keyless_hint: str = ""  # how to do without a key, appended to that error
-    settings_class: type[BaseSettings]  # the provider's settings (an Account), read on first use
+    settings_class: type[BaseSettings]  # the provider's settings (an Account); its defaults when none is given
     model: str
 
     def __init__(self, provider_settings: A | None = None, *,
@@ -114,9 +115,10 @@ class ProviderClient(ABC, Generic[A]):
 
     @property
     def provider_settings(self) -> A:
-        """The provider's settings (key, base URL, ...), read on first use."""
+        """The provider's settings (key, base URL, ...) given to the constructor; without them the
+        documented defaults (no key), so a missing key is named when the client is first needed."""
         if self._provider_settings is None:
-            self._provider_settings = cast(A, load(self.settings_class))
+            self._provider_settings = cast(A, defaults(self.settings_class))
         return self._provider_settings
 
     @property

@@ -1,6 +1,7 @@
-"""The provider client base (newsrag.providers.base) with a fake SDK: the key read on first use and
-checked, the SDK guard, translation of the SDK's errors, retries of retryable errors only, the
-governor's accounting, and close()."""
+"""The provider client base (newsrag.providers.base) with a fake SDK: the account settings given to
+the constructor (defaults without them, never the environment), the key checked on first use, the
+SDK guard, translation of the SDK's errors, retries of retryable errors only, the governor's
+accounting, and close()."""
 
 from __future__ import annotations
 
@@ -120,13 +121,24 @@ def replies(*outcomes: Any) -> Callable[[Any], str]:
 
 # -- settings, key, SDK ------------------------------------------------------------------------
 
-def test_the_provider_settings_are_read_on_first_use(monkeypatch: pytest.MonkeyPatch, _fake_sdk: ModuleType) -> None:
-    client = FakeClient()
-    monkeypatch.setenv("FAKE_API_KEY", KEY)  # after construction
-    monkeypatch.setenv("FAKE_BASE_URL", "http://127.0.0.1:9")
+def test_the_provider_settings_come_through_the_constructor(monkeypatch: pytest.MonkeyPatch,
+                                                            _fake_sdk: ModuleType) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", "fk-from-the-environment")  # an edge's business, never the base's
+    client = FakeClient(FakeSettings(api_key=SecretStr(KEY), base_url="http://127.0.0.1:9"))
+    assert client.resources == []  # the SDK client is created on first use, not at construction
     sdk_client = client.client
     assert (sdk_client.key, sdk_client.base_url, sdk_client.sdk) == (KEY, "http://127.0.0.1:9", _fake_sdk)
     assert client.client is sdk_client and client.secret() == KEY
+
+
+def test_without_provider_settings_the_defaults_apply_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_API_KEY", KEY)
+    monkeypatch.setenv("FAKE_BASE_URL", "http://127.0.0.1:9")
+    client = FakeClient()
+    assert (client.provider_settings.api_key, client.provider_settings.base_url) == (None, None)
+    with pytest.raises(ConfigError, match="FAKE_API_KEY is not set"):
+        _ = client.client
+    assert client.secret() is None
 
 
 def test_a_missing_key_is_a_config_error_naming_the_variable_unless_keyless() -> None:
