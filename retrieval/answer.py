@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.records import SearchFilters
-from newsrag.core.settings import load
+from newsrag.core.settings import defaults
 from newsrag.retrieval.citations import Renumberer, renumber_text
 from newsrag.retrieval.context import ContextBlock, assemble_context
 from newsrag.retrieval.generators.base import Generation, Generator, PromptRef
@@ -104,7 +104,7 @@ class Answerer:
                  prompt: PromptRef | None = None) -> None:
         self.searcher = searcher
         self.generator = generator
-        self.settings = settings or load(AnswerSettings)
+        self.settings = settings or defaults(AnswerSettings)
         self.prompt = prompt
 
     def ask(self, question: str, *, filters: SearchFilters | None = None, top_k: int | None = None,

@@ -16,8 +16,9 @@ when the client is created, before the request.
 
 Settings ``NEWSRAG_COHERE_RERANK_*``: ``MODEL`` (rerank-v3.5), ``TIMEOUT`` (10 s),
 ``MAX_RETRIES`` (2), ``MAX_RETRY_WAIT`` (5 s); the key and base URL are ``COHERE_API_KEY`` and
-``COHERE_BASE_URL`` (:class:`~newsrag.providers.cohere.CohereSettings`), read on first use by the
-client base (:class:`~newsrag.providers.cohere.CohereClient`). This module imports nothing from
+``COHERE_BASE_URL`` (:class:`~newsrag.providers.cohere.CohereSettings`); both models come in
+through the constructor (the ``cohere`` reranker factory reads them from the root settings), the key
+is checked on first use by the client base (:class:`~newsrag.providers.cohere.CohereClient`). This module imports nothing from
 ``newsrag.retrieval.search``, so that module can import it at load time.
 """
 
@@ -35,7 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ProviderError
 from newsrag.core.records import Hit
-from newsrag.core.settings import load
+from newsrag.core.settings import defaults
 from newsrag.providers.base import Connection
 from newsrag.providers.cohere import CohereClient, CohereSettings
 from newsrag.providers.errors import malformed
@@ -74,7 +75,7 @@ class CohereReranker(CohereClient[CohereSettings]):
                  provider_settings: CohereSettings | None = None, *,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(provider_settings, sleep=sleep)
-        self.settings = settings or load(CohereRerankSettings)
+        self.settings = settings or defaults(CohereRerankSettings)
         self.model = self.settings.model
 
     def _resolve_connection(self) -> Connection:

@@ -5,8 +5,10 @@ rerank, cut to ``top_k``.
 scores (recency weighting changes the score, reranking only changes the order) and per-stage timings.
 
 Reranking is behind the small :class:`Reranker` protocol. :data:`RERANKERS` maps a name of the
-``newsrag.rerankers`` entry-point group to a factory ``(SearchSettings, Embedder) -> Reranker``: newsrag's
-own ``none``, ``mmr`` and ``cohere`` (``newsrag.retrieval.rerank_cohere``, imported on first use), or a plugin's.
+``newsrag.rerankers`` entry-point group to a factory ``(SearchSettings, Embedder, Settings) -> Reranker``
+(``Settings``: the configuration root, where a reranker reads its own settings; a factory without
+that argument is still called): newsrag's own ``none``, ``mmr`` and ``cohere``
+(``newsrag.retrieval.rerank_cohere``, imported on first use), or a plugin's.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newsrag.core.errors import NewsragError
 from newsrag.core.plugins import PluginRegistry
 from newsrag.core.records import Hit, SearchFilters
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings
 from newsrag.embeddings.base import Embedder, vector_name
+from newsrag.retrieval.factories import call_factory
 from newsrag.store.analysis import AnalysisSettings, bm25_terms
 from newsrag.store.protocol import ChunkSearch
 
@@ -177,45 +180,56 @@ def similarity_matrix(hits: Sequence[Hit]) -> np.ndarray:
     return sim
 
 
-def no_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
+def no_reranker(settings: SearchSettings, embedder: Embedder, root: Settings | None = None) -> Reranker:
     return NoRerank()
 
 
-def mmr_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
+def mmr_reranker(settings: SearchSettings, embedder: Embedder, root: Settings | None = None) -> Reranker:
     return MMRReranker(settings.mmr_lambda)
 
 
-def cohere_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
-    from newsrag.retrieval.rerank_cohere import (
-        CohereReranker,  # imported on use: needs the cohere settings
+def cohere_reranker(settings: SearchSettings, embedder: Embedder, root: Settings | None = None) -> Reranker:
+    from newsrag.providers.cohere import CohereSettings
+    from newsrag.retrieval.rerank_cohere import (  # imported on use: the cohere client
+        CohereReranker,
+        CohereRerankSettings,
     )
 
-    return CohereReranker()
+    root = root or Settings({})
+    return CohereReranker(root.get(CohereRerankSettings), root.get(CohereSettings))
 
 
-RerankerFactory = Callable[[SearchSettings, Embedder], Reranker]
+RerankerFactory = Callable[..., Reranker]  # (SearchSettings, Embedder, Settings); older ones without Settings
 # The three above are newsrag's entry points of the group (pyproject.toml), as a plugin's would be.
 RERANKERS: PluginRegistry[RerankerFactory] = PluginRegistry(
     "newsrag.rerankers", "reranker", setting="NEWSRAG_SEARCH_RERANK")
 
 
-def create_reranker(settings: SearchSettings, embedder: Embedder) -> Reranker:
-    return RERANKERS.load(settings.rerank)(settings, embedder)
+def create_reranker(settings: SearchSettings, embedder: Embedder, root: Settings | None = None) -> Reranker:
+    """The reranker ``settings.rerank`` names; it reads its own settings from ``root`` (default:
+    ``settings`` over the documented defaults)."""
+    root = root or Settings({}, settings)
+    return call_factory(RERANKERS.load(settings.rerank), settings, embedder, settings=root)
 
 
 # -- search ----------------------------------------------------------------------------------
 
 class Searcher:
-    """Query -> ranked hits over one store with one embedder (whose named vector it searches)."""
+    """Query -> ranked hits over one store with one embedder (whose named vector it searches).
 
-    def __init__(self, store: ChunkSearch, embedder: Embedder, settings: SearchSettings | None = None,
+    ``settings`` is the configuration root (search, query analysis and the reranker's own settings
+    come from it) or just the search settings (the rest: the documented defaults); None: the defaults.
+    """
+
+    def __init__(self, store: ChunkSearch, embedder: Embedder, settings: SearchSettings | Settings | None = None,
                  reranker: Reranker | None = None) -> None:
+        root = _root(settings)
         self.store = store
         self.embedder = embedder
-        self.settings = settings or load(SearchSettings)
-        self.reranker = reranker or create_reranker(self.settings, embedder)
+        self.settings = root.get(SearchSettings)
+        self.reranker = reranker or create_reranker(self.settings, embedder, root)
         self.vector_name = vector_name(embedder.model_id)
-        self.analysis = load(AnalysisSettings)
+        self.analysis = root.get(AnalysisSettings)
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
                alpha: float | None = None, mode: Mode = "hybrid") -> SearchResult:
@@ -274,6 +288,13 @@ class Searcher:
             return fuse_by_document(keyword, dense, alpha, self.settings.normalize)[:limit]
         return list(self.store.hybrid(query, vector, self.vector_name, limit=limit, alpha=alpha,
                                       fusion=self.settings.fusion, filters=filters, query_properties=props))
+
+
+def _root(settings: SearchSettings | Settings | None) -> Settings:
+    """The root a searcher reads from: the one given, else the defaults (with these search settings)."""
+    if isinstance(settings, Settings):
+        return settings
+    return Settings({}) if settings is None else Settings({}, settings)
 
 
 def _min_max(scores: dict[str, float]) -> dict[str, float]:

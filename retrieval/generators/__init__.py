@@ -2,8 +2,11 @@
 
 newsrag's own generators (``extractive``, the offline default; ``openai`` and ``cohere``, the chat
 models) are entry points of its distribution, declared in ``pyproject.toml`` exactly as a
-third-party package declares its own. An entry point is a factory ``(Embedder | None) -> Generator``,
-imported only when chosen, so choosing ``extractive`` never imports openai or cohere.
+third-party package declares its own. An entry point is a factory
+``(Embedder | None, Settings) -> Generator``, imported only when chosen, so choosing ``extractive``
+never imports openai or cohere. ``Settings`` is the configuration root the edge built: a factory
+reads its generator's settings from it (a plugin's factory its own class, the same way); a factory
+taking the embedder only is still called (:mod:`newsrag.retrieval.factories`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from newsrag.core.plugins import PluginRegistry
+from newsrag.core.settings import Settings
 from newsrag.embeddings.base import Embedder
+from newsrag.retrieval.factories import call_factory
 from newsrag.retrieval.generators.base import (
     Citation,
     Generation,
@@ -22,7 +27,7 @@ from newsrag.retrieval.generators.base import (
     stream_whole,
 )
 
-GeneratorFactory = Callable[[Embedder | None], Generator]
+GeneratorFactory = Callable[..., Generator]  # (Embedder | None, Settings); older ones (Embedder | None)
 
 GENERATORS: PluginRegistry[GeneratorFactory] = PluginRegistry("newsrag.generators", "generator")
 
@@ -36,8 +41,10 @@ def available() -> list[str]:
     return GENERATORS.names()
 
 
-def create_generator(name: str = "extractive", embedder: Embedder | None = None) -> Generator:
-    return GENERATORS.load(name)(embedder)
+def create_generator(name: str = "extractive", embedder: Embedder | None = None,
+                     settings: Settings | None = None) -> Generator:
+    """The generator called ``name``, configured from ``settings`` (default: the documented defaults)."""
+    return call_factory(GENERATORS.load(name), embedder, settings=settings or Settings({}))
 
 
 __all__ = [

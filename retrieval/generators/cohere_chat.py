@@ -9,8 +9,9 @@ document/citation mode is not used: the context travels in the prompt like for e
 
 Settings: ``NEWSRAG_COHERE_CHAT_MODEL`` (command-a-03-2025), ``_TIMEOUT`` (60), ``_MAX_RETRIES``
 (3), ``_MAX_RETRY_WAIT`` (30); the key and base URL are ``COHERE_API_KEY``/``COHERE_BASE_URL``
-(:class:`~newsrag.providers.cohere.CohereSettings`), read on first use by the client base
-(:class:`~newsrag.providers.cohere.CohereClient`). Errors follow :mod:`.openai_chat`:
+(:class:`~newsrag.providers.cohere.CohereSettings`); both models come in through the constructor
+(the ``cohere`` factory reads them from the root settings), the key is checked on first use by the
+client base (:class:`~newsrag.providers.cohere.CohereClient`). Errors follow :mod:`.openai_chat`:
 408/429/5xx/timeouts retried (only before the first streamed text), everything else a
 ProviderError; no text -> non-retryable.
 """
@@ -27,7 +28,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings, defaults
 from newsrag.embeddings.base import Embedder
 from newsrag.providers.base import Connection
 from newsrag.providers.cohere import CohereClient, CohereSettings
@@ -66,7 +67,7 @@ class CohereChatGenerator(ChatGenerator, CohereClient[CohereSettings]):
                  provider_settings: CohereSettings | None = None, *,
                  sleep: Callable[[float], None] = time.sleep, today: Callable[[], date] | None = None,
                  templates: Path | None = None) -> None:
-        self.settings = settings or load(CohereChatSettings)
+        self.settings = settings or defaults(CohereChatSettings)
         ChatGenerator.__init__(self, self.settings.model, max_retries=self.settings.max_retries,
                                max_retry_wait=self.settings.max_retry_wait, sleep=sleep, today=today,
                                templates=templates)
@@ -107,5 +108,6 @@ class CohereChatGenerator(ChatGenerator, CohereClient[CohereSettings]):
 
 
 @register(NAME)
-def _create(embedder: Embedder | None) -> CohereChatGenerator:
-    return CohereChatGenerator()
+def _create(embedder: Embedder | None, settings: Settings | None = None) -> CohereChatGenerator:
+    root = settings or Settings({})
+    return CohereChatGenerator(root.get(CohereChatSettings), root.get(CohereSettings))

@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.settings import load
+from newsrag.core.settings import EmbeddingSettings, Settings, defaults
 from newsrag.embeddings.base import Embedder, Vectors
 from newsrag.retrieval.context import ContextBlock
 from newsrag.retrieval.generators.answer_rank import (
@@ -255,7 +255,7 @@ class ExtractiveGenerator:
 
     def __init__(self, embedder: Embedder, settings: ExtractiveSettings | None = None) -> None:
         self.embedder = embedder
-        self.settings = settings or load(ExtractiveSettings)
+        self.settings = settings or defaults(ExtractiveSettings)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -373,9 +373,10 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 # The `extractive` entry point of the newsrag.generators group (pyproject.toml).
-def _create(embedder: Embedder | None) -> ExtractiveGenerator:
+def _create(embedder: Embedder | None, settings: Settings | None = None) -> ExtractiveGenerator:
+    root = settings or Settings({})
     if embedder is None:
         from newsrag.embeddings import create_embedder
 
-        embedder = create_embedder()
-    return ExtractiveGenerator(embedder)
+        embedder = create_embedder(root.get(EmbeddingSettings))
+    return ExtractiveGenerator(embedder, root.get(ExtractiveSettings))

@@ -5,10 +5,10 @@ vLLM, LM Studio, ...) through a base URL.
 ``model_parameters`` (temperature, max_tokens, top_p, seed, stop, presence/frequency penalty);
 ``stream=True`` for :meth:`stream`. Prompting, citations and abstention: :mod:`.llm`.
 
-Settings (``NEWSRAG_OPENAI_CHAT_*``, read when the generator is created): ``MODEL``
+Settings (``NEWSRAG_OPENAI_CHAT_*``, :class:`OpenAIChatSettings`, given to the constructor): ``MODEL``
 (gpt-4o-mini), ``TIMEOUT`` (60 s per request / between streamed chunks), ``MAX_RETRIES`` (3),
 ``MAX_RETRY_WAIT`` (30 s: a longer Retry-After fails at once), and ``BASE_URL``/``API_KEY`` for a
-chat server other than ``OPENAI_BASE_URL``. The key and base URL are read on first use; with
+chat server other than ``OPENAI_BASE_URL``. The key is checked on first use; with
 ``NEWSRAG_OPENAI_CHAT_BASE_URL`` set, ``OPENAI_API_KEY`` is never sent there (set
 ``NEWSRAG_OPENAI_CHAT_API_KEY`` if that server needs a key). A key is required only for the
 default OpenAI endpoint.
@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.settings import check_secret, load
+from newsrag.core.settings import Settings, check_secret, defaults
 from newsrag.embeddings.base import Embedder
 from newsrag.providers.base import Connection
 from newsrag.providers.errors import malformed
@@ -80,7 +80,7 @@ class OpenAIChatGenerator(ChatGenerator, OpenAIClient[OpenAISettings]):
                  provider_settings: OpenAISettings | None = None, *,
                  sleep: Callable[[float], None] = time.sleep, today: Callable[[], date] | None = None,
                  templates: Path | None = None) -> None:
-        self.settings = settings or load(OpenAIChatSettings)
+        self.settings = settings or defaults(OpenAIChatSettings)
         ChatGenerator.__init__(self, self.settings.model, max_retries=self.settings.max_retries,
                                max_retry_wait=self.settings.max_retry_wait, sleep=sleep, today=today,
                                templates=templates)
@@ -130,5 +130,6 @@ class OpenAIChatGenerator(ChatGenerator, OpenAIClient[OpenAISettings]):
 
 
 @register(NAME)
-def _create(embedder: Embedder | None) -> OpenAIChatGenerator:
-    return OpenAIChatGenerator()
+def _create(embedder: Embedder | None, settings: Settings | None = None) -> OpenAIChatGenerator:
+    root = settings or Settings({})
+    return OpenAIChatGenerator(root.get(OpenAIChatSettings), root.get(OpenAISettings))

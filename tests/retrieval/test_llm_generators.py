@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ProviderError
+from newsrag.core.settings import Settings
 from newsrag.core.templates import PromptError, templates_dir
 from newsrag.providers.cohere import CohereSettings
 from newsrag.providers.openai import OpenAISettings
@@ -372,10 +373,26 @@ def test_openai_compatible_servers_get_their_own_base_url_and_never_the_openai_k
 def test_registered_by_name_and_configured_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSRAG_OPENAI_CHAT_MODEL", "gpt-4.1-mini")
     monkeypatch.setenv("NEWSRAG_COHERE_CHAT_MODEL", "command-r-08-2024")
-    openai_gen, cohere_gen = create_generator("openai"), create_generator("cohere")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("COHERE_BASE_URL", "http://127.0.0.1:9")
+    root = Settings()  # what an edge builds from the environment and hands to the factories
+    openai_gen, cohere_gen = create_generator("openai", settings=root), create_generator("cohere", settings=root)
     assert isinstance(openai_gen, OpenAIChatGenerator) and openai_gen.model == "gpt-4.1-mini"
     assert isinstance(cohere_gen, CohereChatGenerator) and cohere_gen.model == "command-r-08-2024"
+    assert openai_gen.provider_settings.base_url == "http://127.0.0.1:9/v1"  # the account: the root's too
+    assert cohere_gen.provider_settings.base_url == "http://127.0.0.1:9"
     assert openai_gen.prompt == PromptRef("news-answer", "1")
+
+
+def test_without_root_settings_a_generator_has_the_defaults_not_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_OPENAI_CHAT_MODEL", "gpt-4.1-mini")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("NEWSRAG_COHERE_CHAT_MODEL", "command-r-08-2024")
+    monkeypatch.setenv("COHERE_API_KEY", KEY)
+    for gen in (create_generator("openai"), OpenAIChatGenerator(), create_generator("cohere"), CohereChatGenerator()):
+        assert gen.model in ("gpt-4o-mini", "command-a-03-2025")
+        assert isinstance(gen, OpenAIChatGenerator | CohereChatGenerator) and gen.provider_settings.api_key is None
 
 
 @KITS

@@ -12,10 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.records import ChunkRecord, Hit
+from newsrag.core.settings import Settings
 from newsrag.providers.cohere import CohereSettings
 from newsrag.retrieval.rerank_cohere import CohereReranker, CohereRerankSettings
-from newsrag.retrieval.search import Reranker, Searcher, SearchSettings
-from newsrag.core.records import ChunkRecord, Hit
+from newsrag.retrieval.search import Reranker, Searcher, SearchSettings, create_reranker
 from tests.embeddings import fake_providers as fp
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
 
@@ -154,7 +155,21 @@ def test_a_missing_key_is_a_config_error(server: Srv) -> None:
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSRAG_COHERE_RERANK_MODEL", "rerank-english-v3.0")
-    assert CohereReranker().model == "rerank-english-v3.0"
+    monkeypatch.setenv("COHERE_BASE_URL", "http://127.0.0.1:9")
+    root = Settings()  # what an edge builds from the environment and hands to the searcher
+    reranker = create_reranker(SearchSettings(rerank="cohere"), _Embedder(), root)  # type: ignore[arg-type]
+    assert isinstance(reranker, CohereReranker) and reranker.model == "rerank-english-v3.0"
+    assert reranker.provider_settings.base_url == "http://127.0.0.1:9"
+    searcher = Searcher(_Store(), _Embedder(), root.replace(SearchSettings(rerank="cohere")))  # type: ignore[arg-type]
+    assert isinstance(searcher.reranker, CohereReranker) and searcher.reranker.model == "rerank-english-v3.0"
+
+
+def test_without_root_settings_the_defaults_apply_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_COHERE_RERANK_MODEL", "rerank-english-v3.0")
+    monkeypatch.setenv("COHERE_API_KEY", KEY)
+    for reranker in (CohereReranker(), create_reranker(SearchSettings(rerank="cohere"), _Embedder())):  # type: ignore[arg-type]
+        assert isinstance(reranker, CohereReranker) and reranker.model == "rerank-v3.5"
+        assert reranker.provider_settings.api_key is None
 
 
 class _Store:
