@@ -44,11 +44,12 @@ def session_tmp() -> Path:
 
 @pytest.fixture(scope="session")
 def weaviate_server() -> Iterator[object]:
-    """A real weaviate-server on free loopback ports in a temp folder, shared by the session."""
-    from newsrag.core.settings import LocalWeaviateSettings, PathSettings
+    """A real weaviate-server on free loopback ports in a temp folder, shared by the session. The
+    tests are an edge: the root settings come from the session's environment (NEWSRAG_HOME above)."""
+    from newsrag.core.settings import LocalWeaviateSettings, Settings
     from newsrag.store.server import LocalWeaviate
 
-    server = LocalWeaviate(PathSettings(), LocalWeaviateSettings(http_port=0, grpc_port=0))
+    server = LocalWeaviate.from_settings(Settings().replace(LocalWeaviateSettings(http_port=0, grpc_port=0)))
     server.install()
     state = server.start()
     try:
@@ -65,10 +66,12 @@ def collection_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store(weaviate_server: object, collection_name: str) -> Iterator[object]:
-    """A WeaviateStore on a collection of its own, dropped after the test."""
+    """A WeaviateStore on a collection of its own, dropped after the test (the session's server:
+    the root settings of the session's environment)."""
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    s = WeaviateStore(collection=collection_name)
+    s = WeaviateStore(Settings(), collection=collection_name)
     try:
         yield s
     finally:
@@ -167,7 +170,7 @@ def feed_server() -> Iterator[FeedServer]:
 def corpus_collection(weaviate_server: object, embedder: object, tmp_path_factory: pytest.TempPathFactory
                       ) -> Iterator[str]:
     """The project's example corpus ingested once into a collection of its own."""
-    from newsrag.core.settings import IngestSettings
+    from newsrag.core.settings import IngestSettings, Settings
     from newsrag.ingest.context import IngestContext
     from newsrag.ingest.pipeline import run_source
     from newsrag.ingest.registry import load_registry
@@ -175,7 +178,7 @@ def corpus_collection(weaviate_server: object, embedder: object, tmp_path_factor
 
     name = f"TCorpus{uuid.uuid4().hex[:8]}"
     registry = load_registry(REPO / "examples" / "sources.offline.yaml")
-    store = WeaviateStore(collection=name)
+    store = WeaviateStore(Settings(), collection=name)
     with IngestContext(IngestSettings(), store=store, embedder=embedder,  # type: ignore[arg-type]
                        home=tmp_path_factory.mktemp("corpus-ingest"), base_dir=Path(registry.base_dir)) as ctx:
         reports = [run_source(spec, ctx) for spec in registry.enabled()]

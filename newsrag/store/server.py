@@ -2,7 +2,9 @@
 
 This module never imports the ``weaviate`` client: it manages a process and talks plain HTTP.
 State (pid, ports, data folder, version) lives in ``$NEWSRAG_HOME/weaviate.json`` so any process
-on the machine (CLI, tests, Airflow workers) can find and reuse the running server.
+on the machine (CLI, tests, Airflow workers) can find and reuse the running server. Its settings
+and the environment its child processes (``go install``, the server) inherit come from the root
+:class:`~newsrag.core.settings.Settings` an edge built (:meth:`LocalWeaviate.from_settings`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
 from newsrag.core.errors import ServerError, SetupError
-from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, Settings
 
 MODULE = "github.com/weaviate/weaviate/cmd/weaviate-server"
 BINARY = "weaviate-server"
@@ -44,14 +47,20 @@ class ServerState:
 
 @dataclass
 class LocalWeaviate:
-    """One embedded server, identified by its home folder."""
+    """One embedded server, identified by its home folder. ``environ`` is what its child processes
+    inherit (PATH, HOME, ...: ``go install`` needs them); empty by default, as the library never
+    reads the process environment: an edge passes its root's (:meth:`from_settings`)."""
 
     paths: PathSettings
     settings: LocalWeaviateSettings
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never shown
 
     @classmethod
-    def from_env(cls) -> LocalWeaviate:
-        return cls(load(PathSettings), load(LocalWeaviateSettings))
+    def from_settings(cls, settings: Settings | None = None) -> LocalWeaviate:
+        """The server the root describes (``NEWSRAG_HOME``, ``NEWSRAG_WEAVIATE_*``), its child
+        processes given the root's environment; None: the defaults and an empty environment."""
+        root = settings if settings is not None else Settings({})
+        return cls(root.get(PathSettings), root.get(LocalWeaviateSettings), root.environ)
 
     # -- locations -------------------------------------------------------------------------
     @property
@@ -91,7 +100,7 @@ class LocalWeaviate:
         return f"go install {MODULE}@v{self.settings.version}"
 
     def _go_install(self) -> None:
-        go = shutil.which("go")
+        go = shutil.which("go", path=self.environ.get("PATH", os.defpath))
         if go is None:
             raise SetupError(
                 "the Go toolchain ('go') is not on PATH; install Go >= 1.26, then run "
@@ -99,7 +108,7 @@ class LocalWeaviate:
             )
         gobin = self.cached_binary.parent
         gobin.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "GOBIN": str(gobin), "CGO_ENABLED": "0"}
+        env = {**self.environ, "GOBIN": str(gobin), "CGO_ENABLED": "0"}
         proc = subprocess.run(
             [go, "install", f"{MODULE}@v{self.settings.version}"],
             env=env, capture_output=True, text=True, check=False,
@@ -171,7 +180,7 @@ class LocalWeaviate:
         http_port = pick_port(s.host, s.http_port)
         grpc_port = pick_port(s.host, s.grpc_port, avoid={http_port})
         internal = self._internal_ports({http_port, grpc_port})
-        env = server_env(self.data_dir, grpc_port, internal)
+        env = server_env(self.data_dir, grpc_port, internal, self.environ)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
@@ -242,9 +251,12 @@ class LocalWeaviate:
         return True
 
 
-def server_env(data_dir: Path, grpc_port: int, internal_ports: list[int]) -> dict[str, str]:
+def server_env(data_dir: Path, grpc_port: int, internal_ports: list[int],
+               environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: its configuration, and of ``environ`` (the root's) only what a
+    process needs to run (never the secrets it may hold)."""
     gossip, data, raft, raft_rpc = internal_ports
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "LANG", "TZ")}
+    keep = {k: v for k, v in (environ or {}).items() if k in ("PATH", "HOME", "TMPDIR", "LANG", "TZ")}
     return {
         **keep,
         "PERSISTENCE_DATA_PATH": str(data_dir.resolve()),

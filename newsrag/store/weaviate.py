@@ -31,8 +31,9 @@ from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
 from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.core.records import ChunkRecord, Hit, SearchFilters, StoredObject
-from newsrag.core.settings import WeaviateSettings, load
+from newsrag.core.settings import Settings, WeaviateSettings, defaults
 from newsrag.store.circuit import QueryGuard
+from newsrag.store.server import LocalWeaviate
 
 WRITE_BATCH = 200
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
@@ -96,15 +97,16 @@ def to_record(properties: Mapping[str, Any]) -> ChunkRecord:
     return ChunkRecord(**{k: v for k, v in properties.items() if k in _RECORD_FIELDS and v is not None})
 
 
-def connect(settings: WeaviateSettings) -> weaviate.WeaviateClient:
-    """Open a client: ``WEAVIATE_URL`` when set, else the local server started by newsrag."""
+def connect(settings: WeaviateSettings, local: LocalWeaviate | None = None) -> weaviate.WeaviateClient:
+    """Open a client: ``WEAVIATE_URL`` when set, else the local server started by newsrag (``local``,
+    default: the one of the default home)."""
     timeout = Timeout(init=min(settings.timeout, 30), query=settings.timeout, insert=settings.timeout * 4)
     extra = AdditionalConfig(timeout=timeout)
     auth = Auth.api_key(settings.api_key.get_secret_value()) if settings.api_key else None
     try:
         if settings.url:
             return _connect_url(settings, extra, auth)
-        return _connect_local(extra)
+        return _connect_local(local or LocalWeaviate.from_settings(), extra)
     except (wex.WeaviateConnectionError, wex.WeaviateStartUpError, wex.WeaviateGRPCUnavailableError) as exc:
         where = settings.url or "the local server"
         raise StoreUnavailable(f"cannot reach Weaviate at {where}: {_short(exc)}") from None
@@ -134,22 +136,18 @@ def _connect_url(settings: WeaviateSettings, extra: AdditionalConfig, auth: Any)
     )
 
 
-def _connect_local(extra: AdditionalConfig) -> weaviate.WeaviateClient:
-    from newsrag.store.server import LocalWeaviate
-
-    state = LocalWeaviate.from_env().read_state()
+def _connect_local(local: LocalWeaviate, extra: AdditionalConfig) -> weaviate.WeaviateClient:
+    state = local.read_state()
     if state is None:
         raise StoreUnavailable("no Weaviate configured: run `newsrag weaviate start` or set WEAVIATE_URL")
     return weaviate.connect_to_local(host=state.host, port=state.http_port, grpc_port=state.grpc_port,
                                      additional_config=extra)
 
 
-def _ready_url(settings: WeaviateSettings) -> str | None:
+def _ready_url(settings: WeaviateSettings, local: LocalWeaviate) -> str | None:
     if settings.url:
         return f"{settings.url.rstrip('/')}/v1/.well-known/ready"
-    from newsrag.store.server import LocalWeaviate
-
-    state = LocalWeaviate.from_env().read_state()
+    state = local.read_state()
     return f"{state.http_url}/v1/.well-known/ready" if state else None
 
 
@@ -187,10 +185,19 @@ def _short(exc: Exception) -> str:
 
 
 class WeaviateStore:
-    """One collection of news chunks. Use as a context manager or call :meth:`close`."""
+    """One collection of news chunks. Use as a context manager or call :meth:`close`.
 
-    def __init__(self, settings: WeaviateSettings | None = None, collection: str | None = None) -> None:
-        self.settings = settings or load(WeaviateSettings)
+    ``settings``: the :class:`WeaviateSettings`, or the root :class:`Settings`, from which the store
+    takes those and its local server's (``NEWSRAG_HOME``, used when no ``WEAVIATE_URL`` is set);
+    None: the defaults. ``local`` names the local server explicitly (it wins over the root's)."""
+
+    def __init__(self, settings: WeaviateSettings | Settings | None = None, collection: str | None = None, *,
+                 local: LocalWeaviate | None = None) -> None:
+        root = settings if isinstance(settings, Settings) else None
+        if isinstance(settings, Settings):
+            settings = settings.get(WeaviateSettings)
+        self.settings: WeaviateSettings = settings or defaults(WeaviateSettings)
+        self.local = local or LocalWeaviate.from_settings(root)
         self.name = collection or self.settings.collection
         self._client: weaviate.WeaviateClient | None = None
         self._guard: QueryGuard | None = None
@@ -205,7 +212,7 @@ class WeaviateStore:
     @property
     def client(self) -> weaviate.WeaviateClient:
         if self._client is None:
-            self._client = connect(self.settings)
+            self._client = connect(self.settings, self.local)
         return self._client
 
     def close(self) -> None:
@@ -233,7 +240,7 @@ class WeaviateStore:
     def ready_now(self) -> bool:
         """Weaviate's readiness over plain HTTP with a 1 s timeout, without the client (which may
         be inside its retries)."""
-        url = _ready_url(self.settings)
+        url = _ready_url(self.settings, self.local)
         try:
             return url is not None and httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:

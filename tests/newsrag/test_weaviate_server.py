@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from newsrag.core.errors import ServerError, SetupError
-from newsrag.core.settings import LocalWeaviateSettings, PathSettings
-from newsrag.store.server import LocalWeaviate, pick_port
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, Settings
+from newsrag.store.server import LocalWeaviate, pick_port, server_env
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def server_in(home: Path, **settings: object) -> LocalWeaviate:
-    return LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(**settings))  # type: ignore[arg-type]
+    """A server as an edge makes it: its child processes get the (test's) process environment."""
+    return LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(**settings),  # type: ignore[arg-type]
+                         dict(os.environ))
 
 
 @pytest.mark.unit
@@ -44,6 +46,31 @@ def test_missing_go_names_the_install_command(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(SetupError) as info:
         server.install()
     assert "go install github.com/weaviate/weaviate/cmd/weaviate-server@v" in str(info.value)
+
+
+@pytest.mark.unit
+def test_go_is_looked_up_on_the_roots_path_not_the_process_one(tmp_path: Path) -> None:
+    """The process PATH may hold go; the root's does not: the root is what the library uses."""
+    root = Settings({"NEWSRAG_HOME": str(tmp_path / "home"), "PATH": str(tmp_path),
+                     "NEWSRAG_WEAVIATE_BUILD_CACHE": str(tmp_path / "empty-cache")})
+    with pytest.raises(SetupError, match=r"\('go'\) is not on PATH"):
+        LocalWeaviate.from_settings(root).install()
+
+
+@pytest.mark.unit
+def test_the_server_is_the_roots_and_its_children_inherit_the_roots_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_HOME", str(tmp_path / "process-home"))
+    monkeypatch.setenv("HOME", "/process-home")
+    root = Settings({"NEWSRAG_HOME": str(tmp_path / "root-home"), "NEWSRAG_WEAVIATE_HTTP_PORT": "8123",
+                     "PATH": "/root/bin", "OPENAI_API_KEY": "sk-never-inherited"})
+    server = LocalWeaviate.from_settings(root)
+    assert (server.state_file, server.settings.http_port) == (tmp_path / "root-home" / "weaviate.json", 8123)
+    assert "sk-never" not in repr(server)
+    env = server_env(tmp_path / "data", 50061, [1, 2, 3, 4], server.environ)
+    assert env["PATH"] == "/root/bin" and "HOME" not in env and "OPENAI_API_KEY" not in env
+    assert env["GRPC_PORT"] == "50061" and env["RAFT_PORT"] == "3"
+    assert LocalWeaviate.from_settings().state_file == Path(".newsrag") / "weaviate.json"  # no root: the defaults
 
 
 @pytest.mark.unit

@@ -12,7 +12,7 @@ import pytest
 
 from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
 from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
-from newsrag.core.settings import WeaviateSettings
+from newsrag.core.settings import Settings, WeaviateSettings
 from newsrag.embeddings.base import vector_name
 from newsrag.store import weaviate as weaviate_store
 from newsrag.store.weaviate import WeaviateStore, chunk_schema
@@ -150,7 +150,7 @@ def test_parallel_writers_may_race_to_create_the_collection(store: WeaviateStore
     """Mapped ingest tasks start together on a first run: each sees no collection and creates it.
     The loser must carry on with the winner's collection, not fail its source."""
     name = vector_name(embedder.model_id)
-    with WeaviateStore(collection=store.name) as winner:
+    with WeaviateStore(Settings(), collection=store.name) as winner:
         winner.ensure_collection([name])
     calls: list[bool] = []
     real_exists = store.exists
@@ -176,7 +176,7 @@ def test_parallel_writers_may_race_to_migrate_an_older_collection(store: Weaviat
                                     vector_config=[Configure.Vectors.self_provided(name=name)])
 
     def migrate(_: int) -> None:
-        with WeaviateStore(collection=store.name) as s:
+        with WeaviateStore(Settings(), collection=store.name) as s:
             s.ensure_collection([name, "other_model"])
 
     with ThreadPoolExecutor(4) as pool:
