@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from newsrag.core.errors import ConfigError
-from newsrag.core.settings import EmbeddingSettings, load
+from newsrag.core.settings import EmbeddingSettings, Settings, load
 from newsrag.embeddings.base import Vectors, normalize
 from newsrag.embeddings.registry import register
 from newsrag.providers.base import Connection
@@ -75,15 +75,24 @@ class CohereEmbedder(CohereClient[CohereEmbeddingSettings]):
     purpose = "the cohere embedder"
 
     def __init__(self, settings: EmbeddingSettings | None = None,
-                 provider_settings: CohereEmbeddingSettings | None = None, *,
+                 provider_settings: CohereEmbeddingSettings | None = None, *, root: Settings | None = None,
                  governor: RateGovernor | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        """``provider_settings`` (the ``COHERE_*`` account, limits), or the ``root`` to read them
+        from on first use (a bad value stops only a run that embeds); neither: the defaults."""
         super().__init__(provider_settings, sleep=sleep)
-        self.settings = settings or load(EmbeddingSettings, provider=PROVIDER)
+        self._root = root
+        self.settings = settings or load(EmbeddingSettings, {}, provider=PROVIDER)  # the defaults
         self.model, self._dims, self._dims_param = resolve_model(self.settings)
         explicit = "batch_size" in self.settings.model_fields_set
         self.batch_size = min(self.settings.batch_size if explicit else MAX_TEXTS, MAX_TEXTS)
         self._governor = governor
+
+    @property
+    def provider_settings(self) -> CohereEmbeddingSettings:
+        if self._provider_settings is None and self._root is not None:
+            self._provider_settings = self._root.get(CohereEmbeddingSettings)
+        return super().provider_settings
 
     @property
     def model_id(self) -> str:
@@ -155,5 +164,6 @@ class CohereEmbedder(CohereClient[CohereEmbeddingSettings]):
 
 
 @register(PROVIDER)
-def _create(settings: EmbeddingSettings) -> CohereEmbedder:
-    return CohereEmbedder(settings)
+def _create(settings: EmbeddingSettings, root: Settings | None = None) -> CohereEmbedder:
+    """The entry point: the provider's account settings (``COHERE_*``) from the root, on first use."""
+    return CohereEmbedder(settings, root=root)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from newsrag.core.errors import EmbeddingError
-from newsrag.core.settings import EmbeddingSettings
+from newsrag.core.settings import EmbeddingSettings, defaults
 from newsrag.embeddings.base import Vectors, normalize
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -56,7 +56,7 @@ class LocalEmbedder:
     model, which is why the chunker splits with this model's own tokenizer."""
 
     def __init__(self, settings: EmbeddingSettings | None = None, model_path: str | None = None) -> None:
-        self.settings = settings or EmbeddingSettings()
+        self.settings = settings or defaults(EmbeddingSettings)
         self._path = model_path or self.settings.model or str(bundled_model_path())
         self._model: Any = None
         self._queries: dict[str, Vectors] = {}
@@ -107,6 +107,7 @@ class LocalEmbedder:
         self._model = None
 
 
-# The `local` entry point of the newsrag.embedders group (pyproject.toml).
+# The `local` entry point of the newsrag.embedders group (pyproject.toml); it needs nothing from the
+# root, so it takes the older one-argument form (newsrag.core.plugins.call_factory).
 def _create(settings: EmbeddingSettings) -> LocalEmbedder:
     return LocalEmbedder(settings)

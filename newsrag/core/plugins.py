@@ -14,11 +14,13 @@ embed newsrag use that, and it wins over an entry point of the same name.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, MutableMapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import TypeVar, cast
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -147,6 +149,27 @@ class PluginRegistry(MutableMapping[str, T]):
             return self.check(obj)
         except TypeError as exc:
             raise PluginLoadError(self.group, name, provider, str(exc)) from None
+
+
+def call_factory(factory: Callable[..., T], *args: object, settings: Settings) -> T:
+    """``factory(*args, settings)``: a factory gets the configuration root (``settings``) last, so a
+    plugin reads its own settings class from it as newsrag's factories do. A factory written before
+    the root was passed takes one argument fewer; it is still called, without it."""
+    if _accepts(factory, *args, settings):
+        return factory(*args, settings)
+    return factory(*args)
+
+
+def _accepts(factory: Callable[..., object], *args: object) -> bool:
+    try:
+        signature = inspect.signature(factory)
+    except ValueError:  # no signature to read (a C callable): assume the current contract
+        return True
+    try:
+        signature.bind(*args)
+    except TypeError:
+        return False
+    return True
 
 
 def _provider(ep: EntryPoint) -> str:

@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ConfigError, ProviderError
-from newsrag.core.settings import EmbeddingSettings, load
+from newsrag.core.settings import EmbeddingSettings, Settings, load
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.embeddings.base import normalize
 from newsrag.embeddings.cohere import CohereEmbedder, CohereEmbeddingSettings
@@ -254,6 +254,12 @@ def test_budget_exceeded_sends_nothing(kit: Kit, server: Srv, waits: Waits) -> N
     assert not info.value.retryable and len(server.requests) == 1
 
 
+def created_at_an_edge(kit: Kit) -> Embedder:
+    """``create_embedder`` as an edge calls it: with the root of the environment the test set up,
+    choosing ``kit``'s provider."""
+    return create_embedder(Settings().replace(load(EmbeddingSettings, provider=kit.name)))
+
+
 @KITS
 @pytest.mark.parametrize("key", [None, "changeme"])
 def test_missing_or_placeholder_key_is_a_config_error_on_first_use(
@@ -262,7 +268,7 @@ def test_missing_or_placeholder_key_is_a_config_error_on_first_use(
     if key:
         monkeypatch.setenv(f"{kit.var}_API_KEY", key)
     monkeypatch.setenv(f"{kit.var}_BASE_URL", kit.base(server))
-    emb = create_embedder(load(EmbeddingSettings, provider=kit.name))  # the key is not read yet
+    emb = created_at_an_edge(kit)  # the key is not read yet
     with pytest.raises(ConfigError, match=f"{kit.var}_API_KEY" + (".*placeholder" if key else " is not set")) as info:
         emb.embed_documents(["a"])
     assert "changeme" not in str(info.value) and server.requests == []
@@ -280,7 +286,7 @@ def test_key_never_appears_in_repr_and_bad_numbers_name_their_variable(
     assert KEY not in repr(settings) and KEY not in str(settings) and KEY not in settings.model_dump_json()
     monkeypatch.setenv(f"{kit.var}_TIMEOUT", "-1")
     with pytest.raises(ConfigError, match=f"{kit.var}_TIMEOUT") as info:
-        create_embedder(load(EmbeddingSettings, provider=kit.name)).embed_documents(["a"])
+        created_at_an_edge(kit).embed_documents(["a"])
     assert KEY not in str(info.value)
 
 
@@ -289,7 +295,7 @@ def test_registry_creates_the_provider_from_the_environment(
         kit: Kit, server: Srv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"{kit.var}_API_KEY", KEY)
     monkeypatch.setenv(f"{kit.var}_BASE_URL", kit.base(server))
-    emb = create_embedder(load(EmbeddingSettings, provider=kit.name))
+    emb = created_at_an_edge(kit)
     assert isinstance(emb, kit.embedder)
     assert emb.embed_documents(["a", "b"]).shape == (2, kit.native) and server.requests[0].bearer == KEY
     assert emb.governor is emb.governor and emb.governor.requests == 1  # the process-wide one
@@ -297,3 +303,21 @@ def test_registry_creates_the_provider_from_the_environment(
     assert emb._client is None
     assert emb.embed_query("again").shape == (kit.native,) and len(server.requests) == 2  # reopened
     emb.close()
+
+
+@KITS
+def test_the_registry_reads_the_account_from_the_root_never_the_process_environment(
+        kit: Kit, server: Srv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Airflow task's root holds the Connection's key; the worker's environment does not."""
+    root = Settings({f"{kit.var}_API_KEY": KEY, f"{kit.var}_BASE_URL": kit.base(server),
+                     "NEWSRAG_EMBED_PROVIDER": kit.name})
+    emb = create_embedder(root)
+    assert isinstance(emb, kit.embedder) and emb.embed_query("a").shape == (kit.native,)
+    assert server.requests[0].bearer == KEY
+    emb.close()
+    monkeypatch.setenv(f"{kit.var}_API_KEY", KEY)  # in the process only: the library does not look there
+    monkeypatch.setenv(f"{kit.var}_BASE_URL", kit.base(server))
+    alone = create_embedder(load(EmbeddingSettings, {}, provider=kit.name))  # no root: the defaults
+    with pytest.raises(ConfigError, match=f"{kit.var}_API_KEY is not set"):
+        alone.embed_documents(["a"])
+    assert len(server.requests) == 1
