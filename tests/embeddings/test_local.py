@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError
-from newsrag.core.settings import EmbeddingSettings
+from newsrag.core.settings import EmbeddingSettings, Settings
 from newsrag.embeddings import Embedder, available, create_embedder
 from newsrag.embeddings.base import normalize, vector_name
 from newsrag.embeddings.local import LocalEmbedder
+from newsrag.embeddings.registry import EMBEDDERS
 
 
 @pytest.mark.unit
@@ -29,6 +31,50 @@ def test_registry_lists_builtins_and_rejects_unknown_provider() -> None:
     assert {"local", "openai", "cohere"} <= set(available())
     with pytest.raises(ConfigError, match="NEWSRAG_EMBED_PROVIDER"):
         create_embedder(EmbeddingSettings(provider="nope"))
+
+
+class GreetingSettings(BaseSettings):
+    """A plugin's own settings class, read from the root like newsrag's."""
+
+    model_config = SettingsConfigDict(env_prefix="GREETING_", extra="ignore")
+
+    word: str = "hello"
+
+
+@pytest.mark.unit
+def test_a_factory_gets_the_root_and_an_older_one_argument_factory_is_still_called(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def current(settings: EmbeddingSettings, root: Settings) -> object:
+        seen["current"] = (settings.model, root.get(GreetingSettings).word)
+        return "embedder"
+
+    def older(settings: EmbeddingSettings) -> object:
+        seen["older"] = settings.model
+        return "older embedder"
+
+    EMBEDDERS["greeting"], EMBEDDERS["older"] = current, older  # type: ignore[assignment]
+    try:
+        monkeypatch.setenv("GREETING_WORD", "from-the-process")
+        root = Settings({"NEWSRAG_EMBED_PROVIDER": "greeting", "NEWSRAG_EMBED_MODEL": "m1", "GREETING_WORD": "hi"})
+        assert create_embedder(root) == "embedder" and seen["current"] == ("m1", "hi")
+        assert create_embedder(EmbeddingSettings(provider="greeting")) == "embedder"
+        assert seen["current"] == (None, "hello")  # the concern alone: the plugin's own settings are the defaults
+        assert create_embedder(root.replace(EmbeddingSettings(provider="older", model="m2"))) == "older embedder"
+        assert seen["older"] == "m2"
+    finally:
+        del EMBEDDERS["greeting"], EMBEDDERS["older"]
+
+
+@pytest.mark.unit
+def test_no_settings_means_the_defaults_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_EMBED_PROVIDER", "nope")
+    monkeypatch.setenv("NEWSRAG_EMBED_BATCH_SIZE", "3")
+    assert LocalEmbedder().settings.batch_size == 16
+    with pytest.raises(ConfigError, match="unknown provider 'nope'"):
+        create_embedder(Settings())  # the edge's root does read it
+    assert create_embedder().model_id == "local/all-MiniLM-L6-v2"  # nothing loaded until first use
 
 
 @pytest.mark.unit
