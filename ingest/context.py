@@ -1,5 +1,9 @@
 """Everything a pipeline run needs, opened lazily once and closed together.
 
+It is configured by the root :class:`~newsrag.core.settings.Settings` an edge built: every concern
+(ingestion, paths, fetching, field limits, analysis, the store, the embedder) comes from it, and so
+do the values of ``${VAR}`` references in a source's headers. The process environment is never read.
+
 Local state is a cache of the store: :meth:`IngestContext.begin_source` reads the collection's
 generation before each source and binds the state to it, so markers written for a collection
 that has since been dropped or re-created are never trusted."""
@@ -11,13 +15,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsrag.core.settings import IngestSettings, PathSettings, load
+from newsrag.core.settings import IngestSettings, PathSettings, Settings
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.embeddings.base import vector_name
 from newsrag.embeddings.cache import EmbeddingCache
 from newsrag.ingest.chunking import Chunker
 from newsrag.ingest.dedup import NearDuplicateIndex
 from newsrag.ingest.fetch import Fetcher, FetchSettings
+from newsrag.ingest.limits import FieldLimits
 from newsrag.ingest.sources import SourceContext
 from newsrag.ingest.state import IngestState
 from newsrag.store.analysis import AnalysisSettings
@@ -26,11 +31,16 @@ from newsrag.store.weaviate import WeaviateStore
 
 
 class IngestContext:
-    def __init__(self, settings: IngestSettings | None = None, *, store: ChunkStore | None = None,
+    """``settings``: the root (every concern from it), or the IngestSettings alone (the others at
+    their defaults); None: the defaults. ``store``, ``embedder``, ``fetch_settings`` and ``home``
+    replace what the root would give (an injected store or embedder is not closed here)."""
+
+    def __init__(self, settings: Settings | IngestSettings | None = None, *, store: ChunkStore | None = None,
                  embedder: Embedder | None = None, fetch_settings: FetchSettings | None = None,
                  base_dir: Path | None = None, home: Path | None = None) -> None:
-        self.settings = settings or load(IngestSettings)
-        self.home = home or load(PathSettings).home
+        self.root = settings if isinstance(settings, Settings) else Settings({}, *([settings] if settings else []))
+        self.settings = self.root.get(IngestSettings)
+        self.home = home or self.root.get(PathSettings).home
         self._store = store
         self._embedder = embedder
         self._fetch_settings = fetch_settings
@@ -42,11 +52,11 @@ class IngestContext:
 
     @cached_property
     def store(self) -> ChunkStore:
-        return self._store or WeaviateStore()
+        return self._store or WeaviateStore(self.root)
 
     @cached_property
     def embedder(self) -> Embedder:
-        return self._embedder or create_embedder()
+        return self._embedder or create_embedder(self.root)
 
     @property
     def vector_name(self) -> str:
@@ -54,7 +64,12 @@ class IngestContext:
 
     @cached_property
     def analysis(self) -> AnalysisSettings:
-        return load(AnalysisSettings)
+        return self.root.get(AnalysisSettings)
+
+    @property
+    def limits(self) -> FieldLimits:
+        """The longest fields an article may have (``NEWSRAG_INGEST_MAX_*``)."""
+        return self.root.get(FieldLimits)
 
     @cached_property
     def cache(self) -> EmbeddingCache:
@@ -90,7 +105,7 @@ class IngestContext:
 
     @cached_property
     def fetcher(self) -> Fetcher:
-        return Fetcher(self._fetch_settings or load(FetchSettings))
+        return Fetcher(self._fetch_settings or self.root.get(FetchSettings))
 
     @cached_property
     def near_dups(self) -> NearDuplicateIndex:
@@ -102,7 +117,7 @@ class IngestContext:
     def source_context(self, trust_markers: bool = True) -> SourceContext:
         """``trust_markers`` False: send no validators and ignore "seen" marks (a full or windowed read)."""
         return SourceContext(self.fetcher, self.state, self.base_dir, self.settings.max_full_article_fetches,
-                             trust_markers=trust_markers)
+                             trust_markers=trust_markers, environ=self.root.environ)
 
     def chunker(self, options: Any | None) -> Chunker:
         size = options.chunk_tokens if options else self.settings.chunk_tokens

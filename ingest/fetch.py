@@ -32,7 +32,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import SourceError
-from newsrag.core.settings import load
+from newsrag.core.settings import defaults
 from newsrag.ingest.fetch_transport import (
     Deadline,
     DeadlineExceeded,
@@ -220,7 +220,7 @@ class Fetcher:
         guard: Guard | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.settings = s = settings or load(FetchSettings)
+        self.settings = s = settings or defaults(FetchSettings)
         self._sleep, self._clock = sleep, clock
         self._guard = guard or (lambda url, sid: check_url(url, s.allow_private, source_id=sid))
         self._transport = transport

@@ -23,7 +23,7 @@ from typing import Any
 
 from newsrag.core.errors import BatchWriteError, NewsragError, SourceError
 from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings
 from newsrag.embeddings.cache import embed_cached
 from newsrag.ingest.chunking import embedding_text
 from newsrag.ingest.context import IngestContext
@@ -59,13 +59,14 @@ class Prepared:
 
 
 def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: bool = False,
-               full: bool = False) -> IngestReport:
+               full: bool = False, settings: Settings | None = None) -> IngestReport:
     """Ingest one source. Source failures are reported, not raised, unless retryable and
     ``raise_retryable`` is set (so an orchestrator can retry with backoff). ``full`` reads the
-    source whatever its validators and "seen" marks say (and remembers fresh ones)."""
+    source whatever its validators and "seen" marks say (and remembers fresh ones). Without a
+    ``ctx``, one is opened from ``settings`` (the root; None: the defaults) and closed after."""
     spec = parse_source(spec, "source") if isinstance(spec, dict) else spec
     own = ctx is None
-    ctx = ctx or IngestContext()
+    ctx = ctx or IngestContext(settings)
     started = time.monotonic()
     report = IngestReport(source_id=spec.id)
     try:
@@ -85,17 +86,19 @@ def run_source(spec: Any, ctx: IngestContext | None = None, *, raise_retryable: 
 
 
 def run_batch(specs: list[Any], *, raise_retryable: bool = False,
-              window: tuple[str | None, str | None] | None = None, full: bool = False) -> list[dict[str, Any]]:
+              window: tuple[str | None, str | None] | None = None, full: bool = False,
+              settings: Settings | None = None) -> list[dict[str, Any]]:
     """Run several sources with one shared context; one source's failure never stops the others.
     Specs planned by :func:`newsrag.ingest.summary.plan_batches` carry their registry folder as ``_base_dir``.
     ``window`` (ISO start, end) limits the run to articles published in [start, end): a backfill,
     which reads each source in full and keeps the validators a normal run saved. ``full`` reads every
-    source whatever its validators say."""
+    source whatever its validators say. ``settings``: the root (an Airflow task's ``task_settings()``;
+    None: the defaults)."""
     from pathlib import Path
 
     base = next((s["_base_dir"] for s in specs if isinstance(s, dict) and s.get("_base_dir")), None)
     specs = [{k: v for k, v in s.items() if k != "_base_dir"} if isinstance(s, dict) else s for s in specs]
-    with IngestContext(base_dir=Path(base) if base else None) as ctx:
+    with IngestContext(settings, base_dir=Path(base) if base else None) as ctx:
         ctx.window = parse_window(window)
         return [run_source(s, ctx, raise_retryable=raise_retryable, full=full).model_dump(mode="json")
                 for s in specs]
@@ -120,7 +123,7 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport, full: bool) -> Non
         return
     report.items_seen = len(collected.articles) + len(collected.failures)
     report.failed.extend(collected.failures)
-    limits = load(FieldLimits)  # one place for every source type, before anything compares or stores
+    limits = ctx.limits  # one place for every source type, before anything compares or stores
     bounded = bound_articles(collected.articles, limits, spec.id)
     report.failed.extend(bounded.failures)
     report.warnings.extend(bounded.warnings)
@@ -356,17 +359,19 @@ def _snapshot_deletes(spec: Any, articles: list[Article], ctx: IngestContext, re
 __all__ = ["SourceError", "run_batch", "run_source"]
 
 
-def run_registry(path: str, only: str | None = None, progress: Any = None, full: bool = False) -> list[IngestReport]:
+def run_registry(path: str, only: str | None = None, progress: Any = None, full: bool = False,
+                 settings: Settings | None = None) -> list[IngestReport]:
     """Run every enabled source of a registry file with one shared context (the CLI's path).
     ``progress(spec, report_or_None)`` is called before and after each source; ``full`` reads every
-    source whatever its validators say (``newsrag ingest --full``)."""
+    source whatever its validators say (``newsrag ingest --full``); ``settings``: the root (the
+    command's; None: the defaults)."""
     from pathlib import Path
 
     from newsrag.ingest.registry import load_registry
 
     registry = load_registry(path)
     reports = []
-    with IngestContext(base_dir=Path(registry.base_dir)) as ctx:
+    with IngestContext(settings, base_dir=Path(registry.base_dir)) as ctx:
         for spec in registry.enabled(only):
             if progress:
                 progress(spec, None)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from newsrag.core.errors import StoreUnavailable
-from newsrag.core.settings import WeaviateSettings, load
+from newsrag.core.settings import Settings, WeaviateSettings, defaults
+from newsrag.store.server import LocalWeaviate
 
 if TYPE_CHECKING:
     from newsrag.store.weaviate import WeaviateStore
@@ -49,15 +50,13 @@ class StoreCheck:
         return asdict(self)
 
 
-def store_url(settings: WeaviateSettings | None = None) -> str:
-    """The HTTP URL the store connects to (``WEAVIATE_URL``, else the local server's), without
-    credentials; ``the local server (not started)`` when there is none."""
-    settings = settings or load(WeaviateSettings)
+def store_url(settings: WeaviateSettings | None = None, local: LocalWeaviate | None = None) -> str:
+    """The HTTP URL the store connects to (``WEAVIATE_URL``, else the ``local`` server's), without
+    credentials; ``the local server (not started)`` when there is none. None: the defaults."""
+    settings = settings or defaults(WeaviateSettings)
     if settings.url:
         return _without_credentials(settings.url)
-    from newsrag.store.server import LocalWeaviate
-
-    state = LocalWeaviate.from_env().read_state()
+    state = (local or LocalWeaviate.from_settings()).read_state()
     return state.http_url if state else "the local server (not started: `newsrag weaviate start`)"
 
 
@@ -68,16 +67,17 @@ def _without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def check_store(store: WeaviateStore | None = None) -> StoreCheck:
+def check_store(store: WeaviateStore | None = None, *, settings: Settings | None = None) -> StoreCheck:
     """Connect to the store and look at its collection (never creates it). ``store``: an open
-    :class:`newsrag.store.weaviate.WeaviateStore` (default: one from the settings, closed afterwards).
+    :class:`newsrag.store.weaviate.WeaviateStore` (default: one from ``settings``, the root, closed
+    afterwards; None: the defaults).
     Raises StoreUnavailable naming the URL when Weaviate cannot be reached; a refusal (wrong
     credentials) propagates as the store's StoreError."""
     from newsrag.store.weaviate import WeaviateStore
 
     own = store is None
-    store = store or WeaviateStore()
-    url = store_url(store.settings)
+    store = store or WeaviateStore(settings or Settings({}))
+    url = store_url(store.settings, store.local)
     try:
         exists = store.exists()
         check = StoreCheck(url, store.name, exists, store.count() if exists else 0,

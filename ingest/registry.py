@@ -18,8 +18,8 @@ as the built-ins'.
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, cast
 
@@ -42,14 +42,16 @@ class ChunkingOptions(Strict):
 
 
 class HttpOptions(Strict):
-    headers: dict[str, str] = Field(default_factory=dict)  # values may use ${ENV_VAR}; never logged
+    headers: dict[str, str] = Field(default_factory=dict)  # values may use ${VAR}; never logged
     timeout: float = Field(20.0, gt=0, le=300)  # bounds each GET, with its retries and waits
     deadline: float = Field(300.0, gt=0, le=3600)  # bounds all of the source's fetching
     per_host_concurrency: int = Field(2, ge=1, le=32)
     per_host_delay: float = Field(0.0, ge=0, le=60)
 
-    def resolved_headers(self) -> dict[str, str]:
-        return {k: _expand_env(v) for k, v in self.headers.items()}
+    def resolved_headers(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The headers with each ``${VAR}`` replaced by its value in ``environ``: the environment
+        the edge captured (``Settings.environ``, what ``SourceContext.environ`` holds)."""
+        return {k: _expand_env(v, environ) for k, v in self.headers.items()}
 
 
 class SourceSpec(Strict):
@@ -212,11 +214,11 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _expand_env(value: str) -> str:
+def _expand_env(value: str, environ: Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name not in os.environ:
+        if name not in environ:
             raise ConfigError(f"header references ${{{name}}}, which is not set in the environment")
-        return os.environ[name]
+        return environ[name]
 
     return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}", sub, value)

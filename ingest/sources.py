@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +69,12 @@ class SourceContext:
     max_full_article_fetches: int = 50
     deadlines: dict[str, Deadline] = field(default_factory=dict)  # by source id: one context serves one run
     trust_markers: bool = True  # False: a full or windowed read, which neither sends validators nor trusts marks
+    # The environment the edge captured (Settings.environ): what ``${VAR}`` in a source's headers means.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def headers(self, spec: Any) -> dict[str, str]:
+        """The source's ``http.headers`` with their ``${VAR}`` references resolved (never logged)."""
+        return spec.http.resolved_headers(self.environ)
 
     def validators(self, spec: Any, key: str) -> tuple[str | None, str | None]:
         """The source's own validators for ``key`` (a URL or a file pattern), when this read trusts them."""
@@ -95,7 +101,7 @@ def _get(ctx: SourceContext, spec: Any, url: str, accept: tuple[str, ...], condi
     """Fetch a URL of the registry (trusted: may be file://) or one found in content (never a file)."""
     etag, modified = ctx.validators(spec, url) if conditional else (None, None)
     return fetch(ctx.fetcher, url, source_id=spec.id, etag=etag, last_modified=modified, allow_files=trusted,
-                 headers=spec.http.resolved_headers(), accept=accept, timeout=spec.http.timeout,
+                 headers=ctx.headers(spec), accept=accept, timeout=spec.http.timeout,
                  deadline=ctx.deadline(spec), politeness=spec.http)  # per_host_concurrency, per_host_delay
 
 

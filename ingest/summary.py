@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from newsrag.core.errors import NewsragError
+from newsrag.core.settings import IngestSettings, Settings
 
 COUNTS = ("items_seen", "new", "changed", "unchanged", "duplicates", "skipped", "chunks_embedded",
           "chunks_cached", "chunks_written", "chunks_deleted")
@@ -43,16 +44,18 @@ def _flatten(results: Iterable[Any]) -> Iterable[dict[str, Any]]:
             yield item
 
 
-def plan_batches(sources_file: str | None, only: str | None, max_map_length: int | None = None) -> list[list[dict[str, Any]]]:
-    """Read the registry at run time and split enabled sources into mapped batches."""
-    from newsrag.core.settings import IngestSettings, load
+def plan_batches(sources_file: str | None, only: str | None, max_map_length: int | None = None, *,
+                 settings: Settings | None = None) -> list[list[dict[str, Any]]]:
+    """Read the registry at run time and split enabled sources into mapped batches. ``settings``:
+    the root (an Airflow task's ``task_settings()``; None: the defaults) for the registry file and
+    the batch count when they are not given."""
     from newsrag.ingest.registry import batches, load_registry
 
-    settings = load(IngestSettings)
-    registry = load_registry(sources_file or settings.sources_file)
+    ingest = (settings or Settings({})).get(IngestSettings)
+    registry = load_registry(sources_file or ingest.sources_file)
     specs = registry.enabled(only)
     return [[{**s, "_base_dir": registry.base_dir} for s in batch]
-            for batch in batches(specs, max_map_length or settings.max_map_length)]
+            for batch in batches(specs, max_map_length or ingest.max_map_length)]
 
 
 def run_window(run_type: Any, interval_start: Any, interval_end: Any, since: str | None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.core.records import SearchFilters
+from newsrag.core.settings import Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.models import IngestReport
 from newsrag.ingest.pipeline import run_source
@@ -63,11 +64,13 @@ class Verification:
                 "sources": [_source_dict(s) for s in self.sources]}
 
 
-def verify_registry(path: str | Path, only: str | None = None, repair: bool = False) -> Verification:
-    """Check (and with ``repair``, repair) every enabled source of a registry file."""
+def verify_registry(path: str | Path, only: str | None = None, repair: bool = False,
+                    settings: Settings | None = None) -> Verification:
+    """Check (and with ``repair``, repair) every enabled source of a registry file; ``settings``:
+    the root (the command's; None: the defaults)."""
     registry = load_registry(path)
     specs = registry.enabled(only)
-    with IngestContext(base_dir=Path(registry.base_dir)) as ctx:
+    with IngestContext(settings, base_dir=Path(registry.base_dir)) as ctx:
         checked = verify_sources(specs, ctx)
         return repair_sources(specs, ctx, checked) if repair else checked
 

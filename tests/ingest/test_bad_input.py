@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from newsrag.core.settings import IngestSettings
+from newsrag.core.settings import Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.fetch import FetchSettings
 from newsrag.ingest.pipeline import run_source
@@ -25,9 +25,10 @@ FEEDS = FIXTURES / "feeds"
 
 @pytest.fixture
 def seeded(store: WeaviateStore, embedder: Any, tmp_path: Path, feed_server: Any) -> Any:
-    """A store holding one good source; returns (ctx factory, stored count)."""
+    """A store holding one good source; returns (ctx factory, stored count). A context's root is
+    read from the environment when it is made (a test may set a limit first, as an edge would)."""
     def make(allow_private: bool = True, max_bytes: int = 10_000_000) -> IngestContext:
-        return IngestContext(IngestSettings(), store=store, embedder=embedder, home=tmp_path,
+        return IngestContext(Settings(), store=store, embedder=embedder, home=tmp_path,
                              fetch_settings=FetchSettings(allow_private=allow_private, retries=0, max_bytes=max_bytes))
     feed_server.routes["/good.xml"] = (rss(feed_server.base, [item("kept-a", 51), item("kept-b", 52)]),
                                        "application/rss+xml")

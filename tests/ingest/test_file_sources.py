@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from newsrag.core.settings import IngestSettings
+from newsrag.core.settings import IngestSettings, Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.fetch import FetchSettings
 from newsrag.ingest.pipeline import run_registry, run_source
@@ -103,12 +103,12 @@ def test_offline_example_registry_one_failing_source_never_fails_the_others(
     monkeypatch.setenv("NEWSRAG_INGEST_STATE_FILE", str(tmp_path / "state.sqlite"))
     monkeypatch.setenv("NEWSRAG_INGEST_EMBEDDING_CACHE", str(tmp_path / "cache.sqlite"))
     try:
-        reports = {r.source_id: r for r in run_registry(str(registry))}
+        reports = {r.source_id: r for r in run_registry(str(registry), settings=Settings())}  # as `newsrag ingest`
         assert reports["missing"].status == "failed" and "/nonexistent/feed.xml" in reports["missing"].error
         assert all(r.status == "ok" for k, r in reports.items() if k != "missing")
         assert reports["world-brief"].duplicates == 1  # the syndicated port-strike story
         assert sum(r.new for r in reports.values()) == 21
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             assert store.count() == sum(r.chunks_written for r in reports.values())
             also = {p["url"]: p["also_sources"] for _, p in store.iter_properties(["url", "also_sources"])
                     if p.get("also_sources")}
@@ -125,5 +125,5 @@ def test_offline_example_registry_one_failing_source_never_fails_the_others(
             assert only.returncode == 0 and [r["source_id"] for r in json.loads(only.stdout)] == ["tech-wire"]
             assert store.count() == sum(r.chunks_written for r in reports.values())
     finally:
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             store.drop()

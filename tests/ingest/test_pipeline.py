@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from newsrag.core.settings import Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.models import Article
 from newsrag.ingest.pipeline import run_source
@@ -247,7 +248,7 @@ def test_a_second_collection_sharing_the_state_file_is_filled(ctx: IngestContext
     serve(feed_server, [item("a", 51), item("b", 52)])
     spec = feed_spec(feed_server)
     first = run_source(spec, ctx)
-    other = WeaviateStore(collection=store.name + "Other")
+    other = WeaviateStore(Settings(), collection=store.name + "Other")
     try:
         with IngestContext(ctx.settings, store=other, embedder=embedder, home=tmp_path,
                            fetch_settings=FetchSettings(allow_private=True, retries=0)) as second_ctx:

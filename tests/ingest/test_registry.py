@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import Settings
 from newsrag.ingest.registry import batches, load_registry, parse_source
+from newsrag.ingest.sources import SourceContext
 
 pytestmark = pytest.mark.unit
 
@@ -64,14 +67,38 @@ def test_enabled_and_only(tmp_path: Path) -> None:
         reg.enabled("b")
 
 
+def token_spec() -> Any:
+    return parse_source({"id": "a", "type": "feed", "url": "http://x",
+                         "http": {"headers": {"Authorization": "Bearer ${FEED_TOKEN}"}}})
+
+
 def test_header_values_expand_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = parse_source({"id": "a", "type": "feed", "url": "http://x", "http": {"headers": {"Authorization": "Bearer ${FEED_TOKEN}"}}})
+    spec = token_spec()
     monkeypatch.setenv("FEED_TOKEN", "s3cret")
-    assert spec.http.resolved_headers() == {"Authorization": "Bearer s3cret"}
+    assert spec.http.resolved_headers(Settings().environ) == {"Authorization": "Bearer s3cret"}  # the edge's root
     monkeypatch.delenv("FEED_TOKEN")
     with pytest.raises(ConfigError, match=r"\$\{FEED_TOKEN\}") as info:
-        spec.http.resolved_headers()
+        spec.http.resolved_headers(Settings().environ)
     assert "s3cret" not in str(info.value)
+
+
+def test_header_values_come_from_the_mapping_given_never_the_process_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = token_spec()
+    monkeypatch.setenv("FEED_TOKEN", "from-the-process")
+    assert spec.http.resolved_headers({"FEED_TOKEN": "from-the-root"}) == {"Authorization": "Bearer from-the-root"}
+    with pytest.raises(ConfigError, match=r"\$\{FEED_TOKEN\}, which is not set"):
+        spec.http.resolved_headers({})
+
+
+def test_a_source_context_resolves_headers_from_the_environment_it_was_given(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What every source type sends: the ``${VAR}`` values of the root the run was built from (an
+    Airflow Variable, say), not the worker's environment."""
+    monkeypatch.delenv("FEED_TOKEN", raising=False)
+    ctx = SourceContext(fetcher=None, state=None, base_dir=tmp_path,  # type: ignore[arg-type]
+                        environ=Settings({"FEED_TOKEN": "t0k"}).environ)
+    assert ctx.headers(token_spec()) == {"Authorization": "Bearer t0k"}
 
 
 def test_batches_respect_the_mapping_limit() -> None:

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from newsrag.core.settings import IngestSettings, Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.fetch import FetchSettings
 from newsrag.ingest.models import IngestReport
 from newsrag.ingest.pipeline import run_batch, run_source
 from newsrag.ingest.registry import load_registry, parse_source
 from newsrag.ingest.verify import repair_sources, verify_sources
-from newsrag.core.settings import IngestSettings
 from newsrag.store.weaviate import WeaviateStore
 from tests.ingest.feedgen import paragraphs
 
@@ -163,9 +163,10 @@ IN_WINDOW = {"https://archive.example/5", "https://archive.example/9", "https://
 
 
 def windowed(deployment: Deployment, specs: list[Any], window: tuple[str, str] | None = WINDOW) -> dict[str, Any]:
-    """run_batch as the DAG's ingest_batch calls it (with the registry folder of plan_batches)."""
+    """run_batch as the DAG's ingest_batch calls it (with the registry folder of plan_batches, and
+    the root settings of the environment the test set up, as a task's ``task_settings()``)."""
     dumped = [{**s.model_dump(mode="json"), "_base_dir": str(deployment.base_dir)} for s in specs]
-    reports = run_batch(dumped, window=window)
+    reports = run_batch(dumped, window=window, settings=Settings())
     return reports[0]
 
 
