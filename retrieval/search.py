@@ -25,11 +25,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import NewsragError
-from newsrag.core.plugins import PluginRegistry
+from newsrag.core.plugins import PluginRegistry, call_factory
 from newsrag.core.records import Hit, SearchFilters
 from newsrag.core.settings import Settings
 from newsrag.embeddings.base import Embedder, vector_name
-from newsrag.retrieval.factories import call_factory
 from newsrag.store.analysis import AnalysisSettings, bm25_terms
 from newsrag.store.protocol import ChunkSearch
 

@@ -6,17 +6,16 @@ third-party package declares its own. An entry point is a factory
 ``(Embedder | None, Settings) -> Generator``, imported only when chosen, so choosing ``extractive``
 never imports openai or cohere. ``Settings`` is the configuration root the edge built: a factory
 reads its generator's settings from it (a plugin's factory its own class, the same way); a factory
-taking the embedder only is still called (:mod:`newsrag.retrieval.factories`).
+taking the embedder only is still called (:func:`newsrag.core.plugins.call_factory`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from newsrag.core.plugins import PluginRegistry
+from newsrag.core.plugins import PluginRegistry, call_factory
 from newsrag.core.settings import Settings
 from newsrag.embeddings.base import Embedder
-from newsrag.retrieval.factories import call_factory
 from newsrag.retrieval.generators.base import (
     Citation,
     Generation,

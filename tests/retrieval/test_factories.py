@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from newsrag.core.plugins import call_factory
 from newsrag.core.records import Hit
 from newsrag.core.settings import Settings
-from newsrag.retrieval.factories import call_factory
 from newsrag.retrieval.generators import GENERATORS, create_generator
 from newsrag.retrieval.generators.extractive import ExtractiveGenerator
 from newsrag.retrieval.search import (
