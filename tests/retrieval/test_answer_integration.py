@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from newsrag.core.settings import IngestSettings
+from newsrag.core.records import SearchFilters
+from newsrag.core.settings import IngestSettings, Settings
 from newsrag.ingest.context import IngestContext
 from newsrag.ingest.fetch import FetchSettings
 from newsrag.ingest.pipeline import run_source
@@ -24,7 +25,6 @@ from newsrag.retrieval.generators.extractive import (
     ExtractiveSettings,
 )
 from newsrag.retrieval.search import InvalidQuery, Searcher, SearchSettings, as_datetime
-from newsrag.core.records import SearchFilters
 from newsrag.store.weaviate import WeaviateStore
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def same_url(found: str, gold: str) -> bool:
 @pytest.fixture(scope="module")
 def corpus_store(weaviate_server: object, embedder: Any, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[WeaviateStore]:
-    store = WeaviateStore(collection=f"TAnswerCorpus{uuid.uuid4().hex[:8]}")
+    store = WeaviateStore(Settings(), collection=f"TAnswerCorpus{uuid.uuid4().hex[:8]}")  # the session's server
     try:
         reports = ingest_corpus(store, embedder, tmp_path_factory.mktemp("corpus-home"))
         assert [r.status for r in reports] == ["ok"] * 5, [r.error for r in reports]

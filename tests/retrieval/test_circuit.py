@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from newsrag.core.errors import StoreUnavailable
-from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
-from newsrag.embeddings.base import vector_name
 from newsrag.core.records import ChunkRecord, StoredObject
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, Settings, WeaviateSettings
+from newsrag.embeddings.base import vector_name
 from newsrag.store.server import LocalWeaviate
 from newsrag.store.weaviate import WeaviateStore
 
@@ -57,7 +57,7 @@ def _timed(fn: Any) -> tuple[float, BaseException | None]:
 
 def test_queries_fail_fast_while_weaviate_is_down_and_recover(own_server: Any, embedder: Any) -> None:
     server, settings = own_server
-    store = WeaviateStore(settings, collection="Circuit")
+    store = WeaviateStore(Settings().replace(settings), collection="Circuit")  # NEWSRAG_HOME: this test's server
     try:
         _fill(store, embedder)
         assert [h.chunk.doc_id for h in store.bm25("museum")] == ["m"]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from newsrag.core.records import ChunkRecord, Hit
 from newsrag.retrieval.context import (
     ADJACENT,
     GAP,
@@ -13,7 +14,6 @@ from newsrag.retrieval.context import (
     default_count_tokens,
     strip_overlap,
 )
-from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from newsrag.core.errors import ConfigError, NewsragError
+from newsrag.core.records import ChunkRecord, Hit, SearchFilters
 from newsrag.retrieval.answer import Answerer, AnswerSettings
 from newsrag.retrieval.generators.base import (
     Citation,
@@ -29,7 +30,6 @@ from newsrag.retrieval.search import (
     fuse_by_document,
     recency_decay,
 )
-from newsrag.core.records import ChunkRecord, Hit, SearchFilters
 
 pytestmark = pytest.mark.unit
 
