@@ -18,9 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from newsrag.app.services import RateLimiter, Services
+from newsrag.core.records import SearchFilters
 from newsrag.ingest.registry import SOURCE_ID
 from newsrag.retrieval.dates import DateInput, InvalidDate, date_range, parse_point
-from newsrag.core.records import SearchFilters
 
 bearer = HTTPBearer(auto_error=False)
 

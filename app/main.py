@@ -1,4 +1,5 @@
-"""App factory: ``create_app()`` (uvicorn: ``newsrag.app.main:create_app --factory``)."""
+"""App factory: ``create_app()`` (uvicorn: ``newsrag.app.main:create_app --factory``), the app's edge:
+it builds the root settings once (from the process environment) and keeps them on ``app.state``."""
 
 from __future__ import annotations
 
@@ -19,18 +20,21 @@ from newsrag.app.routes_api import observe
 from newsrag.app.routes_api import router as api_router
 from newsrag.app.routes_openai import router as openai_router
 from newsrag.app.services import Services
-from newsrag.app.settings import AppSettings
-from newsrag.core.settings import load
+from newsrag.app.settings import AppSettings, app_root
+from newsrag.core.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: AppSettings | None = None, services: Services | None = None) -> FastAPI:
-    settings = settings or load(AppSettings)
+def create_app(settings: Settings | AppSettings | None = None, services: Services | None = None) -> FastAPI:
+    """``settings``: the root (None: built here from the process environment), or the AppSettings
+    alone (:func:`app_root`). Ready-made ``services`` (tests, benchmarks) bring their own root."""
+    root = services.root if services is not None else app_root(settings)
+    app_settings = root.get(AppSettings)  # invalid (production without API keys): ConfigError now, not later
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = services or Services(settings)
+        svc = services or Services(root)
         svc.warm_up()
         app.state.services = svc
         try:
@@ -40,9 +44,10 @@ def create_app(settings: AppSettings | None = None, services: Services | None = 
 
     app = FastAPI(title="newsrag", version="0.1.0", lifespan=lifespan,
                   description="Cited answers over fresh news. OpenAI-compatible at /v1/chat/completions.")
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # inside CORS and the metrics count
-    if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+    app.state.settings = root
+    app.add_middleware(BodySizeLimit, max_bytes=app_settings.max_body_bytes)  # inside CORS and the metrics count
+    if app_settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=app_settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
     errors.install(app)
     app.include_router(api_router)

@@ -1,4 +1,5 @@
-"""Long-lived clients, created once in the app's lifespan and injected into routes."""
+"""Long-lived clients, created once in the app's lifespan and injected into routes, each configured
+from the app's root settings (:func:`newsrag.app.settings.app_root`)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from newsrag.app.settings import AppSettings
+from newsrag.app.settings import AppSettings, app_root
 from newsrag.app.usage import TokenCounter
-from newsrag.core.settings import PathSettings, load
+from newsrag.core.settings import PathSettings, Settings
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.evaluation.feedback import FeedbackStore
 from newsrag.prompts.provider import PromptProvider
 from newsrag.prompts.registry import PromptRegistry
-from newsrag.retrieval.answer import Answerer
+from newsrag.retrieval.answer import Answerer, AnswerSettings
 from newsrag.retrieval.generators import create_generator
 from newsrag.retrieval.search import Searcher
 from newsrag.store.weaviate import WeaviateStore
@@ -84,22 +85,26 @@ class RateLimiter:
 
 
 class Services:
-    def __init__(self, settings: AppSettings, *, store: WeaviateStore | None = None,
+    """``settings``: the root (every client reads its concern from it), or the AppSettings alone
+    (the rest from the process environment, see :func:`app_root`); ``root`` keeps the root."""
+
+    def __init__(self, settings: Settings | AppSettings, *, store: WeaviateStore | None = None,
                  embedder: Embedder | None = None) -> None:
-        self.settings = settings
-        self.store = store or WeaviateStore()
-        self.embedder = embedder or create_embedder()
-        self.searcher = Searcher(self.store, self.embedder)
-        self.generator = create_generator(settings.generator, self.embedder)
-        self.answerer = Answerer(self.searcher, self.generator)
+        root = self.root = app_root(settings)
+        app = self.settings = root.get(AppSettings)
+        self.store = store or WeaviateStore(root)
+        self.embedder = embedder or create_embedder(root)
+        self.searcher = Searcher(self.store, self.embedder, root)
+        self.generator = create_generator(app.generator, self.embedder, root)
+        self.answerer = Answerer(self.searcher, self.generator, root.get(AnswerSettings))
         self.tokens = TokenCounter(self.embedder)  # the OpenAI routes' usage counts
-        home = load(PathSettings).home
-        self.feedback = FeedbackStore(settings.feedback_db or Path(home) / "feedback.sqlite")
-        self.registry = PromptRegistry(settings.prompt_registry or Path(home) / "prompt-registry.sqlite")
-        self.prompts = PromptProvider(self.registry, settings.prompt_name, settings.prompt_ttl_seconds)
+        home = root.get(PathSettings).home
+        self.feedback = FeedbackStore(app.feedback_db or Path(home) / "feedback.sqlite")
+        self.registry = PromptRegistry(app.prompt_registry or Path(home) / "prompt-registry.sqlite")
+        self.prompts = PromptProvider(self.registry, app.prompt_name, app.prompt_ttl_seconds)
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
-        self.auth_failures = RateLimiter(settings.auth_failures_per_minute)  # wrong keys, per client address
+        self.limiter = RateLimiter(app.rate_limit_per_minute)
+        self.auth_failures = RateLimiter(app.auth_failures_per_minute)  # wrong keys, per client address
 
     def warm_up(self) -> None:
         """Load the model before the first request so /readyz means ready."""

@@ -1,4 +1,6 @@
-"""App settings (``NEWSRAG_APP_*``). API keys are secrets: required when ``NEWSRAG_ENV=production``."""
+"""App settings (``NEWSRAG_APP_*``), and the root settings the app runs on (:func:`app_root`: the app is
+an edge, it reads the process environment once). API keys are secrets: required when
+``NEWSRAG_ENV=production``."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from newsrag.core.settings import check_secret, current_environment
+from newsrag.core.settings import Settings, check_secret, current_environment
 
 
 class AppSettings(BaseSettings):
@@ -50,3 +52,13 @@ class AppSettings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+
+def app_root(settings: Settings | AppSettings | None = None) -> Settings:
+    """The root settings the app runs on: ``settings`` when it is the root; else the process
+    environment, read once here (the app is an edge), with ``settings`` as its AppSettings when
+    given (how callers configured the app before the root existed)."""
+    if isinstance(settings, Settings):
+        return settings
+    root = Settings()
+    return root if settings is None else root.replace(settings)

@@ -28,14 +28,16 @@ def make_client(corpus: str, embedder: Any, tmp_path: Path, monkeypatch: pytest.
     from newsrag.app.main import create_app
     from newsrag.app.services import Services
     from newsrag.app.settings import AppSettings
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     clients: list[Any] = []
 
     def make(**overrides: Any) -> Any:
-        settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides)
-        services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
-        client = TestClient(create_app(settings, services))
+        # The tests are the edge: the root of the session's environment, with these app settings.
+        root = Settings().replace(AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides))
+        services = Services(root, store=WeaviateStore(root, collection=corpus), embedder=embedder)
+        client = TestClient(create_app(root, services))
         client.__enter__()
         clients.append(client)
         return client
@@ -79,14 +81,16 @@ def make_live_app(corpus: str, embedder: Any, tmp_path: Path) -> Iterator[Any]:
     from newsrag.app.main import create_app
     from newsrag.app.services import Services
     from newsrag.app.settings import AppSettings
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     servers: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
-        settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides)
-        services = Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder)
-        server = LiveServer(create_app(settings, services))
+        # Built after the test's monkeypatch.setenv calls (OPENAI_BASE_URL, ...): they configure the app.
+        root = Settings().replace(AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"), **overrides))
+        services = Services(root, store=WeaviateStore(root, collection=corpus), embedder=embedder)
+        server = LiveServer(create_app(root, services))
         server.services = services  # type: ignore[attr-defined]
         servers.append(server)
         return server

@@ -99,8 +99,8 @@ def test_an_answer_already_under_way_is_cut_not_answered_twice() -> None:
 @pytest.fixture
 def ab_registry(tmp_path: Path) -> Any:
     """The app's registry (make_app's path) with version 1 active and version 2 a 50 % canary."""
-    from newsrag.prompts.registry import PromptRegistry
     from newsrag.core.templates import load_template, templates_dir
+    from newsrag.prompts.registry import PromptRegistry
 
     registry = PromptRegistry(tmp_path / "registry.sqlite")
     registry.sync()

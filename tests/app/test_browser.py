@@ -84,11 +84,11 @@ def test_a_stored_article_carrying_markup_is_quoted_as_text(live_app: Any, page:
     """The payload travels the real path: stored chunk -> search -> extractive quote -> SSE -> page."""
     import uuid as uuid_
 
+    from newsrag.core.records import StoredObject
     from newsrag.embeddings.base import vector_name
     from newsrag.ingest.chunking import embedding_text
     from newsrag.ingest.models import Article
     from newsrag.ingest.pipeline import stored_chunk
-    from newsrag.core.records import StoredObject
 
     services = live_app.services
     article = Article(

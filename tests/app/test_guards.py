@@ -75,13 +75,15 @@ def test_an_answer_served_before_a_restart_can_be_rated_after_it(corpus: str, em
     from newsrag.app.main import create_app
     from newsrag.app.services import Services
     from newsrag.app.settings import AppSettings
+    from newsrag.core.settings import Settings
     from newsrag.evaluation.feedback import FeedbackStore
     from newsrag.store.weaviate import WeaviateStore
 
     def app() -> Any:
         settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
                                prompt_registry=str(tmp_path / "registry.sqlite"))
-        return create_app(settings, Services(settings, store=WeaviateStore(collection=corpus), embedder=embedder))
+        store = WeaviateStore(Settings(), collection=corpus)  # the session's server
+        return create_app(settings, Services(settings, store=store, embedder=embedder))
 
     with TestClient(app()) as before:
         answer = before.post("/v1/ask", json={"question": QUESTION}).json()

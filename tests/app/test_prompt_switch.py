@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from newsrag.prompts.registry import PromptRegistry
 from newsrag.core.templates import load_template, templates_dir
+from newsrag.prompts.registry import PromptRegistry
 from tests.app.conftest import EXAMPLES
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 

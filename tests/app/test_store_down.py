@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from newsrag.app.errors import STORE_DOWN
-from newsrag.core.settings import LocalWeaviateSettings, PathSettings, WeaviateSettings
-from newsrag.embeddings.base import vector_name
 from newsrag.core.records import ChunkRecord, StoredObject
+from newsrag.core.settings import LocalWeaviateSettings, PathSettings, Settings, WeaviateSettings
+from newsrag.embeddings.base import vector_name
 from newsrag.store.server import LocalWeaviate
 from newsrag.store.weaviate import WeaviateStore
 
@@ -52,11 +52,12 @@ def app_client(own_server: LocalWeaviate, embedder: Any, tmp_path: Path) -> Iter
     from newsrag.app.settings import AppSettings
 
     # probe after 0.5 s: the 2 s the issue allows keeps room for a busy machine
-    store = WeaviateStore(WeaviateSettings(query_probe_after=0.5, circuit_open_seconds=2.0), collection="AppDown")
+    root = Settings().replace(WeaviateSettings(query_probe_after=0.5, circuit_open_seconds=2.0),
+                              AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
+                                          prompt_registry=str(tmp_path / "registry.sqlite")))
+    store = WeaviateStore(root, collection="AppDown")  # the root's NEWSRAG_HOME: this test's server
     _fill(store, embedder)
-    settings = AppSettings(feedback_db=str(tmp_path / "feedback.sqlite"),
-                           prompt_registry=str(tmp_path / "registry.sqlite"))
-    with TestClient(create_app(settings, Services(settings, store=store, embedder=embedder)),
+    with TestClient(create_app(root, Services(root, store=store, embedder=embedder)),
                     raise_server_exceptions=False) as client:
         yield client
 
