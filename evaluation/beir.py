@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from newsrag.core.errors import NewsragError
-from newsrag.evaluation.metrics import doc_ranking, mrr, ndcg_at_k, recall_at_k, summarize
 from newsrag.core.records import Hit
+from newsrag.evaluation.metrics import doc_ranking, mrr, ndcg_at_k, recall_at_k, summarize
 
 Qrels = dict[str, dict[str, int]]
 # The figures the BEIR tables publish, by name; "mrr@10" is the MS MARCO convention.

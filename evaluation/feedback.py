@@ -18,7 +18,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import NewsragError, StoreError
-from newsrag.core.settings import PathSettings, load
+from newsrag.core.settings import PathSettings, Settings
 from newsrag.infra.redaction import display_url
 from newsrag.infra.sqldb import SqlDb, is_postgres
 
@@ -121,15 +121,17 @@ class FeedbackSettings(BaseSettings):
 
     feedback_db: str | None = None  # a SQLite path or a postgresql:// URL
 
-    def location(self) -> str:
-        return self.feedback_db or str(load(PathSettings).home / "feedback.sqlite")
+
+def feedback_location(settings: Settings) -> str:
+    """The app's feedback store: ``NEWSRAG_APP_FEEDBACK_DB``, else ``$NEWSRAG_HOME/feedback.sqlite``."""
+    return settings.get(FeedbackSettings).feedback_db or str(settings.get(PathSettings).home / "feedback.sqlite")
 
 
-def read_feedback(location: str | Path | None = None) -> list[FeedbackRecord]:
-    """Every feedback record of the store at ``location`` (default :class:`FeedbackSettings`),
+def read_feedback(location: str | Path) -> list[FeedbackRecord]:
+    """Every feedback record of the store at ``location`` (the app's: :func:`feedback_location`),
     oldest first; none when the app never wrote one (no SQLite file, which is then not created). A
     store that is not a readable feedback store raises :class:`StoreError` naming it."""
-    where = str(location) if location is not None else load(FeedbackSettings).location()
+    where = str(location)
     if not is_postgres(where) and not Path(where.removeprefix("sqlite:///")).exists():
         return []
     try:

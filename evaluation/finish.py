@@ -3,7 +3,8 @@
 :func:`finalize_run`, in this order:
 
 0. redact secrets from its text (errors, failure reasons, metric details, notes:
-   :func:`redact_run`), so neither the history nor the report nor a message holds one;
+   :func:`redact_run`; the secrets of the environment the edge captured, ``environ``), so neither
+   the history nor the report nor a message holds one;
 1. gate the run against the last good run on its golden set (never against ``compare_run``:
    what a report is compared with must not change what counts as a regression);
 2. save it in the history (one transaction: earlier runs are never touched);
@@ -17,7 +18,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from newsrag.evaluation.messages import run_message
 from newsrag.evaluation.models import EvalRun, QuestionResult
 from newsrag.evaluation.regression import RegressionSettings, apply_gate
 from newsrag.infra.notify import Notifier, notify_all
-from newsrag.infra.redaction import redact_text
+from newsrag.infra.redaction import environment_secrets, redact_text
 
 
 @dataclass
@@ -55,55 +56,58 @@ class ReportWriteError(NewsragError):
                          "(the run is saved in the evaluation history)")
 
 
-def _redact_tree(value: Any) -> Any:
+def _redact_tree(value: Any, secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_tree(v) for k, v in value.items()}
-    return [_redact_tree(v) for v in value] if isinstance(value, list | tuple) else value
+        return {k: _redact_tree(v, secrets) for k, v in value.items()}
+    return [_redact_tree(v, secrets) for v in value] if isinstance(value, list | tuple) else value
 
 
-def redact_result(r: QuestionResult) -> QuestionResult:
+def redact_result(r: QuestionResult, secrets: Sequence[str] = ()) -> QuestionResult:
     """``r`` (changed in place) without secrets in the text a failure can put there - its error,
     failure reason and metric details (an exception may quote an API key or a URL with
-    credentials): the environment's secret values and any URL ``user:password@`` become ``***``
-    (:func:`newsrag.infra.redaction.redact_text`)."""
-    r.error = redact_text(r.error) if r.error else r.error
-    r.failure_reason = redact_text(r.failure_reason) if r.failure_reason else r.failure_reason
+    credentials): ``secrets`` (the environment's: :func:`~newsrag.infra.redaction.environment_secrets`)
+    and any URL ``user:password@`` become ``***`` (:func:`newsrag.infra.redaction.redact_text`)."""
+    r.error = redact_text(r.error, secrets) if r.error else r.error
+    r.failure_reason = redact_text(r.failure_reason, secrets) if r.failure_reason else r.failure_reason
     for m in r.metrics.values():
-        m.details = _redact_tree(m.details)
+        m.details = _redact_tree(m.details, secrets)
     return r
 
 
-def redact_run(run: EvalRun) -> EvalRun:
-    """:func:`redact_result` for every question, and the run's regression reasons and notes."""
+def redact_run(run: EvalRun, environ: Mapping[str, str] | None = None) -> EvalRun:
+    """:func:`redact_result` for every question, and the run's regression reasons and notes, with
+    the secrets of ``environ`` (the edge's ``Settings.environ``)."""
+    secrets = environment_secrets(environ) if environ is not None else []
     for r in run.results:
-        redact_result(r)
-    run.regressions = [redact_text(x) for x in run.regressions]
-    run.notes = [redact_text(x) for x in run.notes]
+        redact_result(r, secrets)
+    run.regressions = [redact_text(x, secrets) for x in run.regressions]
+    run.notes = [redact_text(x, secrets) for x in run.notes]
     return run
 
 
 def write_run_report(run: EvalRun, history: HistoryStore, out_dir: Path, baseline: EvalRun | None = None,
                      feedback_path: str | Path | None = None) -> Path:
-    """The run's report with the live feedback of the store at ``feedback_path`` (default: the
-    app's, :class:`newsrag.evaluation.feedback.FeedbackSettings`). Any failure, the feedback store's
-    included, is a :class:`ReportWriteError`."""
+    """The run's report with the live feedback of the store at ``feedback_path`` (the app's:
+    :func:`newsrag.evaluation.feedback.feedback_location`; None: no live feedback). Any failure,
+    the feedback store's included, is a :class:`ReportWriteError`."""
     from newsrag.evaluation.report import report_dir, write_report  # imported on use: matplotlib
 
     target = report_dir(out_dir, run.run_id) / "report.html"
     try:
-        feedback = read_feedback(feedback_path)
+        feedback = read_feedback(feedback_path) if feedback_path is not None else []
         return Path(write_report(run, history, out_dir, compare_run=baseline, feedback=feedback))
     except Exception as exc:
         raise ReportWriteError(run.run_id, target, f"{type(exc).__name__}: {exc}") from exc
 
 
-def gate_and_save(run: EvalRun, history: HistoryStore, gate: RegressionSettings) -> tuple[EvalRun | None, bool]:
-    """Steps 0-2: redact, gate against the last good run, save. Returns the baseline and whether
-    a regression must be notified (not when the history already held this run id as one: a
-    retried task). The history's ``StoreError`` when the run could not be saved."""
-    redact_run(run)
+def gate_and_save(run: EvalRun, history: HistoryStore, gate: RegressionSettings,
+                  environ: Mapping[str, str] | None = None) -> tuple[EvalRun | None, bool]:
+    """Steps 0-2: redact (``environ``'s secrets too), gate against the last good run, save. Returns
+    the baseline and whether a regression must be notified (not when the history already held this
+    run id as one: a retried task). The history's ``StoreError`` when the run could not be saved."""
+    redact_run(run, environ)
     baseline = history.last_good(run.golden_sha256, before=run.started_at)
     apply_gate(run, baseline, gate)
     earlier = history.get(run.run_id)
@@ -112,19 +116,22 @@ def gate_and_save(run: EvalRun, history: HistoryStore, gate: RegressionSettings)
 
 
 def notify_regression(run: EvalRun, notifiers: Sequence[Notifier], baseline: EvalRun | None = None,
-                      report: Path | None = None, report_error: str | None = None) -> list[str]:
-    """Step 4: the run's message to every notifier; the failures (notifying never raises)."""
+                      report: Path | None = None, report_error: str | None = None,
+                      environ: Mapping[str, str] | None = None) -> list[str]:
+    """Step 4: the run's message to every notifier (``environ``'s secrets redacted); the failures
+    (notifying never raises)."""
     subject, body, level = run_message(run, report, baseline, report_error)
-    return notify_all(notifiers, subject, body, level=level)
+    return notify_all(notifiers, subject, body, level=level, environ=environ)
 
 
 def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: RegressionSettings,
                  notifiers: Sequence[Notifier], compare_run: EvalRun | None = None,
-                 feedback_path: str | Path | None = None) -> Finalized:
-    """Gate, save, report and notify (see the module's docstring). Raises
-    :class:`ReportWriteError` (with ``finalized`` set) when the report could not be written, and
-    the history's ``StoreError`` when the run could not be saved (nothing is then notified)."""
-    baseline, first_regression = gate_and_save(run, history, gate)
+                 feedback_path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Finalized:
+    """Gate, save, report and notify (see the module's docstring); ``environ``: the environment the
+    edge captured, whose secrets are redacted. Raises :class:`ReportWriteError` (with ``finalized``
+    set) when the report could not be written, and the history's ``StoreError`` when the run could
+    not be saved (nothing is then notified)."""
+    baseline, first_regression = gate_and_save(run, history, gate, environ)
     done, error = Finalized(baseline, compare_run or baseline), None
     try:
         done.report = write_run_report(run, history, out_dir, done.compared, feedback_path)
@@ -132,7 +139,7 @@ def finalize_run(run: EvalRun, history: HistoryStore, *, out_dir: Path, gate: Re
         error = exc
     if first_regression:
         done.notify_failures = notify_regression(run, notifiers, baseline, done.report,
-                                                 error.reason if error else None)
+                                                 error.reason if error else None, environ)
         done.notified = True
     if error is not None:
         error.finalized = done

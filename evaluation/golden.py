@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from newsrag.core.errors import NewsragError
-from newsrag.evaluation.feedback import FeedbackRecord, read_feedback
+from newsrag.core.settings import Settings
+from newsrag.evaluation.feedback import FeedbackRecord, feedback_location, read_feedback
 from newsrag.infra.redaction import display_url
 
 MAX_LISTED_ERRORS = 20
@@ -248,16 +249,14 @@ class FeedbackExport:
     review: int
 
 
-def export_feedback(cases_path: str | Path, review_path: str | Path,
-                    feedback_path: str | Path | None = None) -> FeedbackExport:
-    """The app's feedback store (``feedback_path``, default ``NEWSRAG_APP_FEEDBACK_DB``) through
-    :func:`cases_from_feedback`: regression cases to ``cases_path`` (golden-set JSONL, to review
-    and append to a golden set) and review items to ``review_path`` (both written atomically,
-    empty when there is nothing). A file that is not a feedback store raises ``StoreError``."""
-    from newsrag.core.settings import load
-    from newsrag.evaluation.feedback import FeedbackSettings
-
-    source = str(feedback_path) if feedback_path is not None else load(FeedbackSettings).location()
+def export_feedback(cases_path: str | Path, review_path: str | Path, feedback_path: str | Path | None = None,
+                    settings: Settings | None = None) -> FeedbackExport:
+    """The app's feedback store (``feedback_path``, default: ``settings``' ``NEWSRAG_APP_FEEDBACK_DB``,
+    :func:`~newsrag.evaluation.feedback.feedback_location`) through :func:`cases_from_feedback`:
+    regression cases to ``cases_path`` (golden-set JSONL, to review and append to a golden set) and
+    review items to ``review_path`` (both written atomically, empty when there is nothing). A file
+    that is not a feedback store raises ``StoreError``."""
+    source = str(feedback_path) if feedback_path is not None else feedback_location(settings or Settings({}))
     records = read_feedback(source)
     cases, review = cases_from_feedback(records)
     return FeedbackExport(display_url(source), len(records), write_jsonl(cases_path, cases),

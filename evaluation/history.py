@@ -29,13 +29,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError, StoreError
-from newsrag.core.settings import PathSettings, load
+from newsrag.core.settings import PathSettings, Settings
 from newsrag.evaluation.golden import shipped_golden_path
 from newsrag.evaluation.models import EvalRun
 from newsrag.infra.redaction import display_url
 from newsrag.infra.sqldb import SqlDb
 
-__all__ = ["EvalSettings", "HistoryStore", "RunSummary", "display_url"]
+__all__ = ["EvalSettings", "HistoryStore", "RunSummary", "display_url", "history_location", "reports_path"]
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS eval_runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL,
@@ -70,11 +70,15 @@ class EvalSettings(BaseSettings):
     generator: str = "extractive"
     prompt_name: str = "news-answer"
 
-    def history_location(self) -> str:
-        return self.history_url or str(load(PathSettings).home / "eval-history.sqlite")
 
-    def reports_path(self) -> Path:
-        return self.reports_dir or load(PathSettings).home / "reports"
+def history_location(settings: Settings) -> str:
+    """``NEWSRAG_EVAL_HISTORY_URL``, else ``$NEWSRAG_HOME/eval-history.sqlite``."""
+    return settings.get(EvalSettings).history_url or str(settings.get(PathSettings).home / "eval-history.sqlite")
+
+
+def reports_path(settings: Settings) -> Path:
+    """``NEWSRAG_EVAL_REPORTS_DIR``, else ``$NEWSRAG_HOME/reports``."""
+    return settings.get(EvalSettings).reports_dir or settings.get(PathSettings).home / "reports"
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -106,11 +110,11 @@ class RunSummary:
 
 
 class HistoryStore:
-    """Evaluation runs over time. ``location``: a sqlite path or a ``postgresql://`` URL (default:
-    ``NEWSRAG_EVAL_HISTORY_URL``, else ``$NEWSRAG_HOME/eval-history.sqlite``)."""
+    """Evaluation runs over time. ``location``: a sqlite path or a ``postgresql://`` URL (the
+    configured one: :func:`history_location`)."""
 
-    def __init__(self, location: str | Path | None = None) -> None:
-        self.location = str(location) if location is not None else load(EvalSettings).history_location()
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
         if not self.location:
             raise ConfigError("NEWSRAG_EVAL_HISTORY_URL: empty location")
         self._lock = threading.RLock()

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ProviderError
-from newsrag.core.settings import check_secret, load
+from newsrag.core.settings import Settings, check_secret, defaults
 from newsrag.evaluation.answer_metrics import MetricResult, split_sentences
 from newsrag.providers.base import Connection
 from newsrag.providers.errors import MalformedReply, TransientProviderError, reason
@@ -151,8 +151,13 @@ class LLMJudge(OpenAIClient[OpenAISettings]):
     def __init__(self, settings: JudgeSettings | None = None, provider_settings: OpenAISettings | None = None,
                  *, sleep: Callable[[float], None] = time.sleep) -> None:
         super().__init__(provider_settings, sleep=sleep)
-        self.settings = settings or load(JudgeSettings)
+        self.settings = settings or defaults(JudgeSettings)
         self.model = self.settings.model
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> LLMJudge:
+        """The judge the root configures: its own ``NEWSRAG_JUDGE_*`` and the OpenAI account's."""
+        return cls(settings.get(JudgeSettings), settings.get(OpenAISettings), sleep=sleep)
 
     @property
     def method(self) -> str:

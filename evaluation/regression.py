@@ -33,6 +33,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import defaults
 from newsrag.evaluation.models import Aggregate, EvalRun, QuestionResult
 from newsrag.evaluation.stats import bootstrap_ci, paired_bootstrap_diff
 
@@ -170,7 +171,7 @@ def _values(results: Sequence[QuestionResult], metric: str) -> dict[str, float |
 
 def check(run: EvalRun, baseline: EvalRun | None, settings: RegressionSettings | None = None) -> list[str]:
     """Human-readable reasons why ``run`` is a regression (empty when it is not)."""
-    settings = settings or RegressionSettings()
+    settings = settings or defaults(RegressionSettings)
     reasons: list[str] = []
     crashed = [str(r.error) for r in run.results if _crashed(r)]
     if run.results and len(crashed) / len(run.results) > settings.max_error_rate:

@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import quantiles
@@ -32,13 +32,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from newsrag.core.errors import ConfigError, NewsragError
 from newsrag.core.records import Hit, SearchFilters
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings, defaults, load
 from newsrag.embeddings.base import vector_name
 from newsrag.evaluation import answer_metrics as am
 from newsrag.evaluation import metrics as em
+from newsrag.evaluation.feedback import feedback_location
 from newsrag.evaluation.finish import Finalized, ReportWriteError, finalize_run, redact_result
 from newsrag.evaluation.golden import GoldenCase, GoldenSet, GoldenSetError, load_golden
-from newsrag.evaluation.history import EvalSettings, HistoryStore
+from newsrag.evaluation.history import EvalSettings, HistoryStore, history_location, reports_path
 from newsrag.evaluation.judge import JudgeSettings, LLMJudge
 from newsrag.evaluation.messages import print_summary
 from newsrag.evaluation.models import (
@@ -55,9 +56,9 @@ from newsrag.evaluation.regression import (
     aggregate_groups,
     failure_reason,
 )
-from newsrag.infra.notify import Notifier, notifiers_from_env
-from newsrag.infra.redaction import redact_text
-from newsrag.retrieval.answer import Answer, Answerer
+from newsrag.infra.notify import Notifier, NotifySettings, notifiers_from_settings
+from newsrag.infra.redaction import environment_secrets, redact_text
+from newsrag.retrieval.answer import Answer, Answerer, AnswerSettings
 from newsrag.retrieval.generators import PromptRef, create_generator
 from newsrag.retrieval.search import (
     RERANKERS,
@@ -91,34 +92,37 @@ def snapshot_index(store: ChunkStore, vector_name: str) -> IndexSnapshot:
 
 
 def retrieval_from_settings(s: SearchSettings | None = None) -> RetrievalConfig:
-    """The retrieval the app uses (hybrid, ``NEWSRAG_SEARCH_*``) as a run's config."""
-    s = s or load(SearchSettings)
+    """The retrieval the app uses (hybrid, ``NEWSRAG_SEARCH_*``: the root's ``SearchSettings``;
+    None: the defaults) as a run's config."""
+    s = s or defaults(SearchSettings)
     return RetrievalConfig(alpha=s.alpha, fusion=s.fusion, top_k=s.top_k, query_properties=list(s.query_properties),
                            rerank=s.rerank)
 
 
 def search_settings(retrieval: RetrievalConfig, base: SearchSettings | None = None) -> SearchSettings:
-    """``base`` (default: from the environment) with the run's retrieval fields; ConfigError if invalid."""
+    """``base`` (default: the defaults) with the run's retrieval fields; ConfigError if invalid."""
     if retrieval.mode not in ("hybrid", "vector", "bm25"):
         raise ConfigError(f"retrieval mode must be hybrid, vector or bm25 (got {retrieval.mode!r})")
     if retrieval.rerank not in RERANKERS:
         raise ConfigError(f"reranker {retrieval.rerank!r} is not available; choose one of {sorted(RERANKERS)}")
-    fields = (base or load(SearchSettings)).model_dump()
+    fields = (base or defaults(SearchSettings)).model_dump()
     fields.update(alpha=retrieval.alpha, fusion=retrieval.fusion, top_k=retrieval.top_k,
                   query_properties=tuple(retrieval.query_properties), rerank=retrieval.rerank)
-    return load(SearchSettings, **fields)
+    return load(SearchSettings, {}, **fields)  # every field given: validated, no environment read
 
 
 class _RunSearcher(Searcher):
     """A searcher sharing ``inner``'s store and embedder that searches with a run's retrieval
     config and keeps its last result (so the answer and the metrics see the same hits)."""
 
-    def __init__(self, inner: Searcher, retrieval: RetrievalConfig) -> None:  # no super(): shares parts
+    def __init__(self, inner: Searcher, retrieval: RetrievalConfig,
+                 settings: Settings | None = None) -> None:  # no super(): shares parts
         self.store, self.embedder, self.vector_name = inner.store, inner.embedder, inner.vector_name
         self.analysis = inner.analysis
         self.settings = search_settings(retrieval, inner.settings)
         same = (inner.settings.rerank, inner.settings.mmr_lambda) == (self.settings.rerank, self.settings.mmr_lambda)
-        self.reranker = inner.reranker if same else create_reranker(self.settings, inner.embedder)
+        # another reranker reads its own settings (a Cohere key) from the run's root
+        self.reranker = inner.reranker if same else create_reranker(self.settings, inner.embedder, settings)
         self.mode: Any = retrieval.mode  # top_k and alpha default to the settings' (the run's)
         self.last: SearchResult | None = None
 
@@ -151,23 +155,29 @@ class EvalSetup:
     retrieval: RetrievalConfig
     judge: LLMJudge | None = None
     embed: Embed | None = None
+    settings: Settings = field(default_factory=lambda: Settings({}))  # the root the run is configured by
 
 
 def make_setup(store: ChunkSearch, embedder: Any, retrieval: RetrievalConfig | None = None, *,
                generator: str = "extractive", judge: LLMJudge | None = None,
-               prompt: PromptRef | None = None, prompt_lookup: PromptLookup | None = None) -> EvalSetup:
-    """The answerer for ``retrieval`` (default: :func:`retrieval_from_settings`) and ``generator``.
-    An LLM generator answers with ``prompt``, else with what ``prompt_lookup`` (the edges pass the
-    registry's :func:`newsrag.prompts.release.active_prompt_ref`: prompts sit above evaluation) finds
-    for the configured name. A judge's configuration is checked now (ConfigError/SetupError)."""
-    retrieval = retrieval or retrieval_from_settings()
+               prompt: PromptRef | None = None, prompt_lookup: PromptLookup | None = None,
+               settings: Settings | None = None) -> EvalSetup:
+    """The answerer for ``retrieval`` (default: :func:`retrieval_from_settings`) and ``generator``,
+    configured by ``settings`` (the root an edge built; None: the defaults). An LLM generator
+    answers with ``prompt``, else with what ``prompt_lookup`` (the edges pass the registry's
+    :func:`newsrag.prompts.release.active_prompt_ref`: prompts sit above evaluation) finds for the
+    configured name. A judge's configuration is checked now (ConfigError/SetupError)."""
+    settings = settings or Settings({})
+    base = settings.get(SearchSettings)
+    retrieval = retrieval or retrieval_from_settings(base)
     if prompt is None and generator != "extractive" and prompt_lookup is not None:
-        prompt = prompt_lookup(load(EvalSettings).prompt_name)
-    searcher = Searcher(store, embedder, search_settings(retrieval))
+        prompt = prompt_lookup(settings.get(EvalSettings).prompt_name)
+    searcher = Searcher(store, embedder, settings.replace(search_settings(retrieval, base)))
     if judge is not None:
         _ = judge.client
-    answerer = Answerer(searcher, create_generator(generator, embedder), prompt=prompt)
-    return EvalSetup(answerer, retrieval, judge, embedder.embed_documents)
+    answerer = Answerer(searcher, create_generator(generator, embedder, settings=settings),
+                        settings.get(AnswerSettings), prompt=prompt)
+    return EvalSetup(answerer, retrieval, judge, embedder.embed_documents, settings)
 
 
 # -- one question ----------------------------------------------------------------------------------
@@ -215,28 +225,31 @@ def _score(r: QuestionResult, case: GoldenCase, answer: Answer, hits: list[Hit],
     r.error = "; ".join(errors) or None
 
 
-def _evaluate(case: GoldenCase, answerer: Answerer, retrieval: RetrievalConfig, judge: LLMJudge | None,
-              embed: Embed | None) -> tuple[QuestionResult, AnswererInfo | None]:
+def _evaluate(case: GoldenCase, setup: EvalSetup, secrets: Sequence[str]) -> tuple[QuestionResult, AnswererInfo | None]:
+    """One question with ``setup``; an error's text without ``secrets`` (the environment's)."""
     r = QuestionResult(case_id=case.id, question=case.question, tags=list(case.tags),
                        type=case.type or "fact", answerable=case.answerable)
-    info = None
+    info, answerer, retrieval = None, setup.answerer, setup.retrieval
     try:
-        searcher = _RunSearcher(answerer.searcher, retrieval)
+        searcher = _RunSearcher(answerer.searcher, retrieval, setup.settings)
         answer = Answerer(searcher, answerer.generator, answerer.settings, answerer.prompt).ask(
             case.question, top_k=retrieval.top_k)
         info = AnswererInfo(answer.prompt_name, answer.prompt_version, answer.generator, answer.model)
-        _score(r, case, answer, searcher.last.hits if searcher.last else [], retrieval.top_k, judge, embed)
+        _score(r, case, answer, searcher.last.hits if searcher.last else [], retrieval.top_k, setup.judge, setup.embed)
     except Exception as exc:  # noqa: BLE001 - one question's failure is recorded, never fatal
-        r.error = redact_text(f"{type(exc).__name__}: {exc}")[:500]  # before the cut: no partial secret
+        r.error = redact_text(f"{type(exc).__name__}: {exc}", secrets)[:500]  # before the cut: no partial secret
         log.warning("evaluation of %s failed: %s", case.id, r.error)
-    r.failure_reason = failure_reason(redact_result(r))
+    r.failure_reason = failure_reason(redact_result(r, secrets))
     return r, info
 
 
 def evaluate_case(case: GoldenCase, answerer: Answerer, retrieval: RetrievalConfig, *,
-                  judge: LLMJudge | None = None, embed: Embed | None = None) -> QuestionResult:
-    """One question: search with ``retrieval``, answer from those hits, score. Never raises."""
-    return _evaluate(case, answerer, retrieval, judge, embed)[0]
+                  judge: LLMJudge | None = None, embed: Embed | None = None,
+                  settings: Settings | None = None) -> QuestionResult:
+    """One question: search with ``retrieval``, answer from those hits, score (an error's text
+    without the secrets of ``settings``' environment). Never raises."""
+    setup = EvalSetup(answerer, retrieval, judge, embed, settings or Settings({}))
+    return _evaluate(case, setup, environment_secrets(setup.settings.environ))[0]
 
 
 def _run_cases(case_ids: Sequence[str], golden: GoldenSet, setup: EvalSetup,
@@ -245,9 +258,9 @@ def _run_cases(case_ids: Sequence[str], golden: GoldenSet, setup: EvalSetup,
         cases = [golden.by_id(i) for i in case_ids]
     except KeyError as exc:
         raise ConfigError(f"case id {exc.args[0]!r} is not in the golden set {golden.path}") from None
-    results, infos = [], []
+    results, infos, secrets = [], [], environment_secrets(setup.settings.environ)
     for done, case in enumerate(cases, start=1):
-        result, info = _evaluate(case, setup.answerer, setup.retrieval, setup.judge, setup.embed)
+        result, info = _evaluate(case, setup, secrets)
         results.append(result)
         if info is not None:
             infos.append(info)
@@ -306,14 +319,15 @@ def assemble_run(results: Sequence[QuestionResult], golden: GoldenSet, *, index:
 def run_eval(golden: GoldenSet, *, store: ChunkStore, embedder: Any, retrieval: RetrievalConfig | None = None,
              generator: str = "extractive", setup: EvalSetup | None = None, sample: int | None = None,
              judge: LLMJudge | None = None, progress: ProgressFn | None = None, seed: int = 0,
-             prompt_lookup: PromptLookup | None = None) -> EvalRun:
+             prompt_lookup: PromptLookup | None = None, settings: Settings | None = None) -> EvalRun:
     """Evaluate the golden set (or a seeded sample) against the store. Raises :class:`EmptyIndex`
     and configuration errors; per-question failures are recorded in the results. A custom answerer
-    comes in through ``setup`` (:class:`EvalSetup`)."""
+    comes in through ``setup`` (:class:`EvalSetup`), else :func:`make_setup` builds it from
+    ``settings`` (the root an edge built; None: the defaults)."""
     started_at, t0 = datetime.now(UTC), time.perf_counter()
     index = snapshot_index(store, vector_name(embedder.model_id))
     setup = setup or make_setup(store, embedder, retrieval, generator=generator, judge=judge,
-                                prompt_lookup=prompt_lookup)
+                                prompt_lookup=prompt_lookup, settings=settings)
     t1 = time.perf_counter()
     results, infos = _run_cases(select_case_ids(golden, sample, seed), golden, setup, progress)
     counts = Counter(infos)  # the answers say which prompt/generator/model made them
@@ -329,40 +343,51 @@ def run_eval(golden: GoldenSet, *, store: ChunkStore, embedder: Any, retrieval: 
 # -- after a run, and the command line -----------------------------------------------------------
 
 
+def _clients(stack: ExitStack, settings: Settings, store: ChunkStore | None, embedder: Any) -> tuple[ChunkStore, Any]:
+    """The given store and embedder, else the ones ``settings`` configure (closed with ``stack``)."""
+    if embedder is None:
+        from newsrag.embeddings import create_embedder
+
+        embedder = create_embedder(settings)
+        stack.callback(embedder.close)
+    if store is None:
+        from newsrag.store.weaviate import WeaviateStore
+
+        store = stack.enter_context(WeaviateStore(settings))
+    return store, embedder
+
+
 def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out: str | Path | None = None,
             sample: int | None = None, judge: bool | None = None, console: Console | None = None,
             retrieval: RetrievalConfig | None = None, generator: str | None = None, store: ChunkStore | None = None,
             embedder: Any = None, history: HistoryStore | None = None,
-            notifiers: Sequence[Notifier] | None = None, prompt_lookup: PromptLookup | None = None) -> int:
+            notifiers: Sequence[Notifier] | None = None, prompt_lookup: PromptLookup | None = None,
+            settings: Settings | None = None) -> int:
     """``newsrag eval``: run with a progress bar, gate, save, report, notify, print the headline
-    table. Returns 0 (ok), 1 (regression), 2 (bad input: golden set, a setting, an unknown
-    ``compare`` run id, an empty index) or 3 (the report could not be written: the error names its
-    path and why; the run is saved). Other errors (Weaviate down, ...) propagate."""
-    console = console or Console()
+    table, all configured by ``settings`` (the root the CLI built; None: the defaults). Returns 0
+    (ok), 1 (regression), 2 (bad input: golden set, a setting, an unknown ``compare`` run id, an
+    empty index) or 3 (the report could not be written: the error names its path and why; the run
+    is saved). Other errors (Weaviate down, ...) propagate."""
+    console, settings = console or Console(), settings or Settings({})
     with ExitStack() as stack:
         try:
-            settings = load(EvalSettings)
-            gold = load_golden(golden or settings.golden_path)
-            gate = load(RegressionSettings)
-            channels = list(notifiers) if notifiers is not None else notifiers_from_env()
+            evals = settings.get(EvalSettings)
+            gold = load_golden(golden or evals.golden_path)
+            gate = settings.get(RegressionSettings)
+            channels = list(notifiers) if notifiers is not None else notifiers_from_settings(settings.get(NotifySettings))
             if sample is not None and sample < 1:
                 raise ConfigError(f"--sample must be >= 1 (got {sample})")
             if history is None:
-                history = stack.enter_context(HistoryStore(settings.history_location()))
+                history = stack.enter_context(HistoryStore(history_location(settings)))
             compare_run = history.get(compare) if compare else None
             if compare and compare_run is None:
                 recent = ", ".join(s.run_id for s in history.summaries(5)) or "none yet"
                 raise ConfigError(f"--compare: no run {compare!r} in {history!r} (newest runs: {recent})")
-            llm_judge = LLMJudge() if (judge if judge is not None else load(JudgeSettings).enabled) else None
+            use_judge = judge if judge is not None else settings.get(JudgeSettings).enabled
+            llm_judge = LLMJudge.from_settings(settings) if use_judge else None
             if llm_judge is not None:
                 stack.callback(llm_judge.close)
-            if embedder is None:
-                from newsrag.embeddings import create_embedder
-                embedder = create_embedder()
-                stack.callback(embedder.close)
-            if store is None:
-                from newsrag.store.weaviate import WeaviateStore
-                store = stack.enter_context(WeaviateStore())
+            store, embedder = _clients(stack, settings, store, embedder)
             with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                           TimeElapsedColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("evaluating", total=min(sample or len(gold), len(gold)))
@@ -371,15 +396,16 @@ def run_cli(golden: str | Path | None = None, *, compare: str | None = None, out
                     bar.update(task, completed=done, total=total, description=f"evaluating [bold]{r.case_id}[/]")
 
                 run = run_eval(gold, store=store, embedder=embedder, retrieval=retrieval,
-                               generator=generator or settings.generator,
-                               sample=sample, judge=llm_judge, progress=progress, prompt_lookup=prompt_lookup)
+                               generator=generator or evals.generator, sample=sample, judge=llm_judge,
+                               progress=progress, prompt_lookup=prompt_lookup, settings=settings)
         except (GoldenSetError, ConfigError, EmptyIndex) as exc:
             kind = "error" if isinstance(exc, EmptyIndex) else "bad input"
             console.print(f"[bold red]{kind}:[/] {escape(str(exc))}", highlight=False)
             return EXIT_BAD_INPUT
         try:
-            done = finalize_run(run, history, out_dir=Path(out) if out else settings.reports_path(),
-                                gate=gate, notifiers=channels, compare_run=compare_run)
+            done = finalize_run(run, history, out_dir=Path(out) if out else reports_path(settings), gate=gate,
+                                notifiers=channels, compare_run=compare_run,
+                                feedback_path=feedback_location(settings), environ=settings.environ)
         except ReportWriteError as exc:
             done = exc.finalized or Finalized(None)
             print_summary(console, run, compare_run or history.previous(run), None, done.notify_failures)

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError, arm_for
 from newsrag.core.templates import PromptTemplate
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError, arm_for
 
 log = logging.getLogger(__name__)
 

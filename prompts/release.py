@@ -8,11 +8,15 @@ confidence intervals, then promote (optionally as a canary A/B arm) or reject wi
 
 Prompts only change what an LLM generator says, so releases evaluate with an LLM generator
 (``NEWSRAG_RELEASE_GENERATOR``, default ``openai``, which also covers OpenAI-compatible servers).
+
+Every step takes ``settings``, the root an edge built (the CLI's, or an Airflow task's
+``task_settings()``); None means the documented defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.settings import PathSettings, load
+from newsrag.core.settings import PathSettings, Settings
 from newsrag.core.templates import version_key
 from newsrag.prompts.registry import PromptRegistry
 from newsrag.retrieval.generators import PromptRef
@@ -38,15 +42,16 @@ class ReleaseSettings(BaseSettings):
     prompts_dir: Path | None = None  # the folder the deploy step registers; default: the shipped templates
 
 
-def registry_location() -> str:
-    return load(ReleaseSettings).registry or str(load(PathSettings).home / "prompt-registry.sqlite")
+def registry_location(settings: Settings) -> str:
+    """``NEWSRAG_RELEASE_REGISTRY``, else ``$NEWSRAG_HOME/prompt-registry.sqlite``."""
+    return settings.get(ReleaseSettings).registry or str(settings.get(PathSettings).home / "prompt-registry.sqlite")
 
 
-def open_registry() -> PromptRegistry:
-    return PromptRegistry(registry_location())
+def open_registry(settings: Settings | None = None) -> PromptRegistry:
+    return PromptRegistry(registry_location(settings or Settings({})))
 
 
-def deploy(folder: str | None = None, who: str = "deploy") -> dict[str, Any]:
+def deploy(folder: str | None = None, who: str = "deploy", settings: Settings | None = None) -> dict[str, Any]:
     """Register every template of the prompts folder (default: ``NEWSRAG_RELEASE_PROMPTS_DIR``, else
     the shipped templates), all or nothing; ``registered`` lists the new ``name@version`` refs
     (empty when nothing changed). A malformed file, a file whose path and content disagree, or a
@@ -58,8 +63,9 @@ def deploy(folder: str | None = None, who: str = "deploy") -> dict[str, Any]:
     with a shipped version; an active version is only ever changed by a release or a promotion.
     The prompts_deploy DAG, ``newsrag prompts deploy``, the CLI's own start and the quickstart all
     deploy through here."""
-    path = Path(folder) if folder else load(ReleaseSettings).prompts_dir
-    with opened_registry() as reg:
+    settings = settings or Settings({})
+    path = Path(folder) if folder else settings.get(ReleaseSettings).prompts_dir
+    with opened_registry(settings) as reg:
         done = reg.deploy(path, author=who)
     return {"registered": done.registered, "activated": done.activated, "folder": str(path or "shipped templates")}
 
@@ -71,14 +77,14 @@ def deployed_candidate(name: str, deployed: Iterable[Mapping[str, Any]]) -> str 
     return max(versions, key=version_key) if versions else None
 
 
-def validate_request(name: str, version: str | None = None,
-                     deployed: list[Mapping[str, Any]] | None = None, who: str = "prompt_release") -> dict[str, Any]:
+def validate_request(name: str, version: str | None = None, deployed: list[Mapping[str, Any]] | None = None,
+                     who: str = "prompt_release", settings: Settings | None = None) -> dict[str, Any]:
     """Pick the candidate and validate it. ``version`` (a Param) wins; an Asset-triggered run takes
     the newest version of ``name`` its deploy events registered; a manual run without a version
     takes the newest registered one. ``candidate`` is None when the deploy registered no version of
     ``name`` (nothing to release)."""
     trigger = "deploy" if version is None and deployed else "params"
-    with opened_registry() as reg:
+    with opened_registry(settings) as reg:
         reg.sync(author="deploy")  # the shipped files, so a manual run sees them without a deploy
         active = reg.active(name).active  # RegistryError naming the known templates when unknown
         if trigger == "deploy":
@@ -95,10 +101,11 @@ def validate_request(name: str, version: str | None = None,
             "trigger": trigger}
 
 
-def promote(result: dict[str, Any], canary_weight: float = 0.0, who: str = "prompt_release") -> dict[str, Any]:
+def promote(result: dict[str, Any], canary_weight: float = 0.0, who: str = "prompt_release",
+            settings: Settings | None = None) -> dict[str, Any]:
     """Make the candidate active, or with ``canary_weight`` > 0 (and an active version) serve it as
     the A/B test's canary arm to that sticky share of keys first."""
-    with opened_registry() as reg:
+    with opened_registry(settings) as reg:
         why = f"evaluation passed (report {result['report']})"
         run_id = result["runs"]["candidate"]
         if canary_weight > 0 and result["active"] is not None and result["active"] != result["candidate"]:
@@ -110,19 +117,21 @@ def promote(result: dict[str, Any], canary_weight: float = 0.0, who: str = "prom
             "canary": state.canary, "canary_weight": state.canary_weight}
 
 
-def reject(result: dict[str, Any], who: str = "prompt_release") -> dict[str, Any]:
+def reject(result: dict[str, Any], who: str = "prompt_release", settings: Settings | None = None) -> dict[str, Any]:
     """Record the rejection (the active version is untouched) and say why."""
     reasons = result.get("reasons") or result.get("problems") or ["validation failed"]
-    with opened_registry() as reg:
+    with opened_registry(settings) as reg:
         reg.record(result["name"], "reject", result["candidate"], who=who, why="; ".join(reasons),
                    eval_run_id=(result.get("runs") or {}).get("candidate"))
         active = reg.active(result["name"]).active
     return {**result, "decision": "reject", "reasons": reasons, "active_after": active}
 
 
-def notify(result: dict[str, Any]) -> dict[str, Any]:
-    from newsrag.infra.notify import notifiers_from_env, notify_all
+def notify(result: dict[str, Any], settings: Settings | None = None) -> dict[str, Any]:
+    """The release's outcome to every channel ``settings`` configure (``NEWSRAG_NOTIFY_*``)."""
+    from newsrag.infra.notify import NotifySettings, notifiers_from_settings, notify_all
 
+    settings = settings or Settings({})
     verdict = {"promote": "promoted", "canary": "started as a canary"}.get(result.get("decision", ""), "rejected")
     subject = f"newsrag prompt release: {result['name']}@{result['candidate']} {verdict}"
     canary = f" (canary {result['canary']} at {result['canary_weight']:.0%})" if result.get("canary") else ""
@@ -130,26 +139,34 @@ def notify(result: dict[str, Any]) -> dict[str, Any]:
                       *[f"- {r}" for r in result.get("reasons") or []],
                       *[f"  {line}" for line in result.get("comparison_lines") or []],
                       f"report: {result.get('report')}"])
-    failures = notify_all(notifiers_from_env(), subject, body, level="warning" if verdict == "rejected" else "info")
+    failures = notify_all(notifiers_from_settings(settings.get(NotifySettings)), subject, body,
+                          level="warning" if verdict == "rejected" else "info", environ=settings.environ)
     return {**result, "notify_failures": failures}
 
 
 @contextmanager
-def opened_registry() -> Iterator[PromptRegistry]:
-    reg = open_registry()
+def opened_registry(settings: Settings | None = None) -> Iterator[PromptRegistry]:
+    reg = open_registry(settings)
     try:
         yield reg
     finally:
         reg.close()
 
 
-def active_prompt_ref(name: str) -> PromptRef | None:
+def active_prompt_ref(name: str, settings: Settings | None = None) -> PromptRef | None:
     """The registry's active version of ``name`` (the A arm) as a PromptRef, so that scheduled
-    evaluation measures the template users get; None when no version was ever promoted."""
-    with opened_registry() as reg:
+    evaluation measures the template users get; None when no version was ever promoted. The edges
+    hand it to the evaluation as its ``prompt_lookup`` (:func:`prompt_lookup`)."""
+    with opened_registry(settings) as reg:
         reg.sync(author="deploy")  # the shipped files, as the release DAG registers them
         version = reg.active(name).active
         if version is None:
             return None
         t = reg.template(name, version)
     return PromptRef(t.name, t.version, t.system, t.user)
+
+
+def prompt_lookup(settings: Settings) -> Callable[[str], PromptRef | None]:
+    """:func:`active_prompt_ref` in the registry ``settings`` name: what an edge passes to the
+    evaluation as its ``prompt_lookup`` (evaluation sits below prompts and cannot import it)."""
+    return functools.partial(active_prompt_ref, settings=settings)

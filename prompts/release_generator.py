@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from newsrag.core.errors import ConfigError, SetupError
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings
 from newsrag.prompts.release import ReleaseSettings
 
 log = logging.getLogger(__name__)
@@ -50,24 +50,26 @@ class Endpoint:
     key: str | None
 
 
-def check_generator(name: str | None = None, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
+def check_generator(name: str | None = None, timeout: float = PROBE_TIMEOUT,
+                    settings: Settings | None = None) -> dict[str, Any]:
     """The release generator's name, model and URL once it is known to answer; raises
-    :class:`GeneratorUnavailable` otherwise."""
-    name = name or load(ReleaseSettings).generator
-    generator = _create(name)
+    :class:`GeneratorUnavailable` otherwise. ``settings``: the root an edge built (None: the defaults)."""
+    settings = settings or Settings({})
+    name = name or settings.get(ReleaseSettings).generator
+    generator = _create(name, settings)
     try:
         endpoint = _endpoint(name, generator)
         if endpoint is not None:
-            _probe(name, endpoint, timeout)
+            _probe(name, endpoint, timeout, settings)
     finally:
         if callable(close := getattr(generator, "close", None)):
             close()
-    url = _shown(endpoint.url, endpoint.key) if endpoint else None
+    url = _shown(endpoint.url, endpoint.key, settings) if endpoint else None
     log.info("release generator %s (model %s) answers at %s", name, getattr(generator, "model", "?"), url)
     return {"generator": name, "model": getattr(generator, "model", None), "url": url}
 
 
-def _create(name: str) -> Any:
+def _create(name: str, settings: Settings) -> Any:
     from newsrag.retrieval.generators import create_generator
 
     if name == "extractive":
@@ -76,7 +78,7 @@ def _create(name: str) -> Any:
                                    f"{VARIABLE} to an LLM generator: openai ({SETTINGS['openai']}) or "
                                    f"cohere ({SETTINGS['cohere']})")
     try:
-        return create_generator(name)
+        return create_generator(name, settings=settings)
     except ConfigError as exc:  # an unknown name, or a setting that does not validate
         raise GeneratorUnavailable(f"{VARIABLE}={name}: {exc}") from None
 
@@ -102,17 +104,17 @@ def _endpoint(name: str, generator: Any) -> Endpoint | None:
     return Endpoint(base, f"{base}/v1/models", settings.api_key.get_secret_value() if settings.api_key else None)
 
 
-def _probe(name: str, endpoint: Endpoint, timeout: float) -> None:
+def _probe(name: str, endpoint: Endpoint, timeout: float, settings: Settings) -> None:
     headers = {"Authorization": f"Bearer {endpoint.key}"} if endpoint.key else {}
-    where = (f"{VARIABLE}={name}, but the {name} generator at {_shown(endpoint.url, endpoint.key)} "
-             f"(GET {_shown(endpoint.probe, endpoint.key)})")
+    where = (f"{VARIABLE}={name}, but the {name} generator at {_shown(endpoint.url, endpoint.key, settings)} "
+             f"(GET {_shown(endpoint.probe, endpoint.key, settings)})")
     try:
         status = httpx.get(endpoint.probe, headers=headers, timeout=timeout, follow_redirects=True).status_code
     except httpx.TimeoutException:
         raise GeneratorUnavailable(f"{where} did not answer within {timeout:g} s; start it, or set "
                                    f"{SETTINGS[name]}") from None
     except httpx.HTTPError as exc:
-        reason = _shown(str(exc) or type(exc).__name__, endpoint.key)
+        reason = _shown(str(exc) or type(exc).__name__, endpoint.key, settings)
         raise GeneratorUnavailable(f"{where} is unreachable ({reason}); start it, or set {SETTINGS[name]}") from None
     if status in (401, 403):
         raise GeneratorUnavailable(f"{where} refused the key (HTTP {status}); set {SETTINGS[name]}")
@@ -121,8 +123,8 @@ def _probe(name: str, endpoint: Endpoint, timeout: float) -> None:
                                    f"{SETTINGS[name]}")
 
 
-def _shown(text: str, key: str | None) -> str:
-    """``text`` without the key, URL credentials or any other secret of the environment."""
+def _shown(text: str, key: str | None, settings: Settings) -> str:
+    """``text`` without the key, URL credentials or any other secret of the root's environment."""
     from newsrag.infra.redaction import redact_text
 
-    return redact_text(text, [key])
+    return redact_text(text, [key], settings.environ)

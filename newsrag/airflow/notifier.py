@@ -2,8 +2,11 @@
 
 An Airflow notifier that forwards to newsrag's own notifiers (log by default; Slack webhook and
 SMTP when NEWSRAG_NOTIFY_* is set), and :func:`notify` for task code that has something to report
-without failing (a paused consumer DAG). Secrets are redacted by the library; task context values
-that could carry secrets (conf, params) are never included.
+without failing (a paused consumer DAG). Secrets are redacted by the library (the settings'
+environment's too); task context values that could carry secrets (conf, params) are never included.
+
+Its settings: what the caller passes (a task body's ``task_settings()``), else the worker's
+environment: a failure callback must not depend on the Connections whose absence may be the failure.
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseNotifier
 
+from newsrag.core.settings import Settings
 
-def notify(subject: str, body: str, level: Literal["info", "warning", "error"] = "error") -> list[str]:
-    """Send through every configured channel; returns the failures (never raises, never a secret)."""
-    from newsrag.infra.notify import notifiers_from_env, notify_all
 
-    return notify_all(notifiers_from_env(), subject, body, level=level)
+def notify(subject: str, body: str, level: Literal["info", "warning", "error"] = "error",
+           settings: Settings | None = None) -> list[str]:
+    """Send through every channel ``settings`` configure (default: the worker's environment);
+    returns the failures (never raises, never a secret)."""
+    from newsrag.infra.notify import NotifySettings, notifiers_from_settings, notify_all
+
+    settings = settings if settings is not None else Settings()
+    return notify_all(notifiers_from_settings(settings.get(NotifySettings)), subject, body, level=level,
+                      environ=settings.environ)
 
 
 class NewsragNotifier(BaseNotifier):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from email.message import EmailMessage
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -25,8 +25,8 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError, NewsragError
-from newsrag.core.settings import check_secret, load
-from newsrag.infra.redaction import redact, redact_text
+from newsrag.core.settings import check_secret, defaults
+from newsrag.infra.redaction import environment_secrets, redact, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,10 @@ class NotifySettings(BaseSettings):
         return self
 
 
-def notifiers_from_env(settings: NotifySettings | None = None) -> list[Notifier]:
-    """The log notifier, plus Slack and SMTP when configured."""
-    settings = settings or load(NotifySettings)
+def notifiers_from_settings(settings: NotifySettings | None = None) -> list[Notifier]:
+    """The log notifier, plus Slack and SMTP when ``settings`` configure them (None: the defaults,
+    the log notifier only; an edge passes ``root.get(NotifySettings)``)."""
+    settings = settings or defaults(NotifySettings)
     out: list[Notifier] = [LogNotifier()]
     if settings.slack_webhook_url is not None:
         out.append(SlackWebhookNotifier(settings.slack_webhook_url, timeout=settings.timeout))
@@ -189,13 +190,15 @@ def _secrets_of(notifier: Any) -> list[str] | None:
 
 
 def notify_all(notifiers: Iterable[Notifier], subject: str, body: str, *, level: Level = "info",
-               secrets: Iterable[str | SecretStr | None] = ()) -> list[str]:
+               secrets: Iterable[str | SecretStr | None] = (), environ: Mapping[str, str] | None = None) -> list[str]:
     """Send to every notifier; returns ``"<name>: <error>"`` per failure. Never raises. Every
-    notifier's secrets, ``secrets``, the environment's secrets and URL credentials are redacted
-    from the message and from the failures (:func:`~newsrag.infra.redaction.redact_text`). A
-    notifier whose ``secrets()`` fails is skipped (a failure)."""
+    notifier's secrets, ``secrets``, the secrets of ``environ`` (the edge's ``Settings.environ``)
+    and URL credentials are redacted from the message and from the failures
+    (:func:`~newsrag.infra.redaction.redact_text`). A notifier whose ``secrets()`` fails is
+    skipped (a failure)."""
     items = [(n, _secrets_of(n)) for n in notifiers]
-    hidden = [*secrets, *(s for _, own in items for s in own or [])]  # redact_text adds the environment's
+    hidden = [*secrets, *(s for _, own in items for s in own or [])]
+    hidden += environment_secrets(environ) if environ is not None else []  # once, not per text
     subject, body = redact_text(subject, hidden), redact_text(body, hidden)
     failures: list[str] = []
     for notifier, own in items:

@@ -3,9 +3,10 @@
 Three tools, used everywhere from the CLI to the Airflow tasks:
 
 - :func:`redact` replaces known secret values (as given and URL-encoded) by ``***``;
-- :func:`redact_text` does that with the environment's secrets too (every variable whose name
-  :func:`~newsrag.core.secret_names.is_secret_name` says holds one) and hides any ``user:password@``
-  of a URL;
+- :func:`redact_text` does that with the secrets of the environment it is handed too (every
+  variable whose name :func:`~newsrag.core.secret_names.is_secret_name` says holds one: an edge
+  passes its root settings' ``environ``; the library never reads the process environment) and
+  hides any ``user:password@`` of a URL;
 - :func:`display_url` shows a connection string with its password (not its user) masked.
 
 Which names hold secrets is decided in one place, :mod:`newsrag.core.secret_names` (re-exported here).
@@ -13,7 +14,6 @@ Which names hold secrets is decided in one place, :mod:`newsrag.core.secret_name
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
@@ -44,21 +44,23 @@ def redact(text: str, secrets: Iterable[str | SecretStr | None]) -> str:
     return text
 
 
-def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of the environment variables whose names hold secrets (:func:`is_secret_name`;
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Values of ``environ``'s variables whose names hold secrets (:func:`is_secret_name`;
     comma-separated key lists split): a task's error text may quote one of them, and a
-    notification must not."""
-    env = os.environ if environ is None else environ
+    notification must not. ``environ`` is what the edge captured (``Settings.environ``)."""
     values = []
-    for name, value in env.items():
+    for name, value in environ.items():
         if value and is_secret_name(name):
             values += [v.strip() for v in value.split(",") if len(v.strip()) >= _MIN_SECRET_CHARS]
     return values
 
 
-def redact_text(text: str, secrets: Iterable[str | SecretStr | None] = ()) -> str:
-    """:func:`redact` with the environment's secrets too, and any ``user:password@`` in a URL."""
-    return _URL_USERINFO.sub(r"\g<scheme>***@", redact(text, [*secrets, *environment_secrets()]))
+def redact_text(text: str, secrets: Iterable[str | SecretStr | None] = (),
+                environ: Mapping[str, str] | None = None) -> str:
+    """:func:`redact` with ``environ``'s secrets too (:func:`environment_secrets`; the edge's
+    ``Settings.environ``), and any ``user:password@`` in a URL."""
+    hidden = [*secrets, *(environment_secrets(environ) if environ is not None else [])]
+    return _URL_USERINFO.sub(r"\g<scheme>***@", redact(text, hidden))
 
 
 def display_url(url: str) -> str:

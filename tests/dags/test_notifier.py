@@ -41,3 +41,14 @@ def test_environment_secrets_are_found_by_name() -> None:
            "NEWSRAG_NOTIFY_SMTP_PASSWORD": "pw-9999", "AIRFLOW__API_AUTH__JWT_SECRET": "jwt-secret-1",
            "EMPTY_TOKEN": ""}
     assert sorted(environment_secrets(env)) == ["alpha-key", "beta-key", "jwt-secret-1", "k-123456", "pw-9999"]
+
+
+def test_notify_hides_the_secrets_of_the_settings_it_is_handed() -> None:
+    """A task body passes its settings (a Connection's key is in them, not in the process environment)."""
+    from newsrag.airflow.notifier import notify
+    from newsrag.core.settings import Settings
+
+    settings = Settings({"WEAVIATE_API_KEY": "wv-connection-key-4242"})
+    with collect_logs("newsrag.infra.notify") as logs:
+        assert notify("newsrag: check", "store said wv-connection-key-4242", level="warning", settings=settings) == []
+    assert "store said ***" in logs.text() and "wv-connection-key-4242" not in logs.text()

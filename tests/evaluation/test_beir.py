@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from newsrag.core.records import ChunkRecord, Hit
 from newsrag.evaluation.beir import (
     BeirFormatError,
     load_beir,
@@ -18,7 +19,6 @@ from newsrag.evaluation.beir import (
     write_corpus_jsonl,
 )
 from newsrag.ingest.models import doc_id_for
-from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import Settings
 from newsrag.evaluation import dag_tasks
 from newsrag.evaluation.judge import LLMJudge
 from tests.evaluation.notifiers import Capture
@@ -30,7 +31,7 @@ def closed(monkeypatch: pytest.MonkeyPatch) -> list[LLMJudge]:
             super().close()
 
     @contextmanager
-    def clients() -> Iterator[tuple[Any, Any]]:
+    def clients(settings: Settings) -> Iterator[tuple[Any, Any]]:
         yield object(), object()
 
     monkeypatch.setattr(dag_tasks, "LLMJudge", RecordingJudge)
@@ -63,10 +64,10 @@ def test_a_judge_that_cannot_be_made_fails_the_plan(closed: list[LLMJudge], monk
     for var in ("OPENAI_API_KEY", "NEWSRAG_JUDGE_API_KEY", "NEWSRAG_JUDGE_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ConfigError, match="the judge needs an API key"):
-        dag_tasks.plan(str(GOLDEN), judge=True)
+        dag_tasks.plan(str(GOLDEN), judge=True, settings=Settings())
     monkeypatch.setenv("NEWSRAG_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("NEWSRAG_JUDGE_MODEL", "judge-x")
-    assert dag_tasks._check_judge() == "judge-x" and len(closed) == 2
+    assert dag_tasks._check_judge(Settings()) == "judge-x" and len(closed) == 2
 
 
 def test_notify_sends_a_regression_once_also_when_its_report_failed(tmp_path: Path,
@@ -80,14 +81,14 @@ def test_notify_sends_a_regression_once_also_when_its_report_failed(tmp_path: Pa
         history.save(make_run("r-bad", T0, {"hit@k": 0.3}, status="regression",
                               regressions=["hit@k dropped 0.900 -> 0.300 vs run r-good"]))
     capture = Capture()
-    monkeypatch.setattr(dag_tasks, "notifiers_from_env", lambda: [capture])
+    monkeypatch.setattr(dag_tasks, "notifiers_from_settings", lambda settings: [capture])
     summary = {"run_id": "r-bad", "status": "regression", "regressions": ["x"], "headline": {},
                "baseline": "r-good", "notify": True}
-    out = dag_tasks.notify(summary, None)  # the report task failed
+    out = dag_tasks.notify(summary, None, settings=Settings())  # the report task failed
     assert out["notified"] and out["report"] is None and out["notify_failures"] == []
     [(subject, body, level)] = capture.sent
     assert "REGRESSION" in subject and level == "error" and "baseline: run r-good" in body
     assert "hit@k dropped 0.900 -> 0.300 vs run r-good" in body
     assert "report: NOT written: the report task failed (see its log)" in body
-    again = dag_tasks.notify({**summary, "notify": False}, {"report": "/reports/r-bad/report.html"})
+    again = dag_tasks.notify({**summary, "notify": False}, {"report": "/reports/r-bad/report.html"}, Settings())
     assert not again["notified"] and again["report"] == "/reports/r-bad/report.html" and len(capture.sent) == 1

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from newsrag.core.settings import Settings
+from newsrag.core.templates import load_template, templates_dir
 from newsrag.evaluation.history import HistoryStore
 from newsrag.evaluation.runner import run_cli
 from newsrag.prompts.registry import PromptRegistry
-from newsrag.core.templates import load_template, templates_dir
+from newsrag.prompts.release import prompt_lookup
 from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
 
 pytestmark = pytest.mark.integration
@@ -47,8 +49,10 @@ def test_eval_with_an_llm_generator_uses_the_active_prompt_version(corpus_collec
     try:
         with HistoryStore(str(tmp_path / "history.sqlite")) as history, \
                 (tmp_path / "out.txt").open("w") as printed:
+            settings = Settings()  # what `newsrag eval` builds, and its prompt lookup
             code = run_cli(REPO / "examples" / "news" / "questions.jsonl", sample=3, out=tmp_path / "reports",
-                           console=Console(file=printed), embedder=embedder, history=history, notifiers=[])
+                           console=Console(file=printed), embedder=embedder, history=history, notifiers=[],
+                           settings=settings, prompt_lookup=prompt_lookup(settings))
             runs = history.list_runs(limit=5)
     finally:
         server.close()
@@ -86,7 +90,7 @@ def test_an_unreachable_llm_provider_is_recorded_per_question_and_the_history_ke
         with (tmp_path / "out.txt").open("w") as printed:
             code = run_cli(REPO / "examples" / "news" / "questions.jsonl", sample=3, out=tmp_path / "reports",
                            generator="openai", console=Console(file=printed, width=300), embedder=embedder,
-                           history=history, notifiers=[])
+                           history=history, notifiers=[], settings=Settings())
         runs = history.list_runs(limit=5)
         kept = history.get("r-earlier")
     printed_text = " ".join((tmp_path / "out.txt").read_text().split())

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from newsrag.evaluation.feedback import FeedbackStore
+from newsrag.core.settings import Settings
+from newsrag.evaluation.feedback import FeedbackStore, feedback_location
 from newsrag.evaluation.finish import ReportWriteError, finalize_run, write_run_report
 from newsrag.evaluation.history import HistoryStore
 from newsrag.evaluation.models import EvalRun, MetricValue
@@ -128,7 +129,8 @@ def test_the_report_carries_live_feedback_from_the_apps_store(history: HistorySt
     store.close()
     monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(path))
     run = scored_run("r1", 0.9, 0)
-    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[])
+    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[],
+                        feedback_path=feedback_location(Settings()))
     assert done.report is not None
     arms = json.loads((done.report.parent / "report.json").read_text())["arms"]
     assert [(r["version"], r["arm"], r["up"], r["down"]) for r in arms["rows"]] == [("3", "a", 2, 1),
@@ -181,7 +183,8 @@ def test_secrets_in_error_text_never_reach_the_history_the_report_or_a_message(
                                                                 details={"error": leak, "attempts": [leak]})}
     run.notes = [f"note: {leak}"]
     capture = Capture()
-    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[capture])
+    done = finalize_run(run, history, out_dir=tmp_path / "reports", gate=RegressionSettings(), notifiers=[capture],
+                        environ=Settings().environ)
     assert run.status == "regression"  # every question crashed
     assert done.report is not None
     texts = {"history": json.dumps(rows(tmp_path / "history.sqlite")),
@@ -213,7 +216,7 @@ def test_a_question_whose_exception_quotes_a_secret_records_it_redacted(monkeypa
 
     case = GoldenCase(id="q1", question="Who?", gold_urls=["https://news.example/a"])
     with caplog.at_level("WARNING"):
-        r = evaluate_case(case, LeakyAnswerer(), RetrievalConfig())  # type: ignore[arg-type]
+        r = evaluate_case(case, LeakyAnswerer(), RetrievalConfig(), settings=Settings())  # type: ignore[arg-type]
     assert r.error == "RuntimeError: POST https://***@llm.example/v1 refused key ***"
     assert r.failure_reason == f"error: {r.error}"
     assert FAKE_KEY not in caplog.text and "hunter2pass" not in caplog.text and "refused key ***" in caplog.text

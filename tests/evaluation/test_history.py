@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from newsrag.core.errors import StoreError
-from newsrag.evaluation.history import EvalSettings, HistoryStore, display_url
+from newsrag.core.settings import Settings
+from newsrag.evaluation.history import HistoryStore, display_url, history_location, reports_path
 from newsrag.evaluation.models import (
     EvalRun,
     IndexSnapshot,
@@ -165,14 +166,16 @@ def test_default_location_is_under_newsrag_home(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("NEWSRAG_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("NEWSRAG_EVAL_HISTORY_URL", raising=False)
     monkeypatch.delenv("NEWSRAG_EVAL_REPORTS_DIR", raising=False)
-    with HistoryStore() as h:
+    settings = Settings()  # what an edge builds
+    with HistoryStore(history_location(settings)) as h:
         h.save(make_run("r1", 0))
     assert (tmp_path / "home" / "eval-history.sqlite").is_file()
-    assert EvalSettings().reports_path() == tmp_path / "home" / "reports"
+    assert reports_path(settings) == tmp_path / "home" / "reports"
     monkeypatch.setenv("NEWSRAG_EVAL_HISTORY_URL", str(tmp_path / "elsewhere.sqlite"))
-    with HistoryStore() as h:
+    with HistoryStore(history_location(Settings())) as h:
         assert h.list_runs() == []
     assert (tmp_path / "elsewhere.sqlite").is_file()
+    assert history_location(Settings({})) == str(Path(".newsrag") / "eval-history.sqlite")  # no environment read
 
 
 def test_a_postgres_url_never_shows_its_password() -> None:

@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import Settings
 from newsrag.evaluation.judge import JudgeSettings, LLMJudge
 from tests.embeddings.fake_providers import (
     FakeProviderServer,
@@ -210,11 +211,12 @@ def test_not_applicable_cases_send_nothing(server: FakeProviderServer, waits: li
     assert server.requests == []
 
 
-def test_key_falls_back_to_openai_api_key_read_on_first_use(server: FakeProviderServer, waits: list[float],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_falls_back_to_openai_api_key_of_the_root(server: FakeProviderServer, waits: list[float],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     server.route(PATH, verdict(0.5))
-    judge = make(server, waits, api_key=None)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-openai-env-1234")  # after construction
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-openai-env-1234")
+    monkeypatch.setenv("NEWSRAG_JUDGE_BASE_URL", server.url("/v1"))
+    judge = LLMJudge.from_settings(Settings(), sleep=waits.append)  # the root an edge builds
     assert judge.relevance("Q?", "A.").value == 0.5
     assert server.requests[0].bearer == "sk-from-openai-env-1234"
     judge.close()
@@ -235,13 +237,14 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSRAG_JUDGE_ENABLED", "true")
     monkeypatch.setenv("NEWSRAG_JUDGE_MODEL", "gpt-4.1-mini")
     monkeypatch.setenv("NEWSRAG_JUDGE_MAX_RETRIES", "1")
-    judge = LLMJudge()
+    judge = LLMJudge.from_settings(Settings())
     assert judge.settings.enabled and judge.settings.max_retries == 1 and judge.settings.timeout == 30
     assert judge.method == "judge:gpt-4.1-mini"
     assert JudgeSettings().model_dump()["api_key"] is None
+    assert LLMJudge().method == "judge:gpt-4o-mini"  # no settings handed in: the defaults, not the environment
     monkeypatch.setenv("NEWSRAG_JUDGE_TIMEOUT", "0")
     with pytest.raises(ConfigError, match="NEWSRAG_JUDGE_TIMEOUT"):
-        _ = LLMJudge().settings
+        _ = LLMJudge.from_settings(Settings()).settings
 
 
 def test_close_drops_the_client_and_it_is_recreated(server: FakeProviderServer, waits: list[float]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from newsrag.core.records import ChunkRecord, Hit
 from newsrag.evaluation.metrics import (
     doc_ranking,
     doc_relevance,
@@ -21,7 +22,6 @@ from newsrag.evaluation.metrics import (
     summarize,
     url_matches,
 )
-from newsrag.core.records import ChunkRecord, Hit
 
 pytestmark = pytest.mark.unit
 

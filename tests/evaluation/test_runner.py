@@ -17,6 +17,7 @@ import pytest
 from pydantic import SecretStr
 from rich.console import Console
 
+from newsrag.core.records import ChunkRecord, Hit
 from newsrag.embeddings.base import vector_name
 from newsrag.evaluation.golden import GoldenSet, GoldenSetError, load_golden
 from newsrag.evaluation.history import HistoryStore
@@ -46,7 +47,6 @@ from newsrag.evaluation.runner import (
     run_eval,
     snapshot_index,
 )
-from newsrag.core.records import ChunkRecord, Hit
 from newsrag.store.weaviate import WeaviateStore
 from tests.embeddings.fake_providers import (
     FakeProviderServer,
@@ -75,12 +75,12 @@ class CapturingNotifier:
 
 @pytest.fixture(scope="module")
 def corpus(weaviate_server: Any, embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeaviateStore]:
-    from newsrag.core.settings import IngestSettings
+    from newsrag.core.settings import IngestSettings, Settings
     from newsrag.ingest.context import IngestContext
     from newsrag.ingest.pipeline import run_source
     from newsrag.ingest.registry import load_registry
 
-    store = WeaviateStore(collection=f"TEvalRunner{uuid.uuid4().hex[:8]}")
+    store = WeaviateStore(Settings(), collection=f"TEvalRunner{uuid.uuid4().hex[:8]}")  # the session's settings
     registry = load_registry(EXAMPLES / "sources.offline.yaml")
     try:
         with IngestContext(IngestSettings(), store=store, embedder=embedder, home=tmp_path_factory.mktemp("eval"),

@@ -22,7 +22,7 @@ from newsrag.infra.notify import (
     NotifySettings,
     SlackWebhookNotifier,
     SmtpNotifier,
-    notifiers_from_env,
+    notifiers_from_settings,
     notify_all,
 )
 from tests.embeddings.fake_providers import FakeProviderServer, Received, Reply
@@ -183,6 +183,16 @@ def test_a_notifier_whose_secrets_cannot_be_read_is_not_used_and_that_is_reporte
     assert "notifier broken: secrets() failed (RuntimeError)" in caplog.text and "sk-vault" not in caplog.text
 
 
+def test_notify_all_redacts_the_secrets_of_the_environment_it_is_handed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_APP_ADMIN_KEYS", "process-admin-key")  # not handed: not read
+    capture = Capture()
+    environ = {"OPENAI_API_KEY": "sk-handed-123456", "HOME": "/root"}
+    assert notify_all([capture], "s sk-handed-123456", "body sk-handed-123456 /root", environ=environ) == []
+    assert capture.sent == [("s ***", "body *** /root", "info")]
+    notify_all([capture], "s", "process-admin-key")
+    assert capture.sent[-1][1] == "process-admin-key"  # the library reads no environment of its own
+
+
 def test_notify_all_redacts_each_notifiers_own_secrets(fake_smtp: type[FakeSMTP]) -> None:
     capture = Capture()
     smtp = SmtpNotifier("smtp.example", 587, "e@example.org", ["a@example.org"], "bot", SMTP_PASSWORD)
@@ -191,20 +201,22 @@ def test_notify_all_redacts_each_notifiers_own_secrets(fake_smtp: type[FakeSMTP]
     assert fake_smtp.instances[0].messages[0].get_content().strip() == "oops ***"
 
 
-def test_notifiers_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert [type(n) for n in notifiers_from_env()] == [LogNotifier]
+def test_notifiers_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [type(n) for n in notifiers_from_settings(load(NotifySettings))] == [LogNotifier]
     monkeypatch.setenv("NEWSRAG_NOTIFY_SLACK_WEBHOOK_URL", "https://hooks.slack.example" + HOOK_PATH)
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_HOST", "smtp.example")
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_SENDER", "evals@example.org")
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_RECIPIENTS", "a@example.org, b@example.org")
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_PASSWORD", SMTP_PASSWORD)
-    log, slack, smtp = notifiers_from_env()
+    log, slack, smtp = notifiers_from_settings(load(NotifySettings))
     assert isinstance(log, LogNotifier) and isinstance(slack, SlackWebhookNotifier)
     assert isinstance(smtp, SmtpNotifier) and smtp.recipients == ["a@example.org", "b@example.org"]
     assert smtp.port == 587 and "xoxSECRETtoken42" not in repr(slack) and SMTP_PASSWORD not in repr(smtp)
+    # the library never reads the environment: without settings, the defaults (the log only)
+    assert [type(n) for n in notifiers_from_settings()] == [LogNotifier]
     monkeypatch.delenv("NEWSRAG_NOTIFY_SMTP_RECIPIENTS")
     with pytest.raises(ConfigError, match="NEWSRAG_NOTIFY_SMTP_RECIPIENTS are required"):
-        notifiers_from_env()
+        notifiers_from_settings(load(NotifySettings))
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_RECIPIENTS", "a@example.org")
     monkeypatch.setenv("NEWSRAG_ENV", "production")
     monkeypatch.setenv("NEWSRAG_NOTIFY_SMTP_PASSWORD", "changeme")

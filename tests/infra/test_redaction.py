@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError
 from newsrag.core.secret_names import is_secret_name, may_hold_secret
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings, load
 from newsrag.infra import redaction
 from newsrag.infra.redaction import display_url, environment_secrets, redact, redact_text
 
@@ -54,8 +54,12 @@ def test_the_environment_scan_uses_the_one_detector() -> None:
 
 def test_redact_text_hides_environment_secrets_and_url_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSRAG_APP_ADMIN_KEYS", "adm-123456")
-    text = redact_text("key adm-123456 at postgresql://u:pw@db/x, extra xyz-secret", ["xyz-secret"])
+    environ = Settings().environ  # what an edge hands in
+    text = redact_text("key adm-123456 at postgresql://u:pw@db/x, extra xyz-secret", ["xyz-secret"], environ)
     assert text == "key *** at postgresql://***@db/x, extra ***"
+    # the library reads no environment itself: only what it is handed is hidden
+    assert redact_text("key adm-123456", environ={"OTHER_TOKEN": "tok-98765"}) == "key adm-123456"
+    assert redact_text("key tok-98765", environ={"OTHER_TOKEN": "tok-98765"}) == "key ***"
 
 
 def test_redact_replaces_every_secret_form() -> None:

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from newsrag.cli.main import app
-from newsrag.prompts.registry import ActivePrompt, PromptRegistry
 from newsrag.core.templates import load_template, templates_dir
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry
 
 pytestmark = pytest.mark.unit
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from newsrag.core.errors import NewsragError
+from newsrag.core.settings import Settings
+from newsrag.core.templates import PromptError, PromptTemplate, load_template, templates_dir
 from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError
 from newsrag.prompts.release import deploy
-from newsrag.core.templates import PromptError, PromptTemplate, load_template, templates_dir
 
 V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
 BACKENDS = [pytest.param("sqlite", marks=pytest.mark.unit), pytest.param("postgres", marks=pytest.mark.integration)]
@@ -31,7 +32,7 @@ def write(folder: Path, *templates: PromptTemplate) -> Path:
 
 @pytest.fixture(params=BACKENDS)
 def registry(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PromptRegistry]:
-    """news-answer@1 registered, validated and active; deploy() opens the same registry."""
+    """news-answer@1 registered, validated and active; deploy() with the settings built after it opens the same registry."""
     location = str(request.getfixturevalue("postgres_url") if request.param == "postgres"
                    else tmp_path / "registry.sqlite")
     monkeypatch.setenv("NEWSRAG_RELEASE_REGISTRY", location)
@@ -66,14 +67,14 @@ def test_a_bad_file_registers_nothing_and_a_fixed_redeploy_registers_everything(
     (folder / "z-tmpl" / "1.yaml").write_text(bad[0])
     before = len(registry.events())
     with pytest.raises(PromptError, match=bad[1]) as info:
-        deploy(str(folder))
+        deploy(str(folder), settings=Settings())
     assert "nothing was registered" in str(info.value)
     assert_untouched(registry, before)
 
     write(folder, Z1)  # the fix
-    assert deploy(str(folder))["registered"] == ["a-tmpl@1", "z-tmpl@1"]
+    assert deploy(str(folder), settings=Settings())["registered"] == ["a-tmpl@1", "z-tmpl@1"]
     assert registry.names() == ["a-tmpl", "news-answer", "z-tmpl"]
-    assert deploy(str(folder))["registered"] == []
+    assert deploy(str(folder), settings=Settings())["registered"] == []
 
 
 def test_a_changed_version_refuses_the_whole_deploy_naming_the_file(registry: PromptRegistry, tmp_path: Path) -> None:
@@ -82,7 +83,7 @@ def test_a_changed_version_refuses_the_whole_deploy_naming_the_file(registry: Pr
     before = len(registry.events())
     with pytest.raises(RegistryError, match=r"news-answer/1\.yaml: news-answer@1 is already registered with "
                                             r"different content.*nothing was registered"):
-        deploy(str(folder))
+        deploy(str(folder), settings=Settings())
     assert_untouched(registry, before)
 
 
@@ -93,7 +94,7 @@ def test_a_folder_without_templates_is_an_error_not_an_empty_deploy(registry: Pr
     if layout == "empty":
         folder.mkdir()
     with pytest.raises(NewsragError, match=rf"no template files \(<name>/<version>\.yaml\) in {folder}"):
-        deploy(str(folder))
+        deploy(str(folder), settings=Settings())
     assert registry.names() == ["news-answer"]
 
 
@@ -111,14 +112,14 @@ def test_a_store_error_midway_rolls_back_the_versions_already_inserted(
     monkeypatch.setattr(PromptRegistry, "_insert", fail_second)
     before = len(registry.events())
     with pytest.raises(RuntimeError, match="the store went away"):
-        deploy(str(folder))
+        deploy(str(folder), settings=Settings())
     assert calls == ["a-tmpl@1", "z-tmpl@1"]  # a-tmpl@1 was inserted, then rolled back with the rest
     assert_untouched(registry, before)
 
 
 @pytest.fixture(params=BACKENDS)
 def fresh(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PromptRegistry]:
-    """An empty registry (a fresh install); deploy() opens the same one."""
+    """An empty registry (a fresh install); deploy() with the settings built after it opens the same one."""
     location = str(request.getfixturevalue("postgres_url") if request.param == "postgres"
                    else tmp_path / "fresh.sqlite")
     monkeypatch.setenv("NEWSRAG_RELEASE_REGISTRY", location)
@@ -131,7 +132,7 @@ def test_a_first_deploy_makes_the_newest_valid_version_of_each_template_active(f
                                                                               tmp_path: Path) -> None:
     broken = A1.model_copy(update={"version": "3", "user": "{{ question }}\n{{ context }}\n"})  # fails lint
     a2 = A1.model_copy(update={"version": "2", "system": A1.system + "Two.\n"})
-    result = deploy(str(write(tmp_path / "prompts", A1, a2, broken, Z1)))
+    result = deploy(str(write(tmp_path / "prompts", A1, a2, broken, Z1)), settings=Settings())
     assert result["activated"] == ["a-tmpl@2", "z-tmpl@1"]  # a-tmpl@3 fails validation: the next one down
     assert fresh.active("a-tmpl") == ActivePrompt("a-tmpl", "2")
     assert fresh.validation("a-tmpl", "3") == "failed" and fresh.validation("a-tmpl", "2") == "passed"
@@ -141,10 +142,10 @@ def test_a_first_deploy_makes_the_newest_valid_version_of_each_template_active(f
 
 def test_the_shipped_deploy_activates_news_answer_1_and_a_later_deploy_never_changes_the_active_version(
         fresh: PromptRegistry, tmp_path: Path) -> None:
-    assert deploy() == {"registered": ["news-answer@1"], "activated": ["news-answer@1"], "folder": "shipped templates"}
+    assert deploy(settings=Settings()) == {"registered": ["news-answer@1"], "activated": ["news-answer@1"], "folder": "shipped templates"}
     assert fresh.active("news-answer") == ActivePrompt("news-answer", "1")
     v2 = V1.model_copy(update={"version": "2", "system": V1.system + "Newer.\n"})
-    assert deploy(str(write(tmp_path / "prompts", V1, v2)))["activated"] == []
+    assert deploy(str(write(tmp_path / "prompts", V1, v2)), settings=Settings())["activated"] == []
     assert fresh.active("news-answer") == ActivePrompt("news-answer", "1")  # a release decides about 2
     assert fresh.validation("news-answer", "2") is None  # not even validated by the deploy
 
@@ -163,6 +164,6 @@ def test_a_deploy_never_overrides_a_promotion_that_lands_first(fresh: PromptRegi
         return problems
 
     monkeypatch.setattr(PromptRegistry, "validate", promote_meanwhile)
-    assert deploy()["activated"] == []
+    assert deploy(settings=Settings())["activated"] == []
     assert fresh.active("news-answer") == ActivePrompt("news-answer", "2")
     assert [e.who for e in fresh.events("news-answer") if e.action == "promote"] == ["someone"]

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from newsrag.core.errors import StoreError
-from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError, arm_for
 from newsrag.core.templates import PromptTemplate, load_template, templates_dir
+from newsrag.prompts.registry import ActivePrompt, PromptRegistry, RegistryError, arm_for
 
 V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
 BACKENDS = [pytest.param("sqlite", marks=pytest.mark.unit), pytest.param("postgres", marks=pytest.mark.integration)]

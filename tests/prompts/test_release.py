@@ -82,12 +82,13 @@ def test_the_release_reads_the_feedback_store_the_app_writes(tmp_path: Any, monk
     from types import SimpleNamespace
 
     from newsrag.core.errors import StoreError
+    from newsrag.core.settings import Settings
     from newsrag.evaluation.feedback import FeedbackStore
     from newsrag.prompts.release_eval import _live_feedback
 
     path = tmp_path / "app" / "feedback.db"
     monkeypatch.setenv("NEWSRAG_APP_FEEDBACK_DB", str(path))
-    assert _live_feedback() == []  # the app never wrote one
+    assert _live_feedback(Settings()) == []  # the app never wrote one
     path.parent.mkdir()
     store = FeedbackStore(path)
     answer = SimpleNamespace(trace_id="t1", text="x", abstained=False, prompt_name="news-answer", prompt_version="2",
@@ -95,8 +96,8 @@ def test_the_release_reads_the_feedback_store_the_app_writes(tmp_path: Any, monk
     store.record_answer(answer, "q?", arm="canary")
     store.add_feedback("t1", 1)
     store.close()
-    records = _live_feedback()
+    records = _live_feedback(Settings())
     assert [(r.prompt_version, r.arm, r.rating) for r in records] == [("2", "canary", 1)]
     path.write_bytes(b"not a database")
     with pytest.raises(StoreError, match="feedback"):
-        _live_feedback()
+        _live_feedback(Settings())

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from newsrag.core.settings import Settings
 from newsrag.prompts.release_eval import errored_reason
 from newsrag.prompts.release_generator import GeneratorUnavailable, check_generator
 from tests.embeddings.fake_providers import FakeProviderServer
@@ -42,8 +43,9 @@ def dead_port() -> int:
 
 
 def unavailable(**kw: Any) -> str:
+    """The check's refusal, with the settings an edge builds from the environment the test set."""
     with pytest.raises(GeneratorUnavailable) as info:
-        check_generator(**kw)
+        check_generator(settings=Settings(), **kw)
     return str(info.value)
 
 
@@ -51,6 +53,17 @@ def test_no_llm_configured_names_the_generator_variable_and_the_settings() -> No
     message = unavailable()
     assert "NEWSRAG_RELEASE_GENERATOR=openai" in message
     assert "OPENAI_API_KEY" in message and "NEWSRAG_OPENAI_CHAT_BASE_URL" in message
+
+
+def test_without_settings_the_check_reads_no_environment(server: FakeProviderServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_RELEASE_GENERATOR", "cohere")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url("/v1"))
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with pytest.raises(GeneratorUnavailable, match="NEWSRAG_RELEASE_GENERATOR=openai, but the openai generator "
+                                                   "is not configured"):
+        check_generator()  # the defaults (openai, no key): the caller passed no settings
+    assert server.requests_to("/v1/models") == []
 
 
 def test_an_unreachable_server_names_the_url_it_tried_and_never_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +91,7 @@ def test_a_refused_key_fails_and_a_server_that_answers_passes(server: FakeProvid
     refused = unavailable()
     assert "refused the key (HTTP 401)" in refused and KEY not in refused
     # The model list answers (or 404 from a server without that route): the server is there.
-    assert check_generator() == {"generator": "openai", "model": "gpt-4o-mini", "url": server.url("/v1")}
+    assert check_generator(settings=Settings()) == {"generator": "openai", "model": "gpt-4o-mini", "url": server.url("/v1")}
     assert [r.bearer for r in server.requests_to("/v1/models")] == [KEY, KEY]
 
 
@@ -93,7 +106,7 @@ def test_cohere_is_probed_at_its_base_url(server: FakeProviderServer, monkeypatc
     assert "COHERE_API_KEY" in unavailable()
     monkeypatch.setenv("COHERE_API_KEY", KEY)
     monkeypatch.setenv("COHERE_BASE_URL", server.base_url)
-    assert check_generator()["url"] == server.base_url
+    assert check_generator(settings=Settings())["url"] == server.base_url
     assert [r.bearer for r in server.requests_to("/v1/models")] == [KEY]
 
 
