@@ -53,20 +53,22 @@ def news_ingest() -> None:
     # First, so that an outage shows even when every source is unchanged (nothing would be written).
     @task
     def check_store() -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.airflow.ingest_run import check_store
 
-        return check_store()
+        return check_store(settings=task_settings())
 
     @task
     def plan_batches() -> list[list[dict[str, Any]]]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.ingest.summary import plan_batches
 
         params = get_current_context()["params"]
-        return plan_batches(params.get("sources_file"), params.get("source"))
+        return plan_batches(params.get("sources_file"), params.get("source"), settings=task_settings())
 
     @task(pool=EMBED_POOL, queue=EMBED_QUEUE, max_active_tis_per_dagrun=2)
     def ingest_batch(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.airflow.ingest_run import fail_failed_sources
         from newsrag.ingest.pipeline import run_batch
         from newsrag.ingest.summary import run_window
@@ -77,9 +79,8 @@ def news_ingest() -> None:
                             params.get("since"), params.get("until"))
         # Retryable errors (timeouts, 5xx, Weaviate down) raise so Airflow retries with backoff;
         # on the last try they are reported instead, so the other sources' results still land.
-        with task_env():
-            reports = run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window,
-                                full=bool(params.get("full")))
+        reports = run_batch(batch, raise_retryable=ti.try_number <= ti.max_tries, window=window,
+                            full=bool(params.get("full")), settings=task_settings())
         fail_failed_sources(ti, reports)  # a failed source fails its batch, after the others landed
         return reports
 

@@ -20,6 +20,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from newsrag.airflow.skip import skip
+from newsrag.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +30,20 @@ def index_changed(totals: Mapping[str, Any]) -> bool:
     return int(totals.get("chunks_written", 0)) + int(totals.get("chunks_deleted", 0)) > 0
 
 
-def check_store() -> dict[str, Any]:
-    """The store's check (``newsrag.ingest.preflight``) with the task's Connections; a non-retryable
-    library error fails the task without spending its retries."""
-    from newsrag.airflow.connections import task_env
+def check_store(settings: Settings | None = None) -> dict[str, Any]:
+    """The store's check (``newsrag.ingest.preflight``) with the task's settings (its Connections:
+    ``task_settings()`` when none are given); a non-retryable library error fails the task without
+    spending its retries."""
+    from newsrag.airflow.hooks import task_settings
     from newsrag.core.errors import NewsragError
     from newsrag.ingest.preflight import check_store as preflight
 
-    with task_env():
-        try:
-            return preflight().as_dict()
-        except NewsragError as exc:
-            if exc.retryable:
-                raise
-            raise AirflowFailException(str(exc)) from None
+    try:
+        return preflight(settings=settings or task_settings()).as_dict()
+    except NewsragError as exc:
+        if exc.retryable:
+            raise
+        raise AirflowFailException(str(exc)) from None
 
 
 def fail_failed_sources(ti: Any, reports: Sequence[Mapping[str, Any]]) -> None:

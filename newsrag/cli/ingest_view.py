@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsrag.core.settings import IngestSettings, load
+from newsrag.cli.common import command_settings
+from newsrag.core.settings import IngestSettings, Settings
 from newsrag.ingest.models import IngestReport
 from newsrag.ingest.pipeline import run_registry
 from newsrag.ingest.verify import SourceCheck, Verification, verify_registry
@@ -19,8 +20,11 @@ STYLE = {"ok": "green", "not_modified": "cyan", "partial": "yellow", "failed": "
 
 
 def ingest_with_progress(sources: str | None, only: str | None, console: Console, as_json: bool,
-                         full: bool = False) -> list[IngestReport]:
-    path = sources or str(load(IngestSettings).sources_file)
+                         full: bool = False, settings: Settings | None = None) -> list[IngestReport]:
+    """Ingest the registry (``sources``, default ``NEWSRAG_INGEST_SOURCES_FILE``) with the command's
+    ``settings``, showing progress, then print the summary table (or the reports as JSON)."""
+    settings = command_settings(settings)
+    path = sources or str(settings.get(IngestSettings).sources_file)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("ingesting", total=None)
@@ -31,7 +35,7 @@ def ingest_with_progress(sources: str | None, only: str | None, console: Console
             else:
                 bar.advance(task)
 
-        reports = run_registry(path, only, progress, full=full)
+        reports = run_registry(path, only, progress, full=full, settings=settings)
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in reports]))
     else:
@@ -57,11 +61,12 @@ def summary_table(reports: list[IngestReport]) -> Table:
 
 
 def verify_and_print(sources: str | None, only: str | None, console: Console, as_json: bool,
-                     repair: bool = False) -> bool:
+                     repair: bool = False, settings: Settings | None = None) -> bool:
     """Verify (and repair) the registry's sources; True when nothing is missing and no repair failed."""
-    path = sources or str(load(IngestSettings).sources_file)
+    settings = command_settings(settings)
+    path = sources or str(settings.get(IngestSettings).sources_file)
     with console.status("repairing" if repair else "verifying", spinner="dots") if not as_json else _quiet():
-        result = verify_registry(path, only, repair=repair)
+        result = verify_registry(path, only, repair=repair, settings=settings)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
     else:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from newsrag.cli.airflow import airflow_app
-from newsrag.cli.common import err, friendly
+from newsrag.cli.common import command_settings, err, friendly
 from newsrag.cli.prompts import prompts_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Airflow-native RAG over fresh news.")
@@ -22,9 +22,10 @@ if not out.is_terminal:  # pipes and CI logs: wide enough for the summary tables
     out = Console(soft_wrap=True, width=160)
 
 def _server() -> Any:
+    """The local server of this command's settings (``NEWSRAG_HOME``, ``NEWSRAG_WEAVIATE_*``)."""
     from newsrag.store.server import LocalWeaviate
 
-    return LocalWeaviate.from_env()
+    return LocalWeaviate.from_settings(command_settings())
 
 
 @weaviate_app.command("install")
@@ -79,7 +80,7 @@ def quickstart(
     """Start Weaviate, ingest the offline example sources, answer one question, then serve the app."""
     from newsrag.cli.quickstart import run_quickstart
 
-    run_quickstart(question, out, serve=serve)
+    run_quickstart(question, out, serve=serve, settings=command_settings())
 
 
 ingest_app = typer.Typer(help="Ingest the registry's sources into Weaviate, or verify what is stored.")
@@ -102,7 +103,7 @@ def ingest(
         return
     from newsrag.cli.ingest_view import ingest_with_progress
 
-    reports = ingest_with_progress(sources, source, out, as_json, full=full)
+    reports = ingest_with_progress(sources, source, out, as_json, full=full, settings=command_settings())
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
@@ -120,7 +121,7 @@ def ingest_verify(
     Exits 1 when articles are missing (with --repair: when a repair failed or left some missing)."""
     from newsrag.cli.ingest_view import verify_and_print
 
-    if not verify_and_print(sources, source, out, as_json, repair=repair):
+    if not verify_and_print(sources, source, out, as_json, repair=repair, settings=command_settings()):
         raise typer.Exit(1)
 
 

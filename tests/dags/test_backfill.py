@@ -41,18 +41,19 @@ def test_backfill_window_twice_gives_the_same_counts(airflow_db: str, weaviate_s
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
     window = {"since": "2026-10-05T00:00:00+00:00", "until": "2026-10-20T00:00:00+00:00"}
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     counts = []
     for _ in range(2):
         run = dag.test(run_conf=window)
         assert str(run.state) == "success"
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             urls = {p["url"] for _, p in store.iter_properties(["url"])}
             counts.append((store.count(), urls))
     assert counts[0] == counts[1]
     assert counts[0][1] == {"https://archive.example/5", "https://archive.example/9", "https://archive.example/12"}
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         store.drop()
 
 
@@ -66,6 +67,7 @@ def test_a_backfill_run_ingests_its_data_interval_twice_the_same(airflow_db: str
     import pendulum
     from airflow.utils.types import DagRunType
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     dated_archive(tmp_path, collection_name, monkeypatch)
@@ -85,9 +87,9 @@ def test_a_backfill_run_ingests_its_data_interval_twice_the_same(airflow_db: str
     for _ in range(2):
         run = dag.test(logical_date=pendulum.datetime(2026, 10, 5, tz="UTC"))
         assert str(run.state) == "success" and run.run_type == DagRunType.BACKFILL_JOB
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             seen.append((store.count(), {p["url"] for _, p in store.iter_properties(["url"])}))
     assert seen[0] == seen[1] and seen[0][0] > 0
     assert seen[0][1] == {"https://archive.example/5", "https://archive.example/9", "https://archive.example/12"}
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         store.drop()

@@ -63,9 +63,10 @@ def notifications(text: str) -> str:
 
 
 def assert_nothing_written(collection: str) -> None:
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=collection) as store:
+    with WeaviateStore(Settings(), collection=collection) as store:
         assert not store.exists()
 
 
@@ -96,9 +97,10 @@ def test_a_connection_with_a_bad_uri_fails_at_once_without_showing_the_key(
 
 def test_credentials_weaviate_refuses_fail_the_first_task_without_retry_and_notify(
         ingest_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag.core.settings import Settings
     from newsrag.store.server import LocalWeaviate
 
-    state = LocalWeaviate.from_env().read_state()
+    state = LocalWeaviate.from_settings(Settings()).read_state()
     assert state is not None
     # The real server (anonymous access) answers 401 to any key, as an API-key server does to a wrong one.
     monkeypatch.setenv("AIRFLOW_CONN_WEAVIATE_DEFAULT",

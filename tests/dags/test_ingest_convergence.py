@@ -85,9 +85,10 @@ def serve(feed_server: Any, version: int) -> None:
 
 
 def rows(collection: str) -> list[Row]:
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=collection) as store:
+    with WeaviateStore(Settings(), collection=collection) as store:
         found = [(u, p["doc_id"], p["content_hash"], int(p["chunk_index"]))
                  for u, p in store.iter_properties(["doc_id", "content_hash", "chunk_index"])]
         assert store.count() == len(found)
@@ -128,10 +129,11 @@ def summary(run: Any) -> dict[str, Any]:
 
 
 def drop(*collections: str) -> None:
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     for name in collections:
-        with WeaviateStore(collection=name) as store:
+        with WeaviateStore(Settings(), collection=name) as store:
             if store.exists():
                 store.drop()
 

@@ -40,9 +40,10 @@ def one_feed(airflow_db: str, weaviate_server: Any, feed_server: Any, collection
                        "NEWSRAG_INGEST_RETRIES": "0"}.items():
         monkeypatch.setenv(var, value)
     yield collection_name
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         if store.exists():
             store.drop()
 

@@ -61,9 +61,10 @@ def test_news_ingest_maps_sources_fails_the_broken_ones_batch_and_emits_counts(
     assert extra["sources"] == 3 and extra["sources_failed"] == 1 and extra["failed_sources"] == ["broken-news"]
     assert extra["new"] == 3
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         assert store.count() == extra["chunks_written"] > 0
         sources = {p["source_id"] for _, p in store.iter_properties(["source_id"])}
         assert sources == {"alpha-news", "beta-news"}
@@ -109,9 +110,10 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     dag = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest")
     assert str(dag.test().state) == "success"  # the real store holds the source first
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         before = store.count()
     assert before > 0
     with socket.socket() as s, socket.socket() as g:  # ports nothing listens on
@@ -129,6 +131,6 @@ def test_a_connection_to_an_unreachable_weaviate_fails_the_run_clearly_and_loses
     # the first task finds it, before any source is read
     assert "task check_store failed" in text and f"cannot reach Weaviate at http://127.0.0.1:{dead}" in text, text
     assert key not in text
-    with WeaviateStore(collection=collection_name) as store:
+    with WeaviateStore(Settings(), collection=collection_name) as store:
         assert store.count() == before  # the changed article was not half-written anywhere
         store.drop()

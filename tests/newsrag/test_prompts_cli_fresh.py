@@ -73,7 +73,7 @@ class WeaviateNotNeeded(Exception):
 
 class StopHere:
     @staticmethod
-    def from_env() -> None:
+    def from_settings(*_: object) -> None:
         raise WeaviateNotNeeded
 
 
@@ -85,9 +85,9 @@ def test_the_quickstart_makes_a_shipped_version_active_through_the_deploy_functi
     calls: list[tuple[str | None, str]] = []
     real_deploy = newsrag.prompts.release.deploy
 
-    def deploy_spy(folder: str | None = None, who: str = "deploy") -> dict[str, object]:
+    def deploy_spy(folder: str | None = None, who: str = "deploy", settings: object = None) -> dict[str, object]:
         calls.append((folder, who))
-        return real_deploy(folder, who)
+        return real_deploy(folder, who, settings)  # type: ignore[arg-type]
 
     monkeypatch.setattr(newsrag.prompts.release, "deploy", deploy_spy)  # what the prompts_deploy DAG calls
     monkeypatch.setattr(newsrag.cli.quickstart, "LocalWeaviate", StopHere)

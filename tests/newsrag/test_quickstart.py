@@ -16,19 +16,20 @@ def test_quickstart_ingests_the_examples_and_answers_with_a_citation(weaviate_se
     from rich.console import Console
 
     from newsrag.cli.quickstart import run_quickstart
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     monkeypatch.setenv("WEAVIATE_COLLECTION", collection_name)
     monkeypatch.setenv("NEWSRAG_INGEST_STATE_FILE", str(tmp_path / "state.sqlite"))
     console = Console(record=True, width=240)
     try:
-        run_quickstart("What rate did the Monetary Authority set?", console, serve=False)
+        run_quickstart("What rate did the Monetary Authority set?", console, serve=False, settings=Settings())
         out = console.export_text()
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             count = store.count()
             sources = {p["source_id"] for _, p in store.iter_properties(["source_id"])}
     finally:
-        with WeaviateStore(collection=collection_name) as store:
+        with WeaviateStore(Settings(), collection=collection_name) as store:
             if store.exists():
                 store.drop()
     assert count > 0 and f"{count} chunks in {collection_name}" in out
