@@ -1,4 +1,8 @@
-"""``newsrag ask`` and ``newsrag serve``: thin shells over newsrag.retrieval.answer and the app."""
+"""``newsrag ask`` and ``newsrag serve``: thin shells over newsrag.retrieval.answer and the app.
+
+Each command runs on one root :class:`~newsrag.core.settings.Settings`, built from the process
+environment when the command starts (the CLI is an edge) and handed to everything it creates.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from newsrag.cli.common import command_settings
 from newsrag.core.errors import ConfigError
-from newsrag.core.settings import load
+from newsrag.core.settings import Settings
 
 
 def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any:
@@ -27,29 +32,26 @@ def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any
     return None if filters.is_empty() else filters
 
 
-def build_answerer() -> Any:
+def build_answerer(settings: Settings) -> Any:
+    """The app's answerer (its generator: ``NEWSRAG_APP_GENERATOR``) and the store it reads."""
     from newsrag.embeddings import create_embedder
-    from newsrag.retrieval.answer import Answerer
+    from newsrag.retrieval.answer import Answerer, AnswerSettings
     from newsrag.retrieval.generators import create_generator
     from newsrag.retrieval.search import Searcher
     from newsrag.store.weaviate import WeaviateStore
 
-    embedder = create_embedder()
-    store = WeaviateStore()
-    generator_name = _app_generator()
-    return Answerer(Searcher(store, embedder), create_generator(generator_name, embedder)), store
-
-
-def _app_generator() -> str:
-    import os
-
-    return os.environ.get("NEWSRAG_APP_GENERATOR", "extractive")
+    embedder = create_embedder(settings)
+    store = WeaviateStore(settings)
+    # The raw variable, not AppSettings: asking needs none of the app's API keys, which production requires.
+    generator = create_generator(str(settings.value("NEWSRAG_APP_GENERATOR", "extractive")), embedder, settings)
+    return Answerer(Searcher(store, embedder, settings), generator, settings.get(AnswerSettings)), store
 
 
 def ask_and_print(question: str, sources: list[str], since: str | None, top_k: int | None, console: Console,
-                  as_json: bool, until: str | None = None) -> None:
+                  as_json: bool, until: str | None = None, settings: Settings | None = None) -> None:
+    settings = command_settings(settings)
     filters = ask_filters(sources, since, until)  # bad dates fail before Weaviate is reached
-    answerer, store = build_answerer()
+    answerer, store = build_answerer(settings)
     try:
         answer = answerer.ask(question, filters=filters, top_k=top_k)
     finally:
@@ -70,12 +72,14 @@ def ask_and_print(question: str, sources: list[str], since: str | None, top_k: i
             console.print(f"    “{quote}”", highlight=False, markup=False)
 
 
-def serve_app(host: str | None, port: int | None, console: Console) -> None:
+def serve_app(host: str | None, port: int | None, console: Console, settings: Settings | None = None) -> None:
+    """Serve the app in this process. The app is an edge of its own (the CLI may not import it): its
+    factory builds its root from the same process environment this command's root was read from."""
     import uvicorn
 
     from newsrag.core.settings import ServeSettings
 
-    settings = load(ServeSettings)
-    host, port = host or settings.host, port or settings.port
+    serve = command_settings(settings).get(ServeSettings)
+    host, port = host or serve.host, port or serve.port
     console.print(f"newsrag app: http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("newsrag.app.main:create_app", factory=True, host=host, port=port, log_level="info")

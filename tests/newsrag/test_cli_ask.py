@@ -1,12 +1,20 @@
 """``newsrag ask`` on the real Weaviate: --since/--until follow the one date rule (a date-only --until
-covers its whole day), --source takes a comma list, and sources are numbered as their markers (#20)."""
+covers its whole day), --source takes a comma list, and sources are numbered as their markers (#20).
+``newsrag serve`` run as a user runs it: the app it serves reads the same environment (#12 item 3)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -74,3 +82,56 @@ def test_a_bad_date_exits_2_naming_the_option(run: Any, args: list[str], fragmen
     result = run("ask", QUESTION, *args)
     assert result.exit_code == 2 and fragment in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output
+
+
+def test_ask_reads_its_settings_from_the_environment(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_SEARCH_TOP_K", "1")
+    monkeypatch.setenv("NEWSRAG_EXTRACTIVE_MAX_SENTENCES", "1")
+    answer = answer_of(run("ask", QUESTION, "--json"))
+    assert len(answer["retrieval"]) == 1 and len(answer["citations"]) == 1
+    assert answer["sources"][0]["url"] == MUSEUM
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False  # not listening yet
+
+
+@pytest.fixture
+def served(corpus_collection: str, tmp_path: Any) -> Iterator[str]:
+    """``newsrag serve`` in a child process configured only by environment variables, as a user runs it."""
+    port = free_port()
+    env = {**os.environ, "WEAVIATE_COLLECTION": corpus_collection, "NEWSRAG_APP_PORT": str(port),
+           "NEWSRAG_APP_MODEL_NAME": "served-from-env", "NEWSRAG_SEARCH_TOP_K": "1",
+           "NEWSRAG_APP_FEEDBACK_DB": str(tmp_path / "feedback.sqlite"),
+           "NEWSRAG_APP_PROMPT_REGISTRY": str(tmp_path / "registry.sqlite")}
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "newsrag", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # loading the model on a busy machine
+        while proc.poll() is None and time.monotonic() < deadline and not ready(url):
+            time.sleep(0.5)
+        assert proc.poll() is None and ready(url), (tmp_path / "serve.log").read_text()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_serve_answers_with_the_environment_it_was_started_with(served: str) -> None:
+    models = httpx.get(f"{served}/v1/models", timeout=30).json()
+    assert [m["id"] for m in models["data"]] == ["served-from-env"]
+    resp = httpx.post(f"{served}/v1/ask", json={"question": QUESTION}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert len(answer["retrieval"]) == 1 and [s["url"] for s in answer["sources"]] == [MUSEUM]
