@@ -54,26 +54,25 @@ DAILY = os.environ.get("NEWSRAG_EVAL_SCHEDULE", "0 6 * * *")
 def answer_quality() -> None:
     @task
     def snapshot_index() -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.airflow.skip import skip
         from newsrag.evaluation.dag_tasks import snapshot
         from newsrag.evaluation.runner import EmptyIndex
 
-        with task_env():
-            try:
-                return snapshot()
-            except EmptyIndex as exc:  # skipped, not failed: no retry, and the rest of the run is skipped
-                skip(f"nothing to evaluate: {exc}")
+        try:
+            return snapshot(settings=task_settings())
+        except EmptyIndex as exc:  # skipped, not failed: no retry, and the rest of the run is skipped
+            skip(f"nothing to evaluate: {exc}")
 
     @task
     def plan(index: dict[str, Any]) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.evaluation.dag_tasks import plan
 
         p = get_current_context()["params"]
         retrieval = {k: p.get(k) for k in ("alpha", "mode", "query_properties", "top_k")}
-        with task_env():
-            return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"), index)
+        return plan(p.get("golden"), p.get("sample"), retrieval, bool(p.get("judge")), p.get("generator"), index,
+                    settings=task_settings())
 
     @task
     def batches(planned: dict[str, Any]) -> list[list[str]]:
@@ -81,29 +80,28 @@ def answer_quality() -> None:
 
     @task(max_active_tis_per_dagrun=2)
     def evaluate(case_ids: list[str], planned: dict[str, Any]) -> list[dict[str, Any]]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.evaluation.dag_tasks import evaluate
-        from newsrag.prompts.release import active_prompt_ref
+        from newsrag.prompts.release import prompt_lookup
 
-        with task_env():
-            return evaluate(case_ids, planned, prompt_lookup=active_prompt_ref)
+        settings = task_settings()
+        return evaluate(case_ids, planned, prompt_lookup=prompt_lookup(settings), settings=settings)
 
     @task
     def score(results: list[list[dict[str, Any]]], planned: dict[str, Any]) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.evaluation.dag_tasks import score
-        from newsrag.prompts.release import active_prompt_ref
+        from newsrag.prompts.release import prompt_lookup
 
-        with task_env():
-            return score(list(results), planned, prompt_lookup=active_prompt_ref)
+        settings = task_settings()
+        return score(list(results), planned, prompt_lookup=prompt_lookup(settings), settings=settings)
 
     @task(outlets=[REPORT])
     def write_report(summary: dict[str, Any]) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.evaluation.dag_tasks import report
 
-        with task_env():
-            reported = report(summary)
+        reported = report(summary, settings=task_settings())
         get_current_context()["outlet_events"][REPORT].extra = {
             k: reported[k] for k in ("run_id", "status", "report", "headline")}
         return reported
@@ -112,11 +110,10 @@ def answer_quality() -> None:
     # failure callback says why)
     @task(trigger_rule="all_done_min_one_success")
     def notify(summary: dict[str, Any], reported: dict[str, Any] | None) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.evaluation.dag_tasks import notify
 
-        with task_env():
-            return notify(summary, reported)
+        return notify(summary, reported, settings=task_settings())
 
     # notify already sent the regression (with its figures): no failure callback here, or every
     # regression would be notified twice

@@ -38,11 +38,13 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
 def prompt_release() -> None:
     @task
     def validate() -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release import validate_request
 
         context = get_current_context()
         deployed = [dict(e.extra or {}) for e in context["triggering_asset_events"][PROMPTS]]
-        return validate_request(context["params"]["name"], context["params"].get("version"), deployed)
+        return validate_request(context["params"]["name"], context["params"].get("version"), deployed,
+                                settings=task_settings())
 
     @task.branch
     def valid(checked: dict[str, Any]) -> str | None:
@@ -54,35 +56,31 @@ def prompt_release() -> None:
     def check_generator(checked: dict[str, Any]) -> dict[str, Any]:
         """No LLM, or one that does not answer, fails the run here (naming NEWSRAG_RELEASE_GENERATOR
         and the settings), before any evaluation: a configuration problem is not a rejection."""
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release_generator import check_generator
 
-        with task_env():
-            return {**checked, "generator": check_generator()}
+        return {**checked, "generator": check_generator(settings=task_settings())}
 
     @task
     def snapshot(checked: dict[str, Any]) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release_eval import snapshot
 
-        with task_env():
-            return snapshot(checked)
+        return snapshot(checked, settings=task_settings())
 
     @task
     def evaluate(plan: dict[str, Any], role: str) -> dict[str, Any] | None:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release_eval import evaluate
 
-        with task_env():
-            return evaluate(plan, role)
+        return evaluate(plan, role, settings=task_settings())
 
     @task
     def compare(plan: dict[str, Any], active: dict[str, Any] | None, candidate: dict[str, Any]) -> dict[str, Any]:
-        from newsrag.airflow.connections import task_env
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release_eval import compare
 
-        with task_env():
-            return compare(plan, active, candidate)
+        return compare(plan, active, candidate, settings=task_settings())
 
     @task.branch
     def decide(compared: dict[str, Any]) -> str:
@@ -90,23 +88,26 @@ def prompt_release() -> None:
 
     @task
     def promote(compared: dict[str, Any]) -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release import promote
 
-        return promote(compared, float(get_current_context()["params"]["canary_weight"]))
+        return promote(compared, float(get_current_context()["params"]["canary_weight"]), settings=task_settings())
 
     @task
     def reject(result: dict[str, Any]) -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release import reject
 
-        return reject(result)
+        return reject(result, settings=task_settings())
 
     @task(trigger_rule="none_failed_min_one_success")
     def notify() -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release import notify
 
         ti = get_current_context()["ti"]
         outcome = [r for r in ti.xcom_pull(task_ids=["promote", "reject_after_eval", "reject"]) if r]
-        return notify(outcome[0])
+        return notify(outcome[0], settings=task_settings())
 
     checked = validate()
     generator_ok = check_generator(checked)

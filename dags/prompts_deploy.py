@@ -38,10 +38,11 @@ PROMPTS = Asset("newsrag://prompts", group="newsrag")
 def prompts_deploy() -> None:
     @task(outlets=[PROMPTS])
     def register() -> dict[str, Any]:
+        from newsrag.airflow.hooks import task_settings
         from newsrag.prompts.release import deploy
 
         context = get_current_context()
-        result = deploy(context["params"].get("folder"))
+        result = deploy(context["params"].get("folder"), settings=task_settings())
         if not result["registered"]:
             raise AirflowSkipException(f"no new template version in {result['folder']}; nothing to release")
         context["outlet_events"][PROMPTS].extra = result

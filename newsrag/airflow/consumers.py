@@ -15,15 +15,17 @@ paused or missing:
 
 The producer never fails because of this: its data landed. A check that cannot be made (the API
 answered with an error) is logged and skipped. ``NEWSRAG_INGEST_CONSUMERS`` lists the consumers
-(comma-separated, default ``answer_quality``; empty turns the check off).
+(comma-separated, default ``answer_quality``; empty turns the check off), read from the settings
+the task passes (default: the worker's environment).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from newsrag.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,8 @@ DEFAULT_CONSUMERS = "answer_quality"
 ACTIVE, PAUSED, MISSING = "active", "paused", "missing"
 
 
-def consumer_ids() -> tuple[str, ...]:
-    raw = os.environ.get("NEWSRAG_INGEST_CONSUMERS", DEFAULT_CONSUMERS)
+def consumer_ids(settings: Settings) -> tuple[str, ...]:
+    raw = settings.value("NEWSRAG_INGEST_CONSUMERS", DEFAULT_CONSUMERS) or ""
     return tuple(d.strip() for d in raw.split(",") if d.strip())
 
 
@@ -59,15 +61,17 @@ def _problem(dag_id: str, state: str, asset_uri: str) -> str:
             f"`airflow dags list-import-errors`, or set NEWSRAG_INGEST_CONSUMERS")
 
 
-def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any],
-                    dag_ids: Iterable[str] | None = None) -> dict[str, str]:
+def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any], dag_ids: Iterable[str] | None = None,
+                    settings: Settings | None = None) -> dict[str, str]:
     """Check the Asset's consumers after a producer run; returns ``{dag_id: state}`` for those that
-    are not listening (paused or missing). Logs and notifies as the module says; never raises."""
+    are not listening (paused or missing). Logs and notifies as the module says; never raises.
+    ``settings``: the task's (default: the worker's environment)."""
     from newsrag.airflow.ingest_run import index_changed
     from newsrag.airflow.notifier import notify
 
+    settings = settings if settings is not None else Settings()
     problems: dict[str, str] = {}
-    for dag_id in dag_ids if dag_ids is not None else consumer_ids():
+    for dag_id in dag_ids if dag_ids is not None else consumer_ids(settings):
         try:
             state = dag_state(ti, dag_id)
         except Exception as exc:  # noqa: BLE001 - a monitoring check must not fail the producer
@@ -85,7 +89,7 @@ def check_consumers(ti: Any, asset_uri: str, totals: Mapping[str, Any],
         counts = ", ".join(f"{k} {totals.get(k, 0)}" for k in ("new", "changed", "chunks_written", "chunks_deleted"))
         head = f"DAG {ti.dag_id}, run {ti.run_id}, task {ti.task_id}: the run changed the index ({counts})."
         body = "\n".join([head, *(_problem(d, s, asset_uri) for d, s in problems.items())])
-        notify(subject, body, level="warning")
+        notify(subject, body, level="warning", settings=settings)
     elif problems:
         log.info("this run changed nothing in %s: no notification", asset_uri)
     return problems

@@ -71,6 +71,7 @@ def test_report_equals_library_computation_and_a_quality_drop_is_notified_once(
     good = dag.test()
     assert str(good.state) == "success"
 
+    from newsrag.core.settings import Settings
     from newsrag.evaluation.golden import load_golden
     from newsrag.evaluation.history import HistoryStore
     from newsrag.evaluation.runner import run_eval
@@ -80,8 +81,9 @@ def test_report_equals_library_computation_and_a_quality_drop_is_notified_once(
         runs = history.list_runs()
         assert len(runs) == 1 and runs[0].status == "ok"
         dag_run = runs[0]
-    with WeaviateStore(collection=corpus_collection) as store:
-        direct = run_eval(load_golden(GOLDEN), store=store, embedder=embedder)
+    settings = Settings()  # the same environment as the DAG's tasks
+    with WeaviateStore(settings, collection=corpus_collection) as store:
+        direct = run_eval(load_golden(GOLDEN), store=store, embedder=embedder, settings=settings)
     for name, agg in direct.aggregates.items():
         if name != "latency_ms":
             assert dag_run.aggregates[name].mean == pytest.approx(agg.mean), name

@@ -23,6 +23,7 @@ def test_an_empty_index_skips_the_run_with_the_reason_and_no_retry(
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     for var in [v for v in os.environ if v.startswith("AIRFLOW_CONN_")]:
@@ -30,7 +31,7 @@ def test_an_empty_index_skips_the_run_with_the_reason_and_no_retry(
     monkeypatch.setenv("WEAVIATE_COLLECTION", collection_name)
     monkeypatch.setenv("NEWSRAG_EVAL_HISTORY_URL", str(tmp_path / "history.sqlite"))
     monkeypatch.setenv("NEWSRAG_EVAL_REPORTS_DIR", str(tmp_path / "reports"))
-    store = WeaviateStore(collection=collection_name)
+    store = WeaviateStore(Settings(), collection=collection_name)
     if empty == "no objects":
         store.ensure_collection(["v"])
     try:

@@ -128,3 +128,20 @@ def test_the_notification_reaches_slack_without_secrets(logs: LogRecords, monkey
     for text in (posted[0]["text"], logs.text("newsrag.infra.notify")):
         assert "run manual__***" in text
         assert "wv-key-that-must-not-show-1234" not in text and "secret-webhook-path-77" not in text
+
+
+def test_the_settings_the_task_passes_name_the_consumers_and_the_secrets(logs: LogRecords,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task hands its settings (Connections and Variables over the worker's environment): the
+    consumers and the secrets to hide come from them, not from the process environment."""
+    from newsrag.airflow.consumers import check_consumers
+    from newsrag.core.settings import Settings
+
+    monkeypatch.setenv("NEWSRAG_INGEST_CONSUMERS", "answer_quality")  # the worker's: overridden
+    settings = Settings({"NEWSRAG_INGEST_CONSUMERS": "daily_digest", "WEAVIATE_API_KEY": "wv-from-a-connection-99"})
+    ti = FakeTI({"daily_digest": True})
+    ti.run_id = "manual__wv-from-a-connection-99"
+    assert check_consumers(ti, ASSET, CHANGED, settings=settings) == {"daily_digest": "paused"}
+    assert ti.asked == ["daily_digest"]
+    note = logs.text("newsrag.infra.notify")
+    assert "daily_digest is paused" in note and "run manual__***" in note and "wv-from-a-connection-99" not in note
