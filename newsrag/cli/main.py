@@ -170,10 +170,11 @@ def eval_(
     """Score retrieval and answers on a golden set; print the headline table and the report path.
     Exits 1 on a regression, 2 on bad input and 3 when the run was saved but its report could not be written."""
     from newsrag.evaluation.runner import run_cli
-    from newsrag.prompts.release import active_prompt_ref
+    from newsrag.prompts.release import prompt_lookup
 
+    settings = command_settings()
     code = run_cli(golden, compare=compare, out=out_dir, sample=sample, judge=judge, generator=generator,
-                   console=out, prompt_lookup=active_prompt_ref)
+                   console=out, prompt_lookup=prompt_lookup(settings), settings=settings)
     if code:
         raise typer.Exit(code)
 
@@ -190,7 +191,7 @@ def eval_feedback(
     cases, thumbs-down ones (and thumbs-up answers without citations) go to a review file."""
     from newsrag.evaluation.golden import export_feedback
 
-    done = export_feedback(cases, review, feedback_db)
+    done = export_feedback(cases, review, feedback_db, settings=command_settings())
     out.print(f"{done.records} feedback record(s) in {done.source}: {done.cases} regression case(s) -> {cases}, "
               f"{done.review} to review -> {review}", highlight=False)
 

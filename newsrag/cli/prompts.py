@@ -9,19 +9,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from newsrag.cli.common import friendly
+from newsrag.cli.common import command_settings, friendly
 from newsrag.core.errors import ConfigError
+from newsrag.core.settings import Settings
 
 prompts_app = typer.Typer(no_args_is_help=True, help="Versioned prompt templates: list, validate, promote, roll back, A/B.")
 out = Console(soft_wrap=True)
 
 
-def _registry() -> Any:
-    """The registry after a deploy of the shipped templates (what the prompts_deploy DAG does): a
-    new registry gets the newest shipped version active, so every command works on a fresh install."""
+def _registry(settings: Settings | None = None) -> Any:
+    """The registry this command's settings name (``NEWSRAG_RELEASE_REGISTRY``, ``NEWSRAG_HOME``),
+    after a deploy of the shipped templates (what the prompts_deploy DAG does): a new registry gets
+    the newest shipped version active, so every command works on a fresh install."""
     from newsrag.prompts.release import open_registry
 
-    reg = open_registry()
+    reg = open_registry(command_settings(settings))
     reg.deploy(author="cli")
     return reg
 
@@ -129,7 +131,8 @@ def deploy(folder: str = typer.Argument(None, help="Folder of <name>/<version>.y
     template with no active version gets the folder's newest valid version active."""
     from newsrag.prompts.release import deploy as deploy_folder
 
-    _registry().close()  # the shipped templates first, as every command does
-    result = deploy_folder(folder, who="cli")
+    settings = command_settings()
+    _registry(settings).close()  # the shipped templates first, as every command does
+    result = deploy_folder(folder, who="cli", settings=settings)
     out.print(f"{result['folder']}: registered {', '.join(result['registered']) or 'nothing new'}"
               + (f"; active now: {', '.join(result['activated'])}" if result["activated"] else ""), highlight=False)

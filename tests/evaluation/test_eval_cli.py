@@ -37,8 +37,8 @@ def test_unreachable_weaviate_is_a_clear_error_and_history_is_untouched(tmp_path
 def test_compare_with_an_unknown_run_id_exits_2_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from newsrag.evaluation.history import HistoryStore
     from newsrag.cli.main import app
+    from newsrag.evaluation.history import HistoryStore
     from tests.evaluation.factories import T0, make_run
 
     history = tmp_path / "history.sqlite"
@@ -62,9 +62,9 @@ def test_eval_feedback_writes_regression_cases_and_a_review_file_from_the_apps_s
 
     from typer.testing import CliRunner
 
+    from newsrag.cli.main import app
     from newsrag.evaluation.feedback import FeedbackStore
     from newsrag.evaluation.golden import load_golden
-    from newsrag.cli.main import app
     from newsrag.retrieval.answer import Answer, AnswerCitation
 
     db = tmp_path / "app" / "feedback.sqlite"
