@@ -181,7 +181,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def measure(args: argparse.Namespace, res: dict[str, Any], tmp: Path, home: Path, data: Path,
             server_pid: int) -> None:
     """Raw embedder, then the pipeline and its re-runs, on one fresh collection of the private server."""
-    from newsrag.core.settings import EmbeddingSettings, IngestSettings, load
+    from newsrag.core.settings import EmbeddingSettings, IngestSettings, Settings, load
     from newsrag.embeddings.local import LocalEmbedder
     from newsrag.ingest.context import IngestContext
     from newsrag.ingest.registry import parse_source
@@ -194,7 +194,7 @@ def measure(args: argparse.Namespace, res: dict[str, Any], tmp: Path, home: Path
     res["write_group"] = ingest_settings.write_group
     res["chunk_tokens"], res["overlap_tokens"] = ingest_settings.chunk_tokens, ingest_settings.overlap_tokens
     res["collection"] = f"BenchIngest{uuid.uuid4().hex[:8]}"
-    store = WeaviateStore(collection=res["collection"])
+    store = WeaviateStore(Settings(), collection=res["collection"])  # the private home use_private_home set
     ctx = None
     try:
         ctx = IngestContext(ingest_settings, store=store, embedder=LocalEmbedder(emb_settings), home=home, base_dir=tmp)

@@ -308,7 +308,7 @@ def evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
 
 def _ingest_and_evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: Path,
                          plans: list[tuple[str, Path, int | None]], tmp: Path) -> dict[str, Any]:
-    from newsrag.core.settings import EmbeddingSettings, IngestSettings, load
+    from newsrag.core.settings import EmbeddingSettings, IngestSettings, Settings, load
     from newsrag.embeddings.local import LocalEmbedder
     from newsrag.evaluation.history import HistoryStore
     from newsrag.ingest.context import IngestContext
@@ -317,7 +317,7 @@ def _ingest_and_evaluate(args: argparse.Namespace, out_dir: Path, corpus_path: P
     home = tmp / "home"
     store = ctx = embedder = history = None
     try:
-        store = WeaviateStore(collection=f"RtqaGolden{uuid.uuid4().hex[:8]}")
+        store = WeaviateStore(Settings(), collection=f"RtqaGolden{uuid.uuid4().hex[:8]}")
         embedder = LocalEmbedder(load(EmbeddingSettings, provider="local"))
         ingest_settings = load(IngestSettings, state_file=home / "ingest-state.sqlite",
                                embedding_cache=home / "embedding-cache.sqlite")

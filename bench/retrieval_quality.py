@@ -139,7 +139,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     dataset = load_beir(args.folder, args.split)  # a bad folder fails before anything is touched
     home = tmp / "home"
     use_private_home(home)  # before anything reads PathSettings
-    from newsrag.core.settings import load
+    from newsrag.core.settings import Settings, load
     from newsrag.embeddings import create_embedder
     from newsrag.retrieval.search import SearchSettings
     from newsrag.store.weaviate import WeaviateStore
@@ -147,8 +147,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     log(f"{args.folder}: {len(dataset.corpus)} documents, {len(dataset.queries)} judged queries "
         f"({args.split}), {sum(len(j) for j in dataset.qrels.values())} judgments")
     with private_weaviate(home):
-        store = WeaviateStore(collection=f"Beir{uuid.uuid4().hex[:10]}")
-        embedder = create_embedder()
+        root = Settings()  # the bench is an edge: the private home it set, and NEWSRAG_EMBED_*
+        store = WeaviateStore(root, collection=f"Beir{uuid.uuid4().hex[:10]}")
+        embedder = create_embedder(root)
         try:
             facts = ingest(dataset, tmp, args.cache, store, embedder)
             result = evaluate(dataset, store, embedder, load(SearchSettings), args.depth, args.limit_queries,

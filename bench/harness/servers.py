@@ -52,7 +52,8 @@ def private_weaviate(home: Path) -> Iterator[PrivateWeaviate]:
     from newsrag.store.server import LocalWeaviate
 
     server = LocalWeaviate(PathSettings(home=home), LocalWeaviateSettings(http_port=0, grpc_port=0,
-                                                                          data_dir=home / "weaviate-data"))
+                                                                          data_dir=home / "weaviate-data"),
+                           dict(os.environ))  # the bench is an edge: its children get its environment
     server.install()
     started = time.perf_counter()
     try:

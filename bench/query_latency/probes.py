@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from newsrag.core.settings import Settings
 from newsrag.embeddings.base import Embedder, Vectors
 from newsrag.embeddings.local import LocalEmbedder
 from newsrag.evaluation.feedback import FeedbackStore
@@ -150,7 +151,7 @@ class RecordingStore(WeaviateStore):
     """The app's store: ``hybrid_calls`` keeps (query, vector digest, result ids) per hybrid query."""
 
     def __init__(self, collection: str) -> None:
-        super().__init__(collection=collection)
+        super().__init__(Settings(), collection=collection)  # the private home the bench set
         self.hybrid_calls: list[tuple[str, str, list[str]]] = []
 
     def hybrid(self, query: str, vector: Sequence[float], vector_name: str, **options: Any) -> Any:

@@ -252,11 +252,12 @@ def run_size(n: int, args: argparse.Namespace, shared: Shared) -> dict[str, Any]
     """Build a collection of ``n`` chunks, measure it, drop it."""
     import httpx
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
     collection = f"BenchQuery{n}x{uuid.uuid4().hex[:8]}"
     res: dict[str, Any] = {"chunks": n, "collection": collection}
-    build_store, raw_store = WeaviateStore(collection=collection), WeaviateStore(collection=collection)
+    build_store, raw_store = WeaviateStore(Settings(), collection=collection), WeaviateStore(Settings(), collection=collection)
     app: AppUnderTest | None = None
     try:
         res["build"] = build(n, args, shared, build_store)
