@@ -322,9 +322,10 @@ def loop(weaviate_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         af.stop()
         feeds.close()
         llm.close()
+        from newsrag.core.settings import Settings
         from newsrag.store.weaviate import WeaviateStore
 
-        with WeaviateStore(collection=collection) as store:
+        with WeaviateStore(Settings(), collection=collection) as store:
             if store.exists():
                 store.drop()
         shutil.rmtree(home / "logs", ignore_errors=True)
@@ -345,9 +346,10 @@ def test_news_ingest_triggered_through_the_api_fills_weaviate(loop: dict[str, An
     assert totals["sources"] == 5 and totals["sources_failed"] == 0, f"{totals}\n" + af.task_logs("news_ingest", run_id)
     assert all(loop["feeds"].hits.get(f"/{fn}", 0) >= 1 for fn, _ in FEEDS.values())  # fetched over HTTP
 
+    from newsrag.core.settings import Settings
     from newsrag.store.weaviate import WeaviateStore
 
-    with WeaviateStore(collection=loop["collection"]) as store:
+    with WeaviateStore(Settings(), collection=loop["collection"]) as store:
         assert store.count() > 0
         per_source: dict[str, int] = {}
         for _, props in store.iter_properties(["source_id"]):
@@ -390,8 +392,8 @@ def test_the_asset_event_schedules_answer_quality_which_writes_a_report(loop: di
 
 def test_prompt_release_through_the_api_reaches_the_app(loop: dict[str, Any], embedder: Any) -> None:
     af: Airflow = loop["airflow"]
-    from newsrag.prompts.registry import PromptRegistry
     from newsrag.core.templates import load_template, templates_dir
+    from newsrag.prompts.registry import PromptRegistry
 
     v1 = load_template(templates_dir() / "news-answer" / "1.yaml")
     registry = PromptRegistry(loop["prompt_registry"])
@@ -407,13 +409,14 @@ def test_prompt_release_through_the_api_reaches_the_app(loop: dict[str, Any], em
         from newsrag.app.main import create_app
         from newsrag.app.services import Services
         from newsrag.app.settings import AppSettings
+        from newsrag.core.settings import Settings
         from newsrag.store.weaviate import WeaviateStore
 
         os.environ["OPENAI_BASE_URL"], os.environ["OPENAI_API_KEY"] = loop["llm"].url("/v1"), "sk-test-local"
         try:
             settings = AppSettings(feedback_db=str(loop["tmp"] / "feedback.sqlite"), generator="openai",
                                    prompt_registry=str(loop["prompt_registry"]), prompt_ttl_seconds=0.5)
-            services = Services(settings, store=WeaviateStore(collection=loop["collection"]), embedder=embedder)
+            services = Services(settings, store=WeaviateStore(Settings(), collection=loop["collection"]), embedder=embedder)
             question = json.loads(GOLDEN.read_text().splitlines()[0])["question"]
             with TestClient(create_app(settings, services)) as client:
                 def ask() -> dict[str, Any]:
