@@ -93,7 +93,8 @@ class LocalAirflow:
         self.settings_file = REPO / "airflow_settings.yaml"
         self.postgres = LocalPostgres(self.airflow_home / "postgres")
         self.airflow = (venv_bin or Path(sys.executable).parent) / "airflow"
-        self.weaviate = LocalWeaviate(load(PathSettings, home=self.home), load(LocalWeaviateSettings))
+        # The CLI is an edge: the server's child processes (go install, weaviate-server) get its environment.
+        self.weaviate = LocalWeaviate(load(PathSettings, home=self.home), load(LocalWeaviateSettings), dict(os.environ))
 
     # -- files -------------------------------------------------------------------------------------
     def log_file(self, component: str) -> Path:
