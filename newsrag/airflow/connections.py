@@ -1,20 +1,18 @@
-"""Airflow Connections -> the environment-style settings newsrag's library reads.
+"""Airflow Connections -> the environment-style settings newsrag's settings models read.
 
-The library is configured by environment variables (``WEAVIATE_*``, ``OPENAI_*``, ``COHERE_*``,
-``NEWSRAG_*``; see newsrag/core/settings.py). In Airflow those values belong in Connections, where the
-UI, the CLI and secrets backends manage them. A task body wraps its library call::
+newsrag is configured by variables (``WEAVIATE_*``, ``OPENAI_*``, ``COHERE_*``, ``NEWSRAG_*``; see
+newsrag/core/settings.py). In Airflow those values belong in Connections, where the UI, the CLI and
+secrets backends manage them. A task body hands the library the root settings that
+:mod:`newsrag.airflow.hooks` builds from them, and never writes ``os.environ``::
 
-    from newsrag.airflow.connections import connection_env
+    from newsrag.airflow.hooks import task_settings
 
-    with connection_env(required=("weaviate_default",)):
-        return run_batch(batch)
+    return run_batch(batch, settings=task_settings())
 
 :func:`settings_env` reads the connections through the Task SDK (``airflow.sdk.BaseHook
 .get_connection``, i.e. ``Connection.get``: environment variables ``AIRFLOW_CONN_<ID>``, then the
 configured secrets backend, then the metadata DB through the Execution API) and returns the
-settings; :func:`connection_env` sets them in ``os.environ`` for the duration of the ``with`` block
-and restores the previous values afterwards, also when the body raises. Values from connections
-override variables that are already set.
+settings; the hook lays them over the worker's environment (values from connections win).
 
 A missing REQUIRED connection raises ``AirflowFailException`` (the task fails without retrying: a
 retry cannot create it) naming the connection id and the command that creates it. A missing
@@ -92,8 +90,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -394,24 +391,6 @@ def settings_env(conn_ids: Iterable[str] = DEFAULT_CONN_IDS, required: Iterable[
     return env
 
 
-@contextmanager
-def connection_env(conn_ids: Iterable[str] = DEFAULT_CONN_IDS, required: Iterable[str] = (),
-                   variables: Mapping[str, str] | None = None) -> Iterator[SettingsEnv]:
-    """Set :func:`settings_env`'s settings in ``os.environ`` for the ``with`` block, then restore
-    what was there before (values and absences), also when the block raises."""
-    env = settings_env(conn_ids, required, variables)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def required_connections() -> tuple[str, ...]:
     """Connections a deployment insists on (``NEWSRAG_REQUIRED_CONNECTIONS``, comma-separated; the
     compose stack sets ``weaviate_default``). Development needs none: the local server is used."""
@@ -430,9 +409,3 @@ def variable_names() -> dict[str, str]:
     if bad:
         raise AirflowFailException(f"NEWSRAG_AIRFLOW_VARIABLES: expected SETTING=variable_key pairs, got {bad}")
     return {k.strip(): v.strip() for k, v in pairs}
-
-
-def task_env() -> Any:
-    """The environment every newsrag task body runs in: Connections (then the Variables named by
-    ``NEWSRAG_AIRFLOW_VARIABLES``) mapped to library settings."""
-    return connection_env(required=required_connections(), variables=variable_names() or None)

@@ -22,7 +22,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from newsrag.airflow.connections import (
     DEFAULT_CONN_IDS,
-    connection_env,
     settings_env,
 )
 
@@ -100,11 +99,12 @@ def test_percent_encoded_key_is_decoded(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_mapping_lands_in_the_library_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from newsrag.core.settings import WeaviateSettings, load
+    from newsrag.core.settings import WeaviateSettings
 
     conn(monkeypatch, "weaviate_default", f"http://:{WEAVIATE_KEY}@weaviate:8080?grpc_port=50052")
-    with connection_env(required=("weaviate_default",)):
-        settings = load(WeaviateSettings)
+    from newsrag.airflow.hooks import NewsragHook
+
+    settings = NewsragHook(required=("weaviate_default",)).get_settings().get(WeaviateSettings)
     assert settings.url == "http://weaviate:8080"
     assert settings.grpc_url == "http://weaviate:50052"
     assert settings.api_key is not None and settings.api_key.get_secret_value() == WEAVIATE_KEY
@@ -228,32 +228,28 @@ def test_variables_that_lack_the_main_setting_do_not_satisfy_a_required_connecti
     assert_no_secret(str(info.value))
 
 
-# -- connection_env --------------------------------------------------------------------------------
+# -- the hook's settings: connections over the worker's environment, which stays untouched --------
 
-def test_connection_env_sets_then_restores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hooks_settings_take_the_connection_over_the_worker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag.airflow.hooks import NewsragHook
+    from newsrag.core.settings import WeaviateSettings
+
     monkeypatch.setenv("WEAVIATE_URL", "http://before:1")
     conn(monkeypatch, "weaviate_default", f"http://:{WEAVIATE_KEY}@weaviate:8080?collection=NewsProd")
-    with connection_env(required=("weaviate_default",)) as env:
-        assert os.environ["WEAVIATE_URL"] == "http://weaviate:8080"
-        assert os.environ["WEAVIATE_API_KEY"] == WEAVIATE_KEY
-        assert os.environ["WEAVIATE_COLLECTION"] == "NewsProd"
-        assert set(env) == {"WEAVIATE_URL", "WEAVIATE_API_KEY", "WEAVIATE_COLLECTION"}
+    settings = NewsragHook(required=("weaviate_default",)).get_settings()
+    assert (settings.value("WEAVIATE_URL"), settings.value("WEAVIATE_API_KEY")) == ("http://weaviate:8080", WEAVIATE_KEY)
+    assert settings.get(WeaviateSettings).collection == "NewsProd"
     assert os.environ["WEAVIATE_URL"] == "http://before:1"
     assert "WEAVIATE_API_KEY" not in os.environ and "WEAVIATE_COLLECTION" not in os.environ
 
 
-def test_connection_env_restores_when_the_body_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn(monkeypatch, "weaviate_default", f"http://:{WEAVIATE_KEY}@weaviate:8080")
-    with pytest.raises(RuntimeError), connection_env(required=("weaviate_default",)):
-        raise RuntimeError("task body failed")
-    assert "WEAVIATE_URL" not in os.environ and "WEAVIATE_API_KEY" not in os.environ
-
-
 def test_missing_required_leaves_environ_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag.airflow.hooks import NewsragHook
+
     conn(monkeypatch, "openai_default", f"https://:{OPENAI_KEY}@api.openai.com/v1")
     before = dict(os.environ)
-    with pytest.raises(AirflowFailException), connection_env(required=("weaviate_default",)):
-        pass
+    with pytest.raises(AirflowFailException):
+        NewsragHook(required=("weaviate_default",)).get_settings()
     assert dict(os.environ) == before
 
 
@@ -267,10 +263,15 @@ def test_secrets_absent_from_logs_reprs_and_messages(monkeypatch: pytest.MonkeyP
                                          "extra": {"api_key": OPENAI_KEY, "model": "text-embedding-3-small"}})
     conn(monkeypatch, "cohere_default", f"https://:{COHERE_KEY}@api.cohere.com")
     caplog.set_level(logging.DEBUG)
-    with connection_env(required=DEFAULT_CONN_IDS) as env:
-        shown = [repr(env), str(env), f"{env}", f"{env!r}"]
-        logging.getLogger("test").info("task env: %s", env)
-    assert env["OPENAI_API_KEY"] == OPENAI_KEY  # the values are there, only never shown
+    from newsrag.airflow.hooks import NewsragHook
+
+    env = settings_env(required=DEFAULT_CONN_IDS)
+    settings = NewsragHook(required=DEFAULT_CONN_IDS).get_settings()
+    shown = [repr(env), str(env), f"{env}", f"{env!r}"]
+    logging.getLogger("test").info("task env: %s", env)
+    logging.getLogger("test").info("task settings: %s", settings)
+    assert env["OPENAI_API_KEY"] == OPENAI_KEY and settings.value("OPENAI_API_KEY") == OPENAI_KEY  # never shown
+    assert_no_secret(repr(settings))
     for text in shown:
         assert_no_secret(text)
         assert "http://weaviate:8080" in text and "***" in text
@@ -279,21 +280,19 @@ def test_secrets_absent_from_logs_reprs_and_messages(monkeypatch: pytest.MonkeyP
     assert "WEAVIATE_API_KEY" in caplog.text  # names are logged, values are not
 
 
-def test_task_env_reads_the_variables_the_deployment_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    from newsrag.airflow.connections import task_env
+def test_task_settings_read_the_variables_the_deployment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsrag.airflow.hooks import task_settings
+    from newsrag.core.settings import WeaviateSettings
 
     monkeypatch.delenv("WEAVIATE_URL", raising=False)
     monkeypatch.setenv("NEWSRAG_REQUIRED_CONNECTIONS", "weaviate_default")
     monkeypatch.setenv("NEWSRAG_AIRFLOW_VARIABLES", "WEAVIATE_URL=newsrag_weaviate_url")
     monkeypatch.setenv("AIRFLOW_VAR_NEWSRAG_WEAVIATE_URL", "http://weaviate-from-var:8080")
-    with task_env():
-        assert os.environ["WEAVIATE_URL"] == "http://weaviate-from-var:8080"
+    assert task_settings().get(WeaviateSettings).url == "http://weaviate-from-var:8080"
     assert "WEAVIATE_URL" not in os.environ
     monkeypatch.setenv("NEWSRAG_AIRFLOW_VARIABLES", "WEAVIATE_URL")
     with pytest.raises(AirflowFailException, match="SETTING=variable_key"):
-        task_env().__enter__()
+        task_settings()
 
 
 # -- the hook: the same values as a Settings object, the environment untouched ---------------------
