@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar, cast
@@ -26,8 +27,14 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "password", "xxx",
 Environment = Literal["development", "test", "production"]
 
 
+# The NEWSRAG_ENV of the mapping load() is reading, while it reads one (an Airflow task's Connections
+# and Variables may say "production" where the worker's environment does not).
+_LOADING_ENVIRONMENT: ContextVar[str | None] = ContextVar("newsrag_loading_environment", default=None)
+
+
 def current_environment() -> str:
-    return os.environ.get("NEWSRAG_ENV", "development")
+    """development, test or production: the mapping being loaded, else the process environment."""
+    return _LOADING_ENVIRONMENT.get() or os.environ.get("NEWSRAG_ENV", "development")
 
 
 def check_secret(value: SecretStr | None, variable: str) -> SecretStr | None:
@@ -129,7 +136,11 @@ def load(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: An
     try:
         if environ is None:
             return cls(**overrides)
-        built = _reading(cls, environ)(**overrides)
+        token = _LOADING_ENVIRONMENT.set(environ.get("NEWSRAG_ENV", "development"))
+        try:
+            built = _reading(cls, environ)(**overrides)
+        finally:
+            _LOADING_ENVIRONMENT.reset(token)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(cls, exc)) from None
     # A plain ``cls`` again (the reading subclass is local: it would not pickle), already validated.

@@ -50,3 +50,10 @@ def test_the_root_never_shows_its_environment() -> None:
     root = Settings({"WEAVIATE_API_KEY": "sk-very-secret"})
     assert "sk-very-secret" not in repr(root) and "sk-very-secret" not in str(root)
     assert root.value("WEAVIATE_API_KEY") == "sk-very-secret" and root.value("NOPE", "d") == "d"
+
+
+def test_placeholder_secrets_are_refused_when_the_mapping_says_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSRAG_ENV", "development")  # the worker's own environment
+    with pytest.raises(ConfigError, match="WEAVIATE_API_KEY"):
+        Settings({"NEWSRAG_ENV": "production", "WEAVIATE_API_KEY": "changeme"}).get(WeaviateSettings)
+    assert Settings({"WEAVIATE_API_KEY": "changeme"}).get(WeaviateSettings).api_key is not None  # development
