@@ -58,9 +58,10 @@ def env_names(cls: type[BaseSettings]) -> set[str]:
 
 
 def dag_file_names() -> set[str]:
-    """Variables the DAG files and their helpers read from the environment."""
+    """Variables the DAG files and their helpers read from the environment, or from the root
+    settings' captured environment (``settings.value("NAME")``)."""
     files = [*(REPO / "dags").glob("*.py"), *(REPO / "newsrag" / "airflow").glob("*.py")]
-    pattern = re.compile(r"environ(?:\.get)?[\[(]\s*\"([A-Z][A-Z0-9_]+)\"")
+    pattern = re.compile(r"(?:environ(?:\.get)?[\[(]|\.value\()\s*\"([A-Z][A-Z0-9_]+)\"")
     return {m for f in files for m in pattern.findall(f.read_text())}
 
 
