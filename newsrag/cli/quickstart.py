@@ -48,7 +48,7 @@ def run_quickstart(question: str, console: Console, sources: Path = EXAMPLE_SOUR
     ingest_with_progress(str(sources), None, console, as_json=False, settings=settings)
     embedder = create_embedder(settings)
     with WeaviateStore(settings) as store:
-        hits = Searcher(store, embedder).search(question, top_k=3).hits  # the shipped search settings
+        hits = Searcher(store, embedder, settings).search(question, top_k=3).hits  # the analysis ingest used
         console.print(f"\n{store.count()} chunks in {store.name}. Top hits for: [bold]{question}[/]")
     table = Table("score", "source", "title", "published", "url", "text")
     for hit in hits:
