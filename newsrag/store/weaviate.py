@@ -1,12 +1,12 @@
-"""The vector store: the only module in newsrag that imports ``weaviate``.
+"""The vector store, with :mod:`.weaviate_schema` and :mod:`.weaviate_client` the only modules that import ``weaviate``.
 
 ``WeaviateStore`` wraps one client, opened lazily on first use and closed explicitly. It implements
 :class:`newsrag.store.protocol.ChunkStore`: it knows the chunk schema (see docs/architecture.md),
 writes with deterministic ids, deletes by filter and searches (hybrid, vector, BM25). Client errors
 are translated into :mod:`newsrag.core.errors`.
 
-This module is the one place a :class:`ChunkRecord` is spelled as Weaviate properties
-(:func:`to_properties`, :func:`to_record`); everything else reads the record's typed attributes.
+:mod:`newsrag.store.weaviate_schema` is the one place a :class:`ChunkRecord` is spelled as Weaviate
+properties (``to_properties``, ``to_record``); everything else reads the record's typed attributes.
 """
 
 from __future__ import annotations
@@ -14,26 +14,33 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import weaviate
 import weaviate.exceptions as wex
-from weaviate.classes.config import Configure, DataType, Property, Reconfigure, Tokenization
+from weaviate.classes.config import Configure, Reconfigure
 from weaviate.classes.data import DataObject
-from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
-from newsrag.core.errors import BatchWriteError, ConfigError, StoreError, StoreUnavailable
+from newsrag.core.errors import BatchWriteError, StoreError, StoreUnavailable
 from newsrag.core.records import ChunkRecord, Hit, SearchFilters, StoredObject
 from newsrag.core.settings import Settings, WeaviateSettings, defaults
 from newsrag.store.circuit import QueryGuard
 from newsrag.store.server import LocalWeaviate
+from newsrag.store.weaviate_client import connect, ready_url, short_error, translate_error
+from newsrag.store.weaviate_schema import (
+    chunk_schema,
+    returned_properties,
+    to_filter,
+    to_hit,
+    to_properties,
+    to_record,
+)
 
 WRITE_BATCH = 200
 DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one delete_many call
@@ -43,112 +50,6 @@ DELETE_PAGE = 10_000  # Weaviate's default QUERY_MAXIMUM_RESULTS bounds one dele
 GENERATION = re.compile(r"\bgeneration ([0-9a-f]{32})\b")
 
 FUSION = {"relative_score": HybridFusion.RELATIVE_SCORE, "ranked": HybridFusion.RANKED}
-
-
-def _text(name: str, tokenization: Tokenization = Tokenization.WORD, **kw: Any) -> Property:
-    return Property(name=name, data_type=DataType.TEXT, tokenization=tokenization, **kw)
-
-
-def chunk_schema() -> list[Property]:
-    """The collection's properties: one per :class:`ChunkRecord` field, and the BM25 ``context``."""
-    field = Tokenization.FIELD
-    # Prose is searched (BM25), never filtered on: no filterable index, which cost Weaviate about a
-    # quarter of its insert CPU (measured on RealTimeQA chunks) for nothing.
-    return [
-        _text("text", index_filterable=False),
-        _text("context", index_filterable=False),  # the chunk and its neighbours, for BM25 only: never returned
-        _text("title", index_filterable=False),
-        _text("url", field, index_searchable=False),
-        _text("source_id", field, index_searchable=False),
-        _text("doc_id", field, index_searchable=False),
-        _text("content_hash", field, index_searchable=False),
-        _text("author", index_searchable=False),
-        _text("language", field, index_searchable=False),
-        Property(name="tags", data_type=DataType.TEXT_ARRAY, tokenization=field, index_searchable=False),
-        Property(name="also_sources", data_type=DataType.TEXT_ARRAY, tokenization=field,
-                 index_searchable=False),
-        Property(name="published_at", data_type=DataType.DATE),
-        # minutes east of UTC the publisher wrote its date in: shown, never filtered (UTC is)
-        Property(name="published_offset", data_type=DataType.INT, index_filterable=False,
-                 index_range_filters=False),
-        Property(name="ingested_at", data_type=DataType.DATE),
-        Property(name="chunk_index", data_type=DataType.INT),
-        Property(name="token_count", data_type=DataType.INT),
-    ]
-
-
-def returned_properties() -> list[str]:
-    return [p.name for p in chunk_schema() if p.name != "context"]
-
-
-_RECORD_FIELDS = frozenset(ChunkRecord.model_fields)
-
-
-def to_properties(obj: StoredObject) -> dict[str, Any]:
-    """A stored object's record as the collection's properties (arrays as lists), with its context."""
-    chunk = obj.chunk
-    return {**dict(chunk), "tags": list(chunk.tags), "also_sources": list(chunk.also_sources),
-            "context": obj.context}
-
-
-def to_record(properties: Mapping[str, Any]) -> ChunkRecord:
-    """Properties read back as a record. A property the collection lacks or holds null for reads
-    as the field's default; properties that are no record field (``context``) are left out."""
-    return ChunkRecord(**{k: v for k, v in properties.items() if k in _RECORD_FIELDS and v is not None})
-
-
-def connect(settings: WeaviateSettings, local: LocalWeaviate | None = None) -> weaviate.WeaviateClient:
-    """Open a client: ``WEAVIATE_URL`` when set, else the local server started by newsrag (``local``,
-    default: the one of the default home)."""
-    timeout = Timeout(init=min(settings.timeout, 30), query=settings.timeout, insert=settings.timeout * 4)
-    extra = AdditionalConfig(timeout=timeout)
-    auth = Auth.api_key(settings.api_key.get_secret_value()) if settings.api_key else None
-    try:
-        if settings.url:
-            return _connect_url(settings, extra, auth)
-        return _connect_local(local or LocalWeaviate.from_settings(), extra)
-    except (wex.WeaviateConnectionError, wex.WeaviateStartUpError, wex.WeaviateGRPCUnavailableError) as exc:
-        where = settings.url or "the local server"
-        raise StoreUnavailable(f"cannot reach Weaviate at {where}: {_short(exc)}") from None
-    except wex.UnexpectedStatusCodeError as exc:
-        if exc.status_code not in (401, 403):
-            raise
-        raise StoreError(f"Weaviate at {settings.url or 'the local server'} refused the credentials (HTTP "
-                         f"{exc.status_code}): check WEAVIATE_API_KEY (in Airflow, the password of the "
-                         f"weaviate_default Connection). {_short(exc)}") from None
-    except ValueError as exc:  # the client validates host/port combinations with pydantic
-        raise ConfigError(f"WEAVIATE_URL / WEAVIATE_GRPC_URL: {_short(exc)}") from None
-
-
-def _connect_url(settings: WeaviateSettings, extra: AdditionalConfig, auth: Any) -> weaviate.WeaviateClient:
-    url = urlparse(settings.url or "")
-    host = url.hostname or ""
-    if auth is not None and host.endswith((".weaviate.cloud", ".weaviate.network")):
-        return weaviate.connect_to_weaviate_cloud(settings.url or "", auth, additional_config=extra)
-    secure = url.scheme == "https"
-    grpc = urlparse(settings.grpc_url) if settings.grpc_url else None
-    return weaviate.connect_to_custom(
-        http_host=host, http_port=url.port or (443 if secure else 80), http_secure=secure,
-        grpc_host=(grpc.hostname if grpc else None) or host,
-        grpc_port=(grpc.port if grpc else None) or 50051,
-        grpc_secure=(grpc.scheme in ("https", "grpcs")) if grpc else secure,
-        auth_credentials=auth, additional_config=extra,
-    )
-
-
-def _connect_local(local: LocalWeaviate, extra: AdditionalConfig) -> weaviate.WeaviateClient:
-    state = local.read_state()
-    if state is None:
-        raise StoreUnavailable("no Weaviate configured: run `newsrag weaviate start` or set WEAVIATE_URL")
-    return weaviate.connect_to_local(host=state.host, port=state.http_port, grpc_port=state.grpc_port,
-                                     additional_config=extra)
-
-
-def _ready_url(settings: WeaviateSettings, local: LocalWeaviate) -> str | None:
-    if settings.url:
-        return f"{settings.url.rstrip('/')}/v1/.well-known/ready"
-    state = local.read_state()
-    return f"{state.http_url}/v1/.well-known/ready" if state else None
 
 
 def _has_property(name: str, config: Any) -> bool:
@@ -161,27 +62,6 @@ def _has_vector(name: str, config: Any) -> bool:
 
 def _version(obj: StoredObject) -> tuple[str, str]:
     return obj.chunk.doc_id, obj.chunk.content_hash
-
-
-UNAVAILABLE_ERRORS = (wex.WeaviateConnectionError, wex.WeaviateGRPCUnavailableError, wex.WeaviateTimeoutError,
-                      wex.WeaviateRetryError)
-# What a gRPC or HTTP failure says when the server is gone or going, whichever wrapper carries it
-# (the client turns exhausted UNAVAILABLE retries of a search into a WeaviateQueryError).
-_UNREACHABLE = ("unavailable", "failed to connect", "connection refused", "connection reset", "socket closed",
-                "deadline exceeded", "broken pipe", "connecterror", "remoteprotocolerror", "readerror",
-                "weaviateretryerror", "server disconnected", "shutting down")
-
-
-def translate_error(exc: Exception, collection: str) -> StoreError:
-    """A client error as the library's: StoreUnavailable (retryable) when Weaviate cannot be reached or
-    went away mid-call, StoreError when it answered and refused."""
-    if isinstance(exc, UNAVAILABLE_ERRORS) or any(w in str(exc).lower() for w in _UNREACHABLE):
-        return StoreUnavailable(f"Weaviate unavailable ({collection}): {_short(exc)}")
-    return StoreError(f"Weaviate refused an operation on {collection}: {_short(exc)}")
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
 class WeaviateStore:
@@ -240,7 +120,7 @@ class WeaviateStore:
     def ready_now(self) -> bool:
         """Weaviate's readiness over plain HTTP with a 1 s timeout, without the client (which may
         be inside its retries)."""
-        url = _ready_url(self.settings, self.local)
+        url = ready_url(self.settings, self.local)
         try:
             return url is not None and httpx.get(url, timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -424,7 +304,7 @@ class WeaviateStore:
         try:
             return dict(self._col.data.insert_many(data).errors or {})
         except wex.WeaviateInsertManyAllFailedError as exc:
-            return dict.fromkeys(range(len(data)), _short(exc))
+            return dict.fromkeys(range(len(data)), short_error(exc))
 
     def update_properties(self, uuid: str, properties: dict[str, Any]) -> None:
         self._call(lambda: self._col.data.update(uuid=uuid, properties=properties))
@@ -527,14 +407,14 @@ class WeaviateStore:
             query_properties=list(query_properties) if query_properties else None,
             return_properties=self._returned(),
             return_metadata=MetadataQuery(score=True, explain_score=True)))
-        return [_hit(o, o.metadata.score) for o in res.objects]
+        return [to_hit(o, o.metadata.score) for o in res.objects]
 
     def near_vector(self, vector: Sequence[float], vector_name: str, *, limit: int = 10,
                     filters: SearchFilters | None = None) -> list[Hit]:
         res = self._query(lambda: self._col.query.near_vector(
             near_vector=list(vector), target_vector=vector_name, limit=limit, filters=to_filter(filters),
             return_properties=self._returned(), return_metadata=MetadataQuery(distance=True)))
-        return [_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
+        return [to_hit(o, 1.0 - float(o.metadata.distance or 0.0)) for o in res.objects]
 
     def bm25(self, query: str, *, limit: int = 10, filters: SearchFilters | None = None,
              query_properties: Sequence[str] | None = None) -> list[Hit]:
@@ -542,30 +422,8 @@ class WeaviateStore:
             query=query, limit=limit, filters=to_filter(filters),
             query_properties=list(query_properties) if query_properties else None,
             return_properties=self._returned(), return_metadata=MetadataQuery(score=True)))
-        return [_hit(o, o.metadata.score) for o in res.objects]
+        return [to_hit(o, o.metadata.score) for o in res.objects]
 
 
 def _description() -> str:
     return f"newsrag news chunks; generation {uuid.uuid4().hex} (new when the collection is re-created)"
-
-
-def _hit(obj: Any, score: float | None) -> Hit:
-    return Hit(uuid=str(obj.uuid), score=float(score or 0.0), chunk=to_record(obj.properties),
-               explain=getattr(obj.metadata, "explain_score", None))
-
-
-def to_filter(filters: SearchFilters | None) -> Any:
-    if filters is None or filters.is_empty():
-        return None
-    parts = []
-    if filters.source_ids:
-        parts.append(Filter.by_property("source_id").contains_any(list(filters.source_ids)))
-    if filters.tags:
-        parts.append(Filter.by_property("tags").contains_any(list(filters.tags)))
-    if filters.doc_ids:
-        parts.append(Filter.by_property("doc_id").contains_any(list(filters.doc_ids)))
-    if filters.published_after:
-        parts.append(Filter.by_property("published_at").greater_or_equal(filters.published_after))
-    if filters.published_before:
-        parts.append(Filter.by_property("published_at").less_than(filters.published_before))
-    return Filter.all_of(parts) if len(parts) > 1 else parts[0]

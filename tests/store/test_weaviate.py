@@ -15,7 +15,9 @@ from newsrag.core.records import ChunkRecord, SearchFilters, StoredObject
 from newsrag.core.settings import Settings, WeaviateSettings
 from newsrag.embeddings.base import vector_name
 from newsrag.store import weaviate as weaviate_store
-from newsrag.store.weaviate import WeaviateStore, chunk_schema
+from newsrag.store import weaviate_schema
+from newsrag.store.weaviate import WeaviateStore
+from newsrag.store.weaviate_schema import chunk_schema
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +48,8 @@ def raw_reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         seen.append(dict(properties))
         return to_record(properties)
 
-    monkeypatch.setattr(weaviate_store, "to_record", spy)
+    monkeypatch.setattr(weaviate_store, "to_record", spy)  # get()
+    monkeypatch.setattr(weaviate_schema, "to_record", spy)  # the hits of every search
     return seen
 
 

@@ -6,7 +6,7 @@ import pytest
 import weaviate.exceptions as wex
 
 from newsrag.core.errors import StoreError, StoreUnavailable
-from newsrag.store.weaviate import translate_error
+from newsrag.store.weaviate_client import translate_error
 
 pytestmark = pytest.mark.unit
 
