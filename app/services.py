@@ -8,14 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from newsrag.app.settings import AppSettings, app_root
 from newsrag.app.usage import TokenCounter
-from newsrag.core.settings import PathSettings, Settings
+from newsrag.core.settings import Settings, store_location
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.evaluation.feedback import FeedbackStore
 from newsrag.prompts.provider import PromptProvider
@@ -98,9 +97,9 @@ class Services:
         self.generator = create_generator(app.generator, self.embedder, root)
         self.answerer = Answerer(self.searcher, self.generator, root.get(AnswerSettings))
         self.tokens = TokenCounter(self.embedder)  # the OpenAI routes' usage counts
-        home = root.get(PathSettings).home
-        self.feedback = FeedbackStore(app.feedback_db or Path(home) / "feedback.sqlite")
-        self.registry = PromptRegistry(app.prompt_registry or Path(home) / "prompt-registry.sqlite")
+        # Each its own variable, else NEWSRAG_DATABASE_URL (shared with the DAGs), else a file in the home.
+        self.feedback = FeedbackStore(store_location(root, app.feedback_db, "feedback.sqlite"))
+        self.registry = PromptRegistry(store_location(root, app.prompt_registry, "prompt-registry.sqlite"))
         self.prompts = PromptProvider(self.registry, app.prompt_name, app.prompt_ttl_seconds)
         self.metrics = Metrics()
         self.limiter = RateLimiter(app.rate_limit_per_minute)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import NewsragError, StoreError
-from newsrag.core.settings import PathSettings, Settings
+from newsrag.core.settings import Settings, store_location
 from newsrag.infra.redaction import display_url
 from newsrag.infra.sqldb import SqlDb, is_postgres
 
@@ -123,8 +123,9 @@ class FeedbackSettings(BaseSettings):
 
 
 def feedback_location(settings: Settings) -> str:
-    """The app's feedback store: ``NEWSRAG_APP_FEEDBACK_DB``, else ``$NEWSRAG_HOME/feedback.sqlite``."""
-    return settings.get(FeedbackSettings).feedback_db or str(settings.get(PathSettings).home / "feedback.sqlite")
+    """The app's feedback store: ``NEWSRAG_APP_FEEDBACK_DB``, else ``NEWSRAG_DATABASE_URL``, else
+    ``$NEWSRAG_HOME/feedback.sqlite``."""
+    return store_location(settings, settings.get(FeedbackSettings).feedback_db, "feedback.sqlite")
 
 
 def read_feedback(location: str | Path) -> list[FeedbackRecord]:

@@ -29,7 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from newsrag.core.errors import ConfigError, StoreError
-from newsrag.core.settings import PathSettings, Settings
+from newsrag.core.settings import PathSettings, Settings, store_location
 from newsrag.evaluation.golden import shipped_golden_path
 from newsrag.evaluation.models import EvalRun
 from newsrag.infra.redaction import display_url
@@ -72,8 +72,8 @@ class EvalSettings(BaseSettings):
 
 
 def history_location(settings: Settings) -> str:
-    """``NEWSRAG_EVAL_HISTORY_URL``, else ``$NEWSRAG_HOME/eval-history.sqlite``."""
-    return settings.get(EvalSettings).history_url or str(settings.get(PathSettings).home / "eval-history.sqlite")
+    """``NEWSRAG_EVAL_HISTORY_URL``, else ``NEWSRAG_DATABASE_URL``, else ``$NEWSRAG_HOME/eval-history.sqlite``."""
+    return store_location(settings, settings.get(EvalSettings).history_url, "eval-history.sqlite")
 
 
 def reports_path(settings: Settings) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsrag.core.settings import IngestSettings, PathSettings, Settings
+from newsrag.core.settings import IngestSettings, PathSettings, Settings, store_location
 from newsrag.embeddings import Embedder, create_embedder
 from newsrag.embeddings.base import vector_name
 from newsrag.embeddings.cache import EmbeddingCache
@@ -28,6 +28,18 @@ from newsrag.ingest.state import IngestState
 from newsrag.store.analysis import AnalysisSettings
 from newsrag.store.protocol import ChunkStore
 from newsrag.store.weaviate import WeaviateStore
+
+
+def state_location(settings: Settings, home: Path | None = None) -> str:
+    """``NEWSRAG_INGEST_STATE_FILE``, else ``NEWSRAG_DATABASE_URL``, else ``ingest-state.sqlite`` under
+    ``home`` (default: ``NEWSRAG_HOME``)."""
+    return store_location(settings, settings.get(IngestSettings).state_file, "ingest-state.sqlite", home)
+
+
+def embedding_cache_location(settings: Settings, home: Path | None = None) -> str:
+    """``NEWSRAG_INGEST_EMBEDDING_CACHE``, else ``NEWSRAG_DATABASE_URL``, else ``embedding-cache.sqlite``
+    under ``home`` (default: ``NEWSRAG_HOME``)."""
+    return store_location(settings, settings.get(IngestSettings).embedding_cache, "embedding-cache.sqlite", home)
 
 
 class IngestContext:
@@ -73,11 +85,11 @@ class IngestContext:
 
     @cached_property
     def cache(self) -> EmbeddingCache:
-        return EmbeddingCache(self.settings.embedding_cache or self.home / "embedding-cache.sqlite")
+        return EmbeddingCache(embedding_cache_location(self.root, self.home))
 
     @cached_property
     def state(self) -> IngestState:
-        return IngestState(self.settings.state_file or self.home / "ingest-state.sqlite",
+        return IngestState(state_location(self.root, self.home),
                            scope=f"{self.store.name}/{self.vector_name}", generation=self._generation or "")
 
     @property

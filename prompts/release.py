@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from newsrag.core.settings import PathSettings, Settings
+from newsrag.core.settings import Settings, store_location
 from newsrag.core.templates import version_key
 from newsrag.prompts.registry import PromptRegistry
 from newsrag.retrieval.generators import PromptRef
@@ -43,8 +43,8 @@ class ReleaseSettings(BaseSettings):
 
 
 def registry_location(settings: Settings) -> str:
-    """``NEWSRAG_RELEASE_REGISTRY``, else ``$NEWSRAG_HOME/prompt-registry.sqlite``."""
-    return settings.get(ReleaseSettings).registry or str(settings.get(PathSettings).home / "prompt-registry.sqlite")
+    """``NEWSRAG_RELEASE_REGISTRY``, else ``NEWSRAG_DATABASE_URL``, else ``$NEWSRAG_HOME/prompt-registry.sqlite``."""
+    return store_location(settings, settings.get(ReleaseSettings).registry, "prompt-registry.sqlite")
 
 
 def open_registry(settings: Settings | None = None) -> PromptRegistry:

@@ -64,6 +64,39 @@ class PathSettings(BaseSettings):
         return self.home / "logs"
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class DatabaseSettings(BaseSettings):
+    """One PostgreSQL database for every store of shared state (``NEWSRAG_DATABASE_URL``): the
+    ingestion state, the embedding cache, the answer and feedback log, the evaluation history and
+    the prompt registry. A store's own location setting, when set, still wins (:func:`store_location`)."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_", extra="ignore")
+
+    database_url: str | None = None  # unset: each store's SQLite file under NEWSRAG_HOME
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            return None
+        if v is not None and not v.startswith(POSTGRES_SCHEMES):
+            # Never echo the value (it may carry a password): name the scheme expected.
+            raise ValueError("must be a postgresql:// URL (a store's own variable takes a SQLite path)")
+        return v
+
+
+def store_location(settings: Settings, own: str | Path | None, filename: str, home: Path | None = None) -> str:
+    """Where a store of shared state lives: its ``own`` setting when set, else ``NEWSRAG_DATABASE_URL``,
+    else ``filename`` under ``home`` (default: ``NEWSRAG_HOME``). Workers on other hosts share a store
+    only through PostgreSQL, so one variable moves all five there."""
+    if own:
+        return str(own)
+    shared = settings.get(DatabaseSettings).database_url
+    return shared or str((home or settings.get(PathSettings).home) / filename)
+
+
 class LocalWeaviateSettings(BaseSettings):
     """The embedded default: a weaviate-server binary that newsrag builds and runs on loopback."""
 
