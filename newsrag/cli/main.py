@@ -12,6 +12,7 @@ from rich.console import Console
 from newsrag.cli.airflow import airflow_app
 from newsrag.cli.common import command_settings, err, friendly
 from newsrag.cli.prompts import prompts_app
+from newsrag.cli.state import state_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Airflow-native RAG over fresh news.")
 weaviate_app = typer.Typer(no_args_is_help=True, help="Build and run the embedded Weaviate server.")
@@ -198,6 +199,7 @@ def eval_feedback(
 
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(state_app, name="state")
 
 
 def main() -> None:
