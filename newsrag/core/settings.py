@@ -128,6 +128,12 @@ class WeaviateSettings(BaseSettings):
     # collection keeps its own until `WeaviateStore.set_bm25` changes them.
     bm25_k1: float = Field(1.2, ge=0, le=3)
     bm25_b: float = Field(0.4, ge=0, le=1)  # Weaviate's default is 0.75; see README
+    # Copies of each object a new collection keeps (None: the server's REPLICATION_MINIMUM_FACTOR,
+    # 1 unless set); an existing collection keeps its own (README, "Running on a cluster").
+    replication_factor: int | None = Field(None, ge=1, le=32)
+    # Replicas that must answer every write and read. QUORUM is Weaviate's own default (what newsrag
+    # used before this setting); with one copy every level is the same.
+    consistency_level: Literal["ONE", "QUORUM", "ALL"] = "QUORUM"
 
     @field_validator("api_key")
     @classmethod

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import weaviate
 import weaviate.exceptions as wex
-from weaviate.classes.config import Configure, Reconfigure
+from weaviate.classes.config import Configure, ConsistencyLevel, Reconfigure
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery, Sort
 
@@ -158,7 +158,10 @@ class WeaviateStore:
 
     @property
     def _col(self) -> Any:
-        return self.client.collections.use(self.name)
+        """The collection at the configured consistency level: every write and read through it
+        waits for that many replicas (``WEAVIATE_CONSISTENCY_LEVEL``)."""
+        level = ConsistencyLevel(self.settings.consistency_level)
+        return self.client.collections.use(self.name).with_consistency_level(level)
 
     def _call(self, fn: Any) -> Any:
         try:
@@ -179,6 +182,7 @@ class WeaviateStore:
             return
         self._await_index()
         config = self._call(lambda: self._col.config.get())
+        self._check_replication(config)
         for prop in chunk_schema():  # a collection made by an older newsrag gains new properties
             if not _has_property(prop.name, config):
                 self._reconcile(partial(self._col.config.add_property, prop), partial(_has_property, prop.name))
@@ -242,12 +246,27 @@ class WeaviateStore:
                 inverted_index_config=Configure.inverted_index(
                     index_null_state=True, index_timestamps=True,
                     bm25_k1=self.settings.bm25_k1, bm25_b=self.settings.bm25_b),
+                replication_config=self._replication(),
             ))
             return True
         except StoreError:
             if self.exists():
                 return False
             raise
+
+    def _replication(self) -> Any:
+        """A new collection's replication: the configured factor, else the server's default."""
+        factor = self.settings.replication_factor
+        return None if factor is None else Configure.replication(factor=factor)
+
+    def _check_replication(self, config: Any) -> None:
+        """An existing collection keeps the factor it was created with; a different configured one
+        is refused rather than silently ignored (on a cluster it would mean fewer copies than asked)."""
+        wanted, actual = self.settings.replication_factor, config.replication_config.factor
+        if wanted is not None and wanted != actual:
+            raise StoreError(f"collection {self.name} keeps {actual} copies of each object but "
+                             f"WEAVIATE_REPLICATION_FACTOR is {wanted}: set it to {actual}, or re-create "
+                             "the collection (a replication factor is chosen before the first ingestion)")
 
     def _reconcile(self, change: Callable[[], Any], done: Callable[[Any], bool]) -> None:
         """Apply a schema change unless a concurrent writer already has (its error is then moot)."""
