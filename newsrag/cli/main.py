@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from newsrag.cli.airflow import airflow_app
+from newsrag.cli.cluster import cluster_app
 from newsrag.cli.common import command_settings, err, friendly
 from newsrag.cli.prompts import prompts_app
 from newsrag.cli.state import state_app
@@ -199,6 +200,7 @@ def eval_feedback(
 
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(airflow_app, name="airflow")
+app.add_typer(cluster_app, name="cluster")
 app.add_typer(state_app, name="state")
 
 
