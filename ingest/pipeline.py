@@ -27,7 +27,7 @@ from newsrag.core.settings import Settings
 from newsrag.embeddings.cache import embed_cached
 from newsrag.ingest.chunking import embedding_text
 from newsrag.ingest.context import IngestContext
-from newsrag.ingest.dedup import signature
+from newsrag.ingest.dedup import NearDuplicateClaims, signature
 from newsrag.ingest.limits import FieldLimits, bound_articles, cap_chunks
 from newsrag.ingest.models import Article, Chunk, IngestReport, ItemFailure
 from newsrag.ingest.registry import parse_source
@@ -42,11 +42,12 @@ log = logging.getLogger(__name__)
 class Plan:
     """What to do with each collected article after comparing it with the store."""
 
+    claims: NearDuplicateClaims  # this run's near-duplicate claims (newsrag.ingest.dedup)
     write: list[Article] = field(default_factory=list)  # new or changed
     changed: set[str] = field(default_factory=set)  # doc ids whose old versions go after the write
     repair: list[tuple[str, str]] = field(default_factory=list)  # (doc_id, hash) with stale extra versions
     unchanged: list[Article] = field(default_factory=list)  # already stored as they are
-    signatures: dict[str, Any] = field(default_factory=dict)  # MinHash per new doc id, computed once
+    signatures: dict[str, Any] = field(default_factory=dict)  # MinHash per doc id claimed, computed once
 
 
 @dataclass
@@ -129,9 +130,7 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport, full: bool) -> Non
     report.warnings.extend(bounded.warnings)
     articles = _fresh(spec, bounded.articles, report, ctx.window)
     ctx.ensure_schema()
-    plan = _plan(articles, ctx, report)
-    ctx.state.remember_docs(spec.id, map(_stored_doc, plan.unchanged), written=False)
-    _write_groups(spec, plan, ctx, report, limits)
+    plan = _plan_and_write(spec, articles, ctx, report, limits)
     for doc_id, hash_ in plan.repair:
         report.chunks_deleted += ctx.store.delete_doc_except(doc_id, hash_)
     windowed = ctx.window is not None  # a backfill sees part of the source: no snapshot deletes, no validators
@@ -142,6 +141,26 @@ def _run(spec: Any, ctx: IngestContext, report: IngestReport, full: bool) -> Non
     if not report.failed and not windowed:
         collected.commit()
         ctx.state.record_read(spec.id, ctx.store.count(SearchFilters(source_ids=(spec.id,))))
+
+
+def _plan_and_write(spec: Any, articles: list[Article], ctx: IngestContext, report: IngestReport,
+                    limits: FieldLimits) -> Plan:
+    """Plan and write; whatever happens, the near-duplicate claims of articles that were not
+    written are released, so their copies are not kept out by a story nobody is writing."""
+    claims = _claims(ctx)
+    try:
+        plan = _plan(articles, ctx, report, claims)
+        ctx.state.remember_docs(spec.id, map(_stored_doc, plan.unchanged), written=False)
+        _write_groups(spec, plan, ctx, report, limits)
+        return plan
+    finally:
+        claims.release()
+
+
+def _claims(ctx: IngestContext) -> NearDuplicateClaims:
+    """Claims on the context's state; the store says whether a document it names is still there."""
+    return NearDuplicateClaims(ctx.state, ctx.settings.near_dup_threshold,
+                               present=lambda doc_id: bool(ctx.store.doc_versions([doc_id])))
 
 
 def _trust_markers(spec: Any, ctx: IngestContext, full: bool) -> bool:
@@ -189,9 +208,10 @@ def _in_window(article: Article, window: tuple[datetime | None, datetime | None]
     return when is not None and (start is None or when >= start) and (end is None or when < end)
 
 
-def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> Plan:
+def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport,
+          claims: NearDuplicateClaims | None = None) -> Plan:
     stored = ctx.store.doc_versions([a.doc_id for a in articles])
-    plan = Plan()
+    plan = Plan(claims or _claims(ctx))
     for a in articles:
         hashes = stored.get(a.doc_id, set())
         if a.content_hash in hashes:
@@ -210,29 +230,20 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport) -> 
 
 
 def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report: IngestReport) -> bool:
+    """Claim the article's story in the shared state (:mod:`newsrag.ingest.dedup`): a copy of a
+    story another document holds (stored, or being written by any worker) is not stored; its
+    source is named in the original's ``also_sources`` (now, or by the original's writer)."""
     sig = signature(article.text)
-    original = _stored_original(article, sig, plan, ctx) if sig is not None else None
+    if sig is None:
+        return False
+    original = plan.claims.claim(article.doc_id, article.source_id, article.url, sig)
     if original is None:
-        if sig is not None:  # visible at once, so a copy later in this same run is caught too
-            ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
-            plan.signatures[article.doc_id] = sig
+        plan.signatures[article.doc_id] = sig
         return False
     report.duplicates += 1
     if original.source_id != article.source_id:
         ctx.store.add_also_source(original.doc_id, article.source_id)
     return True
-
-
-def _stored_original(article: Article, sig: Any, plan: Plan, ctx: IngestContext) -> Any:
-    """The original this article copies, if the store still holds it (or this run writes it). A
-    signature whose document is gone (retention, a manual delete) is dropped: the store is the
-    truth, and a copy of a story nobody has any more is that story's only copy."""
-    while (original := ctx.near_dups.find(article.doc_id, sig)) is not None:
-        if original.doc_id in plan.signatures or ctx.store.doc_versions([original.doc_id]):
-            return original
-        ctx.near_dups.remove(original.doc_id)
-        ctx.state.delete_signatures([original.doc_id])
-    return None
 
 
 def _write_groups(spec: Any, plan: Plan, ctx: IngestContext, report: IngestReport,
@@ -283,7 +294,7 @@ def _finish(upsert: Future[int], prepared: Prepared, plan: Plan, ctx: IngestCont
     for a in written:
         if a.doc_id in plan.changed:
             report.chunks_deleted += ctx.store.delete_doc_except(a.doc_id, a.content_hash)
-        _remember(a, ctx, plan.signatures.pop(a.doc_id, None))
+    _remember(written, plan, ctx)
     if written:
         ctx.state.remember_docs(written[0].source_id, map(_stored_doc, written))
 
@@ -302,11 +313,16 @@ def _upserted(upsert: Future[int], prepared: Prepared, report: IngestReport) -> 
         return set(failed)
 
 
-def _remember(article: Article, ctx: IngestContext, sig: Any = None) -> None:
-    sig = sig if sig is not None else signature(article.text)
-    if sig is not None:
-        ctx.near_dups.add(article.doc_id, article.source_id, article.url, sig)
-        ctx.state.save_signature(article.doc_id, article.source_id, article.url, sig.hashvalues)
+def _remember(written: list[Article], plan: Plan, ctx: IngestContext) -> None:
+    """Written articles' signatures become stored ones; the sources recorded as copies of them
+    (by any worker, also before they were written) are named in their ``also_sources``."""
+    signed = [(a, plan.signatures.pop(a.doc_id, None)) for a in written]
+    signed = [(a, signature(a.text) if sig is None else sig) for a, sig in signed]  # a changed one: not yet
+    copies = plan.claims.stored([(a.doc_id, a.source_id, a.url, sig) for a, sig in signed if sig is not None])
+    for doc_id, sources in copies.items():
+        for source_id in sorted(sources):
+            ctx.store.add_also_source(doc_id, source_id)
+    plan.claims.renew()
 
 
 _title_terms = lru_cache(maxsize=1024)(bm25_terms)  # every chunk of an article repeats its title
@@ -338,11 +354,10 @@ def _retention(spec: Any, ctx: IngestContext, report: IngestReport) -> None:
 
 
 def _forget_missing_signatures(source_id: str, ctx: IngestContext) -> None:
-    """Signatures of this source's documents the store no longer holds go too."""
-    mine = [d for d, s in ctx.near_dups.sources().items() if s == source_id]
-    gone = sorted(set(mine) - ctx.store.source_doc_ids(source_id)) if mine else []
-    for doc_id in gone:
-        ctx.near_dups.remove(doc_id)
+    """Signatures of this source's documents the store no longer holds go too (their band keys,
+    and the copies recorded against them, with them)."""
+    mine = ctx.state.stored_signatures(source_id)
+    gone = sorted(mine - ctx.store.source_doc_ids(source_id)) if mine else []
     ctx.state.delete_signatures(gone)
 
 

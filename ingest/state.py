@@ -9,7 +9,9 @@ restored elsewhere, makes every source read in full again. What the file keeps:
 - reads: the chunks a source had stored after its last clean full read (a source that had
   chunks and now has none is read in full even when its validators say "unchanged");
 - docs: the documents a source's reads put or found in the store (``newsrag ingest verify``);
-- signatures: near-duplicate MinHash signatures of stored documents.
+- signatures: near-duplicate MinHash signatures of the documents stored (or being stored: a
+  claim), and of the copies recorded against them; ``doc_bands`` holds their LSH band keys, one
+  document per key, which is what makes a claim atomic across workers (:mod:`newsrag.ingest.dedup`).
 
 The file is a SQLite database by default (``$NEWSRAG_HOME/ingest-state.sqlite``); a
 ``postgresql://`` location keeps it in PostgreSQL instead, through the one SQL layer
@@ -18,22 +20,28 @@ The file is a SQLite database by default (``$NEWSRAG_HOME/ingest-state.sqlite``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from newsrag.infra.sqldb import SqlDb
+from newsrag.ingest.dedup import Banding
 
 # The first layout (SQLite only) keyed validators and signatures by collection and URL only, so they
 # outlived a dropped collection (#21): its rows cannot be bound to a generation and are dropped.
 OLD_TABLES = ("validators", "signatures")
 SCHEMA_LOCK = "newsrag.ingest_state.schema"
-TABLES = ("source_validators", "source_reads", "source_docs", "doc_signatures")
+BANDS_LOCK = "newsrag.ingest_state.bands"
+TABLES = ("source_validators", "source_reads", "source_docs", "doc_signatures")  # bound to a generation
+# PostgreSQL's "deadlock detected" and "serialization failure": the transaction is tried again.
+# Claims take band keys in band order, so only re-banding a changed document can meet one.
+RETRIED_STATES = ("40P01", "40001")
+T = TypeVar("T")
 
 
 def schema(db: SqlDb) -> list[str]:
@@ -48,11 +56,47 @@ def schema(db: SqlDb) -> list[str]:
         "source_docs": f"source_id TEXT NOT NULL, doc_id TEXT NOT NULL, url TEXT NOT NULL, published_at {time}, "
                        f"stored_at {time} NOT NULL, PRIMARY KEY (scope, source_id, doc_id)",
         "doc_signatures": f"doc_id TEXT NOT NULL, source_id TEXT NOT NULL, url TEXT NOT NULL, minhash {db.blob} "
-                          "NOT NULL, PRIMARY KEY (scope, doc_id)",
+                          f"NOT NULL, {', '.join(f'{c} {t}' for c, t in claim_columns(db).items())}, "
+                          "PRIMARY KEY (scope, doc_id)",
     }
     old = [] if db.postgres else [f"DROP TABLE IF EXISTS {t}" for t in OLD_TABLES]  # never another app's table
     return [*old, *(f"CREATE TABLE IF NOT EXISTS {t} (scope TEXT NOT NULL, generation TEXT NOT NULL, {columns[t]})"
                     for t in TABLES)]
+
+
+def claim_columns(db: SqlDb) -> dict[str, str]:
+    """What ``doc_signatures`` gained with shared claims. ``status``: claimed (a run is writing the
+    document), stored, or copy (of ``copy_of``, not stored); ``bands``: the layout of its band keys
+    (:attr:`Banding.label`), None before it has any. An older table's rows are stored signatures."""
+    return {"status": "TEXT NOT NULL DEFAULT 'stored'", "claimed_at": db.ordered_text, "claimant": "TEXT",
+            "copy_of": "TEXT", "bands": "TEXT"}
+
+
+def claim_schema(db: SqlDb) -> list[str]:
+    """The columns an older ``doc_signatures`` lacks, the band keys and the indexes the claims use.
+    A document's band rows go with its signature (retention, deletes, released claims)."""
+    have = db.columns("doc_signatures")
+    added = [f"ALTER TABLE doc_signatures ADD COLUMN {c} {t}" for c, t in claim_columns(db).items() if c not in have]
+    return [*added,
+            ("CREATE TABLE IF NOT EXISTS doc_bands (scope TEXT NOT NULL, band INTEGER NOT NULL, key TEXT NOT NULL, "
+             "doc_id TEXT NOT NULL, PRIMARY KEY (scope, band, key), FOREIGN KEY (scope, doc_id) "
+             "REFERENCES doc_signatures (scope, doc_id) ON DELETE CASCADE)"),
+            "CREATE INDEX IF NOT EXISTS doc_bands_doc ON doc_bands (scope, doc_id)",
+            "CREATE INDEX IF NOT EXISTS doc_signatures_copy_of ON doc_signatures (scope, copy_of)",
+            "CREATE INDEX IF NOT EXISTS doc_signatures_claimant ON doc_signatures (claimant)"]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A document holding band keys a claim wanted: its signature and how it holds them."""
+
+    doc_id: str
+    source_id: str
+    url: str
+    minhash: npt.NDArray[np.uint64]
+    generation: str
+    status: str  # claimed or stored
+    claimed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -74,8 +118,11 @@ class IngestState:
         self.scope = scope
         self.generation = generation
         self._db = SqlDb(self.location, what="ingestion state", timeout=60)
+        self._banded: set[tuple[str, str]] = set()  # (generation, layout) whose signatures all have bands
         with self._db.transaction(lock=SCHEMA_LOCK):
             for stmt in schema(self._db):
+                self._db.execute(stmt)
+            for stmt in claim_schema(self._db):
                 self._db.execute(stmt)
 
     # -- generation ------------------------------------------------------------------------
@@ -157,22 +204,152 @@ class IngestState:
         self._write("DELETE FROM source_docs WHERE scope=? AND source_id=? AND (published_at < ? OR "
                     "(published_at IS NULL AND stored_at < ?))", [(self.scope, source_id, when, when)])
 
-    # -- near-duplicate signatures -------------------------------------------------------------
-    def save_signature(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64]) -> None:
-        self._write("INSERT INTO doc_signatures VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, doc_id) "
-                    "DO UPDATE SET generation=excluded.generation, source_id=excluded.source_id, "
-                    "url=excluded.url, minhash=excluded.minhash",
-                    [(self.scope, self.generation, doc_id, source_id, url,
-                      np.asarray(minhash, dtype=np.uint64).tobytes())])
+    # -- near-duplicate signatures and claims (the policy is newsrag.ingest.dedup's) --------------
+    def save_signature(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64],
+                       banding: Banding | None = None) -> None:
+        """A stored document's signature, holding every band key still free."""
+        self._retrying(lambda: self._save(doc_id, source_id, url, minhash, banding or Banding.for_threshold()))
+
+    def claim(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64], banding: Banding,
+              claimant: str, judge: Callable[[list[Holder]], tuple[Holder | None, list[Holder]]]) -> Holder | None:
+        """In one transaction: take the document's signature and every free band key, and hand the
+        documents holding its other keys to ``judge``, which returns the original it copies (or
+        None) and the holders found stale (released here, with their keys). With an original, the
+        document is recorded as its copy and holds nothing; the original is returned."""
+        def work() -> Holder | None:
+            keys = banding.keys(minhash)
+            self._upsert(doc_id, source_id, url, minhash, "claimed", claimant, banding.label)
+            self._take_bands(doc_id, keys)
+            original, stale = judge(self._holders(doc_id, keys))
+            self._release(stale)
+            if original is not None:
+                self._db.execute("DELETE FROM doc_bands WHERE scope=? AND doc_id=?", (self.scope, doc_id))
+                self._db.execute("UPDATE doc_signatures SET status='copy', copy_of=?, claimant=NULL, "
+                                 "claimed_at=NULL, bands=NULL WHERE scope=? AND doc_id=?",
+                                 (original.doc_id, self.scope, doc_id))
+            elif stale:
+                self._take_bands(doc_id, keys)  # the keys the stale holders kept are free now
+            return original
+
+        return self._retrying(work)
+
+    def store_signatures(self, docs: Sequence[tuple[str, str, str, npt.NDArray[np.uint64]]], banding: Banding,
+                         claimant: str) -> None:
+        """Written documents (doc id, source id, URL, hash values): a claim of ``claimant`` becomes
+        stored; any other (a changed document, a claim lost meanwhile) is saved as stored."""
+        def work() -> None:
+            for doc_id, source_id, url, minhash in docs:
+                if not self._db.rows_changed("UPDATE doc_signatures SET status='stored', claimant=NULL WHERE "
+                                             "scope=? AND doc_id=? AND claimant=? AND status='claimed' AND bands=?",
+                                             (self.scope, doc_id, claimant, banding.label)):
+                    self._save(doc_id, source_id, url, minhash, banding)
+
+        if docs:
+            self._retrying(work)
+
+    def band_signatures(self, banding: Banding) -> None:
+        """Give this generation's signatures that lack them the band keys of ``banding`` (an older
+        state, one saved for another threshold); once per layout and state object."""
+        if (self.generation, banding.label) in self._banded:
+            return
+        with self._db.transaction(lock=BANDS_LOCK):
+            rows = self._all("SELECT doc_id, minhash FROM doc_signatures WHERE scope=? AND generation=? AND "
+                             "status<>'copy' AND (bands IS NULL OR bands<>?)",
+                             (self.scope, self.generation, banding.label))
+            for doc_id, blob in rows:
+                self._take_bands(doc_id, banding.keys(_values(blob)))
+            self._db.executemany("UPDATE doc_signatures SET bands=? WHERE scope=? AND doc_id=?",
+                                 [(banding.label, self.scope, r[0]) for r in rows])
+        self._banded.add((self.generation, banding.label))
+
+    def copies(self, doc_ids: Sequence[str]) -> dict[str, set[str]]:
+        """doc id -> the sources recorded as carrying a copy of it."""
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(doc_ids), 500):
+            part = list(doc_ids[start:start + 500])
+            rows = self._all(f"SELECT copy_of, source_id FROM doc_signatures WHERE scope=? AND status='copy' AND "
+                             f"copy_of IN ({', '.join('?' * len(part))})", (self.scope, *part))
+            for original, source_id in rows:
+                found.setdefault(original, set()).add(source_id)
+        return found
+
+    def renew_claims(self, claimant: str) -> None:
+        self._write("UPDATE doc_signatures SET claimed_at=? WHERE scope=? AND claimant=? AND status='claimed'",
+                    [(_now(), self.scope, claimant)])
+
+    def release_claims(self, claimant: str) -> None:
+        """Drop the claimant's claims not yet stored (their band keys go with them)."""
+        self._write("DELETE FROM doc_signatures WHERE scope=? AND claimant=? AND status='claimed'",
+                    [(self.scope, claimant)])
+
+    def stored_signatures(self, source_id: str) -> set[str]:
+        """The doc ids of the source's stored signatures (this generation)."""
+        return {r[0] for r in self._all("SELECT doc_id FROM doc_signatures WHERE scope=? AND generation=? AND "
+                                        "source_id=? AND status='stored'", (self.scope, self.generation, source_id))}
 
     def delete_signatures(self, doc_ids: list[str]) -> None:
-        self._write("DELETE FROM doc_signatures WHERE scope=? AND doc_id=?", [(self.scope, d) for d in doc_ids])
+        """The documents' signatures, their band keys and the copies recorded against them."""
+        self._write("DELETE FROM doc_signatures WHERE scope=? AND (doc_id=? OR copy_of=?)",
+                    [(self.scope, d, d) for d in doc_ids])
 
     def signatures(self) -> Iterator[tuple[str, str, str, npt.NDArray[np.uint64]]]:
-        rows = self._all("SELECT doc_id, source_id, url, minhash FROM doc_signatures WHERE scope=? AND generation=?",
-                         (self.scope, self.generation))
+        """(doc id, source id, URL, hash values) of the documents stored or being stored."""
+        rows = self._all("SELECT doc_id, source_id, url, minhash FROM doc_signatures WHERE scope=? AND generation=? "
+                         "AND status<>'copy'", (self.scope, self.generation))
         for doc_id, source_id, url, blob in rows:
-            yield doc_id, source_id, url, np.frombuffer(blob, dtype=np.uint64)
+            yield doc_id, source_id, url, _values(blob)
+
+    def _save(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64], banding: Banding) -> None:
+        self._upsert(doc_id, source_id, url, minhash, "stored", None, banding.label)
+        self._take_bands(doc_id, banding.keys(minhash))
+
+    def _upsert(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64], status: str,
+                claimant: str | None, bands: str) -> None:
+        self._db.execute(
+            "INSERT INTO doc_signatures (scope, generation, doc_id, source_id, url, minhash, status, claimed_at, "
+            "claimant, copy_of, bands) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (scope, doc_id) "
+            "DO UPDATE SET generation=excluded.generation, source_id=excluded.source_id, url=excluded.url, "
+            "minhash=excluded.minhash, status=excluded.status, claimed_at=excluded.claimed_at, "
+            "claimant=excluded.claimant, copy_of=NULL, bands=excluded.bands",
+            (self.scope, self.generation, doc_id, source_id, url, np.asarray(minhash, dtype=np.uint64).tobytes(),
+             status, _now(), claimant, bands))
+
+    def _take_bands(self, doc_id: str, keys: list[tuple[int, str]]) -> None:
+        """The document's band keys, in band order (so concurrent claims wait for each other in one
+        order, never in a cycle): its old ones go, each new one is taken unless another holds it."""
+        self._db.execute("DELETE FROM doc_bands WHERE scope=? AND doc_id=?", (self.scope, doc_id))
+        self._db.executemany("INSERT INTO doc_bands (scope, band, key, doc_id) VALUES (?, ?, ?, ?) "
+                             "ON CONFLICT (scope, band, key) DO NOTHING",
+                             [(self.scope, band, key, doc_id) for band, key in sorted(keys)])
+
+    def _holders(self, doc_id: str, keys: list[tuple[int, str]]) -> list[Holder]:
+        """The other documents holding any of ``keys``, read after this transaction took its own."""
+        wanted = " OR ".join(["(b.scope=? AND b.band=? AND b.key=?)"] * len(keys))
+        rows = self._all("SELECT s.doc_id, s.source_id, s.url, s.minhash, s.generation, s.status, s.claimed_at "
+                         "FROM doc_bands b JOIN doc_signatures s ON s.scope=b.scope AND s.doc_id=b.doc_id "
+                         f"WHERE b.doc_id<>? AND ({wanted})",
+                         (doc_id, *(v for band, key in keys for v in (self.scope, band, key))))
+        found = {r[0]: Holder(r[0], r[1], r[2], _values(r[3]), r[4], r[5], r[6]) for r in rows}
+        return list(found.values())
+
+    def _release(self, stale: list[Holder]) -> None:
+        """Stale holders (gone from the store, an expired claim), unless changed since they were read."""
+        for h in stale:
+            self._db.execute("DELETE FROM doc_signatures WHERE scope=? AND doc_id=? AND status=? AND "
+                             "COALESCE(claimed_at, '')=?", (self.scope, h.doc_id, h.status, h.claimed_at or ""))
+            self._db.execute("DELETE FROM doc_signatures WHERE scope=? AND copy_of=?", (self.scope, h.doc_id))
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """``work`` in one transaction, tried again (up to three times) when PostgreSQL breaks a
+        deadlock or a serialization conflict by aborting it."""
+        for attempt in range(3):
+            try:
+                with self._db.transaction():
+                    return work()
+            except self._db.errors as exc:
+                if getattr(exc, "sqlstate", None) not in RETRIED_STATES or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- plumbing ------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
@@ -194,3 +371,7 @@ class IngestState:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _values(blob: Any) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(bytes(blob), dtype=np.uint64)

@@ -157,6 +157,15 @@ class SqlDb:
             rows = self.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {r[0] for r in rows}
 
+    def columns(self, table: str) -> set[str]:
+        """Names of the table's columns (empty for a table that does not exist): how a store finds
+        the columns an older layout lacks."""
+        if self.postgres:
+            rows = self.execute("SELECT column_name FROM information_schema.columns "
+                                "WHERE table_schema = current_schema() AND table_name = ?", (table,))
+            return {r[0] for r in rows}
+        return {r[1] for r in self.execute(f'PRAGMA table_info("{table}")')}
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()
