@@ -192,7 +192,7 @@ def test_airflow_is_airflow3_with_celery_postgres_and_redis() -> None:
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql"), name
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
-        assert env["NEWSRAG_EVAL_HISTORY_URL"].startswith("postgresql://"), name
+        assert env["NEWSRAG_DATABASE_URL"].startswith("postgresql://"), name  # every store, no local disk
         assert env["WEAVIATE_URL"] == "http://weaviate:8080", name
         # one JWT secret for every component (scheduler signs, API server checks)
         assert REFERENCE.match(env["AIRFLOW__API_AUTH__JWT_SECRET"]), name
@@ -253,6 +253,7 @@ def test_app_runs_in_production_mode() -> None:
     assert " ".join(app["command"]) == "uvicorn newsrag.app.main:create_app --factory --host 0.0.0.0 --port 8000"
     env = environment(app)
     assert env["NEWSRAG_ENV"] == "production"
+    assert env["NEWSRAG_DATABASE_URL"].startswith("postgresql://")  # feedback log and registry shared
     assert REFERENCE.match(env["NEWSRAG_APP_API_KEYS"])
     assert "/healthz" in " ".join(app["healthcheck"]["test"])
 
