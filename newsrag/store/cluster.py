@@ -186,13 +186,8 @@ class WeaviateCluster:
     def up(self) -> ClusterState:
         """Start every node that is not running (installing the binary if needed), then wait until
         each is ready and sees all ``size`` nodes. A running cluster is reused as it is."""
-        binary = self.server.install()
         state = self._layout()
-        for node in state.nodes:
-            if not node.running:
-                state = state.with_node(self._spawn(state, node, binary))
-        self._write_state(state)
-        self._wait_cluster(state)
+        state = self._start(state, [n.name for n in state.nodes if not n.running])
         self._write_client_env(state)
         return state
 
@@ -200,35 +195,20 @@ class WeaviateCluster:
         """Stop every node (SIGTERM to all, SIGKILL to any left after 30 s); returns their pids.
         The layout is kept, so the next ``up`` reuses the ports and data."""
         state = self.read_state()
-        if state is None:
-            return []
-        pids = [n.pid for n in state.nodes if n.pid is not None and _pid_alive(n.pid)]
-        _stop_all(pids)
-        self._write_state(replace(state, nodes=tuple(replace(n, pid=None) for n in state.nodes)))
-        return pids
+        return [] if state is None else self._stop_nodes(state, state.names)
 
     def stop_node(self, name: str) -> bool:
         """Stop one node (a fault, a restart). Returns whether it was running."""
-        state = self._running_state()
-        node = state.node(name)
-        was_running = node.running
-        if node.pid is not None:
-            _stop_all([node.pid])
-        self._write_state(state.with_node(replace(node, pid=None)))
-        return was_running
+        return bool(self._stop_nodes(self._running_state(), [name]))
 
     def start_node(self, name: str) -> ClusterState:
         """Start one stopped node on its recorded ports and wait until the cluster is whole again."""
         state = self._running_state()
         node = state.node(name)
-        if not node.running:
-            taken = [p for p in node.ports if not _port_free(state.host, p)]
-            if taken:
-                raise ServerError(f"cannot restart {name}: its port(s) {taken} are taken by another process")
-            state = state.with_node(self._spawn(state, node, self.server.install()))
-            self._write_state(state)
-        self._wait_cluster(state)
-        return state
+        taken = [] if node.running else [p for p in node.ports if not _port_free(state.host, p)]
+        if taken:
+            raise ServerError(f"cannot restart {name}: its port(s) {taken} are taken by another process")
+        return self._start(state, [] if node.running else [name])
 
     def restart_node(self, name: str) -> ClusterState:
         self.stop_node(name)
@@ -311,6 +291,30 @@ class WeaviateCluster:
         if state is None:
             raise ServerError(f"no cluster in {self.folder}: run `newsrag cluster up`")
         return state
+
+    def _start(self, state: ClusterState, names: list[str]) -> ClusterState:
+        """Spawn the named nodes and wait for the whole cluster; when it does not come together,
+        the nodes started here are stopped again (no half-started cluster is left running)."""
+        binary = self.server.install()
+        for name in names:
+            state = state.with_node(self._spawn(state, state.node(name), binary))
+        self._write_state(state)
+        try:
+            self._wait_cluster(state)
+        except ServerError:
+            self._stop_nodes(state, names)
+            raise
+        return state
+
+    def _stop_nodes(self, state: ClusterState, names: list[str]) -> list[int]:
+        """Stop the named nodes and record them stopped; returns the pids that were running."""
+        nodes = [state.node(name) for name in names]
+        pids = [n.pid for n in nodes if n.pid is not None and _pid_alive(n.pid)]
+        _stop_all(pids)
+        for node in nodes:
+            state = state.with_node(replace(node, pid=None))
+        self._write_state(state)
+        return pids
 
     def _spawn(self, state: ClusterState, node: ClusterNode, binary: Path) -> ClusterNode:
         data = self.data_dir(node.name)

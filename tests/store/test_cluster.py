@@ -32,10 +32,19 @@ REPO = Path(__file__).resolve().parents[2]
 KEY = "k3y-never-shown-0123456789"
 
 
-def cluster_in(folder: Path, key: str | None = KEY, size: int = 3) -> WeaviateCluster:
-    server = LocalWeaviate(PathSettings(home=folder / "home"), LocalWeaviateSettings(),
-                           {"PATH": "/usr/bin", "OPENAI_API_KEY": "sk-not-for-weaviate"})
+def cluster_in(folder: Path, key: str | None = KEY, size: int = 3, ready_timeout: float = 90) -> WeaviateCluster:
+    server = LocalWeaviate(PathSettings(home=folder / "home"), LocalWeaviateSettings(ready_timeout=ready_timeout),
+                           {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-not-for-weaviate"})
     return WeaviateCluster(folder / "cluster", server, SecretStr(key) if key else None, size)
+
+
+def with_fake_server(cluster: WeaviateCluster, script: str) -> WeaviateCluster:
+    """A stand-in weaviate-server (a shell script) where install() finds the binary."""
+    binary = cluster.server.binary
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n" + script + "\n")
+    binary.chmod(0o755)
+    return cluster
 
 
 def three_nodes() -> ClusterState:
@@ -142,6 +151,35 @@ def test_down_stops_every_recorded_process_and_keeps_the_layout(tmp_path: Path) 
     assert after is not None and [n.pid for n in after.nodes] == [None, None, None]
     assert [n.http_port for n in after.nodes] == [8001, 8002, 8003]
     assert cluster.status() is None and cluster.down() == []
+
+
+def test_a_node_that_exits_during_startup_is_named_with_its_log_and_nothing_is_left_running(
+        tmp_path: Path) -> None:
+    cluster = with_fake_server(cluster_in(tmp_path), 'echo "raft.db: cannot open"; exit 1')
+    with pytest.raises(ServerError, match=r"weaviate-server node\d exited during startup") as info:
+        cluster.up()
+    assert "raft.db: cannot open" in str(info.value) and KEY not in str(info.value)
+    state = cluster.read_state()
+    assert state is not None and [n.pid for n in state.nodes] == [None, None, None]
+
+
+def test_a_cluster_that_never_comes_together_is_stopped_again(tmp_path: Path) -> None:
+    spawned = tmp_path / "spawned-pids"
+    cluster = with_fake_server(cluster_in(tmp_path, ready_timeout=1), f"echo $$ >> {spawned}; exec sleep 300")
+    with pytest.raises(ServerError, match="did not come together within 1s"):
+        cluster.up()
+    pids = [int(line) for line in spawned.read_text().split()]
+    assert len(pids) == 3 and not any(alive(pid) for pid in pids)
+    state = cluster.read_state()
+    assert state is not None and [n.pid for n in state.nodes] == [None, None, None]
+
+
+def alive(pid: int) -> bool:
+    """A live process (an exited child not yet reaped counts as gone)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith(("Z", "X"))
+    except FileNotFoundError:
+        return False
 
 
 def test_stopping_an_unknown_node_names_the_nodes(tmp_path: Path) -> None:
