@@ -32,13 +32,13 @@ from newsrag.core.errors import ConfigError, ServerError
 from newsrag.core.settings import Settings, WeaviateSettings, defaults
 from newsrag.store.server import (
     LocalWeaviate,
-    _free_pair,
-    _pid_alive,
-    _port_free,
-    _ready,
-    _wait_exit,
+    free_port_pair,
+    http_ready,
     pick_port,
+    pid_alive,
+    port_free,
     server_env,
+    wait_exit,
 )
 
 API_USER = "newsrag"  # the one user the key authenticates; it administers the cluster
@@ -77,7 +77,7 @@ class ClusterNode:
 
     @property
     def running(self) -> bool:
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and pid_alive(self.pid)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def plan_nodes(host: str, size: int) -> tuple[ClusterNode, ...]:
         for _ in range(4):  # http, grpc, gossip, data
             picked.append(pick_port(host, 0, avoid=taken | set(picked)))
         http, grpc, gossip, data = picked
-        node = ClusterNode(f"node{index}", http, grpc, gossip, data, _free_pair(host, taken | set(picked)))
+        node = ClusterNode(f"node{index}", http, grpc, gossip, data, free_port_pair(host, taken | set(picked)))
         taken |= set(node.ports)
         nodes.append(node)
     return tuple(nodes)
@@ -205,7 +205,7 @@ class WeaviateCluster:
         """Start one stopped node on its recorded ports and wait until the cluster is whole again."""
         state = self._running_state()
         node = state.node(name)
-        taken = [] if node.running else [p for p in node.ports if not _port_free(state.host, p)]
+        taken = [] if node.running else [p for p in node.ports if not port_free(state.host, p)]
         if taken:
             raise ServerError(f"cannot restart {name}: its port(s) {taken} are taken by another process")
         return self._start(state, [] if node.running else [name])
@@ -222,7 +222,7 @@ class WeaviateCluster:
             return None
         nodes = []
         for node in state.nodes:
-            ready = node.running and _ready(state.url(node))
+            ready = node.running and http_ready(state.url(node))
             members = self.members(state, node) if ready else []
             nodes.append({**asdict(node), "running": node.running, "ready": ready, "members": members})
         return {"folder": str(self.folder), "version": state.version, "size": len(state.nodes),
@@ -309,7 +309,7 @@ class WeaviateCluster:
     def _stop_nodes(self, state: ClusterState, names: list[str]) -> list[int]:
         """Stop the named nodes and record them stopped; returns the pids that were running."""
         nodes = [state.node(name) for name in names]
-        pids = [n.pid for n in nodes if n.pid is not None and _pid_alive(n.pid)]
+        pids = [n.pid for n in nodes if n.pid is not None and pid_alive(n.pid)]
         _stop_all(pids)
         for node in nodes:
             state = state.with_node(replace(node, pid=None))
@@ -341,7 +341,7 @@ class WeaviateCluster:
                 if not node.running:
                     raise ServerError(f"weaviate-server {node.name} exited during startup. Last log lines "
                                       f"of {self.log_file(node.name)}:\n{self._log_tail(node.name)}")
-            pending = [n for n in pending if not _ready(state.url(n)) or self.members(state, n) != expected]
+            pending = [n for n in pending if not http_ready(state.url(n)) or self.members(state, n) != expected]
             if pending and time.monotonic() > deadline:
                 names = ", ".join(n.name for n in pending)
                 raise ServerError(f"the cluster did not come together within {self.server.settings.ready_timeout:.0f}s "
@@ -371,7 +371,7 @@ class WeaviateCluster:
 
 
 def _all_free(state: ClusterState) -> bool:
-    return all(_port_free(state.host, p) for n in state.nodes for p in n.ports)
+    return all(port_free(state.host, p) for n in state.nodes for p in n.ports)
 
 
 def _stop_all(pids: list[int], timeout: float = 30.0) -> None:
@@ -381,10 +381,10 @@ def _stop_all(pids: list[int], timeout: float = 30.0) -> None:
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for pid in pids:
-        if not _wait_exit(pid, max(deadline - time.monotonic(), 0.1)):
+        if not wait_exit(pid, max(deadline - time.monotonic(), 0.1)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            _wait_exit(pid, 5)
+            wait_exit(pid, 5)
 
 
 def _read_or_create_secret(path: Path) -> str:

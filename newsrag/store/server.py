@@ -121,7 +121,7 @@ class LocalWeaviate:
     def status(self) -> dict[str, object] | None:
         """The running server's state plus its reported version, or None when not running."""
         state = self.read_state()
-        if state is None or not _pid_alive(state.pid):
+        if state is None or not pid_alive(state.pid):
             return None
         meta = _get_json(f"{state.http_url}/v1/meta")
         if meta is None:
@@ -131,7 +131,7 @@ class LocalWeaviate:
     def start(self) -> ServerState:
         """Start the server (or reuse a running one) and wait until it is ready."""
         running = self.read_state()
-        if running and _pid_alive(running.pid) and _ready(running.http_url):
+        if running and pid_alive(running.pid) and http_ready(running.http_url):
             return running
         if running:
             self._stop_pid(running.pid)
@@ -201,11 +201,11 @@ class LocalWeaviate:
         record = self.data_dir / ".newsrag-cluster-ports.json"
         with contextlib.suppress(OSError, ValueError):
             saved = [int(p) for p in json.loads(record.read_text())]
-            if len(saved) == 4 and all(p not in avoid and _port_free(self.settings.host, p) for p in saved):
+            if len(saved) == 4 and all(p not in avoid and port_free(self.settings.host, p) for p in saved):
                 return saved
         gossip = pick_port(self.settings.host, 0, avoid=avoid)
         data = pick_port(self.settings.host, 0, avoid=avoid | {gossip})
-        raft = _free_pair(self.settings.host, avoid | {gossip, data})
+        raft = free_port_pair(self.settings.host, avoid | {gossip, data})
         ports = [gossip, data, raft, raft + 1]
         record.write_text(json.dumps(ports))
         return ports
@@ -220,7 +220,7 @@ class LocalWeaviate:
                     f"weaviate-server exited with code {proc.returncode} during startup; the data folder "
                     f"{state.data_dir} may be corrupt or unwritable. Last log lines:\n{self.log_tail()}"
                 )
-            if _ready(state.http_url):
+            if http_ready(state.http_url):
                 if proc is not None:
                     proc.returncode = 0  # detached on purpose: it outlives us and is stopped by pid
                 return
@@ -240,14 +240,14 @@ class LocalWeaviate:
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def _stop_pid(self, pid: int, timeout: float = 30.0) -> bool:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        if not _wait_exit(pid, timeout):
+        if not wait_exit(pid, timeout):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            _wait_exit(pid, 5)
+            wait_exit(pid, 5)
         return True
 
 
@@ -285,7 +285,7 @@ def server_env(data_dir: Path, grpc_port: int, internal_ports: list[int],
 def pick_port(host: str, preferred: int, avoid: set[int] | None = None) -> int:
     """Return ``preferred`` when it is free, else any free port."""
     avoid = avoid or set()
-    if preferred and preferred not in avoid and _port_free(host, preferred):
+    if preferred and preferred not in avoid and port_free(host, preferred):
         return preferred
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -296,16 +296,16 @@ def pick_port(host: str, preferred: int, avoid: set[int] | None = None) -> int:
     raise ServerError("no free TCP port found on loopback")
 
 
-def _free_pair(host: str, avoid: set[int]) -> int:
+def free_port_pair(host: str, avoid: set[int]) -> int:
     """A free port P with P+1 free too: Weaviate derives its Raft RPC port as Raft port + 1."""
     for _ in range(100):
         port = pick_port(host, 0, avoid=avoid)
-        if port < 65535 and port + 1 not in avoid and _port_free(host, port + 1):
+        if port < 65535 and port + 1 not in avoid and port_free(host, port + 1):
             return port
     raise ServerError("no two adjacent free TCP ports found on loopback")
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
     """Whether a server could listen on the port: SO_REUSEADDR, as servers set it, so that a port
     whose last server just stopped (its connections in TIME_WAIT) counts as free, and a restarted
     server keeps its port; a port another socket listens on is still taken."""
@@ -322,7 +322,7 @@ def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -336,18 +336,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _wait_exit(pid: int, timeout: float) -> bool:
+def wait_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     return False
 
 
-def _ready(base_url: str) -> bool:
+def http_ready(base_url: str) -> bool:
     try:
         return httpx.get(f"{base_url}/v1/.well-known/ready", timeout=2.0).status_code == 200
     except httpx.HTTPError:
