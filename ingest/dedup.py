@@ -9,7 +9,7 @@ on the example corpus: a wire story republished with a new lede sentence and a c
 
 **Claims.** The LSH bands of every stored (or being stored) document are rows of the state's
 ``doc_bands`` table, unique per (scope, band, key). A new article claims its signature and every
-free band key in one transaction (:meth:`IngestState.claim`), then compares itself with the
+free band key in one transaction (:meth:`newsrag.ingest.state.IngestState.claim`), then compares itself with the
 documents holding its other keys: the most similar one at or above the threshold whose document
 the store holds, or whose claim is live (a worker is writing it), is its original; the article is
 then recorded as a copy of it, holds nothing, and is not stored. So two workers ingesting copies of
@@ -32,16 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from datasketch import MinHash, MinHashLSH
 
 from newsrag.ingest.models import normalize_text
-
-if TYPE_CHECKING:
-    from newsrag.ingest.state import Holder, IngestState
 
 NUM_PERM = 128
 SCHEME = "affine32"  # datasketch 2's default; stored signatures are only comparable within one scheme
@@ -98,6 +95,42 @@ class Banding:
                                     digest_size=16).hexdigest()) for i in range(self.bands)]
 
 
+@dataclass(frozen=True)
+class Holder:
+    """A document holding band keys a claim wanted: its signature and how it holds them."""
+
+    doc_id: str
+    source_id: str
+    url: str
+    minhash: npt.NDArray[np.uint64]
+    generation: str
+    status: str  # claimed or stored
+    claimed_at: str | None  # ISO time of the claim (renewed while its run writes)
+
+
+Judge = Callable[[list[Holder]], tuple[Holder | None, list[Holder]]]
+Signed = tuple[str, str, str, npt.NDArray[np.uint64]]  # doc id, source id, URL, hash values
+
+
+class ClaimState(Protocol):
+    """The shared state the claims live in (:class:`newsrag.ingest.state.IngestState`)."""
+
+    generation: str
+
+    def claim(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64], banding: Banding,
+              claimant: str, judge: Judge) -> Holder | None: ...
+
+    def store_signatures(self, docs: Sequence[Signed], banding: Banding, claimant: str) -> None: ...
+
+    def band_signatures(self, banding: Banding) -> None: ...
+
+    def copies(self, doc_ids: Sequence[str]) -> dict[str, set[str]]: ...
+
+    def renew_claims(self, claimant: str) -> None: ...
+
+    def release_claims(self, claimant: str) -> None: ...
+
+
 @lru_cache(maxsize=8)
 def _banding(threshold: float) -> Banding:
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
@@ -109,7 +142,7 @@ class NearDuplicateClaims:
     store whether it holds a document: the store is the truth, and a signature whose document is
     gone (retention, a manual delete) is released rather than trusted."""
 
-    def __init__(self, state: IngestState, threshold: float, present: Callable[[str], bool],
+    def __init__(self, state: ClaimState, threshold: float, present: Callable[[str], bool],
                  lease: timedelta = CLAIM_LEASE) -> None:
         self.state = state
         self.threshold = threshold

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from newsrag.infra.sqldb import SqlDb
-from newsrag.ingest.dedup import Banding
+from newsrag.ingest.dedup import Banding, Holder, Judge, Signed
 
 # The first layout (SQLite only) keyed validators and signatures by collection and URL only, so they
 # outlived a dropped collection (#21): its rows cannot be bound to a generation and are dropped.
@@ -84,19 +84,6 @@ def claim_schema(db: SqlDb) -> list[str]:
             "CREATE INDEX IF NOT EXISTS doc_bands_doc ON doc_bands (scope, doc_id)",
             "CREATE INDEX IF NOT EXISTS doc_signatures_copy_of ON doc_signatures (scope, copy_of)",
             "CREATE INDEX IF NOT EXISTS doc_signatures_claimant ON doc_signatures (claimant)"]
-
-
-@dataclass(frozen=True)
-class Holder:
-    """A document holding band keys a claim wanted: its signature and how it holds them."""
-
-    doc_id: str
-    source_id: str
-    url: str
-    minhash: npt.NDArray[np.uint64]
-    generation: str
-    status: str  # claimed or stored
-    claimed_at: str | None
 
 
 @dataclass(frozen=True)
@@ -211,7 +198,7 @@ class IngestState:
         self._retrying(lambda: self._save(doc_id, source_id, url, minhash, banding or Banding.for_threshold()))
 
     def claim(self, doc_id: str, source_id: str, url: str, minhash: npt.NDArray[np.uint64], banding: Banding,
-              claimant: str, judge: Callable[[list[Holder]], tuple[Holder | None, list[Holder]]]) -> Holder | None:
+              claimant: str, judge: Judge) -> Holder | None:
         """In one transaction: take the document's signature and every free band key, and hand the
         documents holding its other keys to ``judge``, which returns the original it copies (or
         None) and the holders found stale (released here, with their keys). With an original, the
@@ -233,8 +220,7 @@ class IngestState:
 
         return self._retrying(work)
 
-    def store_signatures(self, docs: Sequence[tuple[str, str, str, npt.NDArray[np.uint64]]], banding: Banding,
-                         claimant: str) -> None:
+    def store_signatures(self, docs: Sequence[Signed], banding: Banding, claimant: str) -> None:
         """Written documents (doc id, source id, URL, hash values): a claim of ``claimant`` becomes
         stored; any other (a changed document, a claim lost meanwhile) is saved as stored."""
         def work() -> None:
