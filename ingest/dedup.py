@@ -9,18 +9,21 @@ on the example corpus: a wire story republished with a new lede sentence and a c
 
 **Claims.** The LSH bands of every stored (or being stored) document are rows of the state's
 ``doc_bands`` table, unique per (scope, band, key). A new article claims its signature and every
-free band key in one transaction (:meth:`newsrag.ingest.state.IngestState.claim`), then compares itself with the
-documents holding its other keys: the most similar one at or above the threshold whose document
-the store holds, or whose claim is live (a worker is writing it), is its original; the article is
-then recorded as a copy of it, holds nothing, and is not stored. So two workers ingesting copies of
-one story at the same moment agree on one winner: on SQLite the claims run one at a time (``BEGIN
+free band key in one transaction (``IngestState.claim``), then compares itself with the documents
+holding its other keys: the most similar one at or above the threshold whose document the store
+holds, or whose claim is live (a worker is writing it), is its original; the article is then
+recorded as a copy of it, holds nothing, and is not stored. So two workers ingesting copies of one
+story at the same moment agree on one winner: on SQLite the claims run one at a time (``BEGIN
 IMMEDIATE``); on PostgreSQL the second insert of a shared band key waits for the first transaction
-and then sees its row. The winner names the copies recorded against it in its ``also_sources``
-once its chunks are written (a copy that lost before they were may find nothing to name).
+and then sees its row. A copy that loses while the winner is still writing has no chunks to name
+itself on, so the winner names every copy recorded against it in its ``also_sources`` once its
+chunks are written.
 
 A claim lives while its run renews it (after every write group) and for :data:`CLAIM_LEASE`
-after: a worker killed mid-run leaves claims that block copies of those stories until its retry
-writes them, or until the lease runs out. A run releases the claims of articles it did not write.
+after: a worker killed mid-run leaves claims that keep copies of those stories out until its retry
+writes them, or until the lease runs out. A run releases the claims of articles it did not write;
+their copies stay recorded and are named when the story is written. (Until then the story may be
+missing: a copy's source is read again only when it changes.)
 """
 
 from __future__ import annotations

@@ -319,8 +319,9 @@ def _remember(written: list[Article], plan: Plan, ctx: IngestContext) -> None:
     signed = [(a, plan.signatures.pop(a.doc_id, None)) for a in written]
     signed = [(a, signature(a.text) if sig is None else sig) for a, sig in signed]  # a changed one: not yet
     copies = plan.claims.stored([(a.doc_id, a.source_id, a.url, sig) for a, sig in signed if sig is not None])
+    source_of = {a.doc_id: a.source_id for a in written}
     for doc_id, sources in copies.items():
-        for source_id in sorted(sources):
+        for source_id in sorted(sources - {source_of[doc_id]}):  # a copy in the same source names nothing
             ctx.store.add_also_source(doc_id, source_id)
     plan.claims.renew()
 

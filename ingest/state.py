@@ -201,19 +201,20 @@ class IngestState:
               claimant: str, judge: Judge) -> Holder | None:
         """In one transaction: take the document's signature and every free band key, and hand the
         documents holding its other keys to ``judge``, which returns the original it copies (or
-        None) and the holders found stale (released here, with their keys). With an original, the
-        document is recorded as its copy and holds nothing; the original is returned."""
+        None) and the holders found stale (released here, with their keys; the copies recorded
+        against them pass to the story's holder). With an original, the document is recorded as its
+        copy and holds nothing (copies recorded against it pass on too); the original is returned."""
         def work() -> Holder | None:
             keys = banding.keys(minhash)
             self._upsert(doc_id, source_id, url, minhash, "claimed", claimant, banding.label)
             self._take_bands(doc_id, keys)
             original, stale = judge(self._holders(doc_id, keys))
-            self._release(stale)
+            self._release(stale, heir=doc_id if original is None else original.doc_id)
             if original is not None:
                 self._db.execute("DELETE FROM doc_bands WHERE scope=? AND doc_id=?", (self.scope, doc_id))
                 self._db.execute("UPDATE doc_signatures SET status='copy', copy_of=?, claimant=NULL, "
-                                 "claimed_at=NULL, bands=NULL WHERE scope=? AND doc_id=?",
-                                 (original.doc_id, self.scope, doc_id))
+                                 "claimed_at=NULL, bands=NULL WHERE scope=? AND (doc_id=? OR copy_of=?)",
+                                 (original.doc_id, self.scope, doc_id, doc_id))
             elif stale:
                 self._take_bands(doc_id, keys)  # the keys the stale holders kept are free now
             return original
@@ -318,12 +319,14 @@ class IngestState:
         found = {r[0]: Holder(r[0], r[1], r[2], _values(r[3]), r[4], r[5], r[6]) for r in rows}
         return list(found.values())
 
-    def _release(self, stale: list[Holder]) -> None:
-        """Stale holders (gone from the store, an expired claim), unless changed since they were read."""
+    def _release(self, stale: list[Holder], heir: str) -> None:
+        """Stale holders (gone from the store, an expired claim), unless changed since they were
+        read; the copies of their story are now copies of ``heir``'s."""
         for h in stale:
-            self._db.execute("DELETE FROM doc_signatures WHERE scope=? AND doc_id=? AND status=? AND "
-                             "COALESCE(claimed_at, '')=?", (self.scope, h.doc_id, h.status, h.claimed_at or ""))
-            self._db.execute("DELETE FROM doc_signatures WHERE scope=? AND copy_of=?", (self.scope, h.doc_id))
+            if self._db.rows_changed("DELETE FROM doc_signatures WHERE scope=? AND doc_id=? AND status=? AND "
+                                     "COALESCE(claimed_at, '')=?", (self.scope, h.doc_id, h.status, h.claimed_at or "")):
+                self._db.execute("UPDATE doc_signatures SET copy_of=? WHERE scope=? AND copy_of=?",
+                                 (heir, self.scope, h.doc_id))
 
     def _retrying(self, work: Callable[[], T]) -> T:
         """``work`` in one transaction, tried again (up to three times) when PostgreSQL breaks a

@@ -96,6 +96,22 @@ def test_a_live_claim_is_honoured_and_an_expired_one_of_a_missing_document_taken
     assert [row[0] for row in open_state().signatures()] == ["copy"]
 
 
+def test_the_copies_of_a_story_follow_whoever_holds_it(open_state: Callable[[], IngestState]) -> None:
+    """Copies recorded against a claim that expired pass to the next holder; copies recorded
+    against a document that turns out to be a copy itself pass to its original."""
+    state, live = open_state(), claims(open_state())
+    assert live.claim("orig", "agency", "https://a/1", sig(BASE)) is None
+    assert getattr(live.claim("copy-1", "daily", "https://d/1", sig(COPY)), "doc_id", None) == "orig"
+    taking_over = claims(open_state(), lease=timedelta(0))  # "orig"'s worker died; nothing was written
+    assert taking_over.claim("copy-2", "weekly", "https://w/1", sig(COPY)) is None
+    assert state.copies(["orig", "copy-2"]) == {"copy-2": {"daily"}}
+    assert getattr(live.claim("orig", "agency", "https://a/1", sig(BASE)), "doc_id", None) == "copy-2"
+    assert state.copies(["copy-2"]) == {"copy-2": {"daily", "agency"}}  # "orig"'s retry found it held
+    taking_over.release()  # weekly's run failed before writing: the copies stay recorded
+    assert claims(open_state()).claim("copy-2", "weekly", "https://w/1", sig(COPY)) is None  # its retry
+    assert state.copies(["copy-2"]) == {"copy-2": {"daily", "agency"}}
+
+
 def test_a_stored_signature_whose_document_is_gone_is_released(open_state: Callable[[], IngestState],
                                                                location: str) -> None:
     state = open_state()
