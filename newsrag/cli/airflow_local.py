@@ -84,7 +84,11 @@ class Process:
 class LocalAirflow:
     """One local Airflow, identified by its ``NEWSRAG_HOME``."""
 
-    def __init__(self, home: Path | None = None, venv_bin: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, venv_bin: Path | None = None,
+                 environ: dict[str, str] | None = None) -> None:
+        # ``environ``: the environment the components start from (default this process's); the
+        # cluster (newsrag.cli.cluster_airflow) hands in the Weaviate cluster's variables this way.
+        self.environ = dict(os.environ if environ is None else environ)
         self.home = (home or load(PathSettings).home).absolute()
         self.airflow_home = self.home / "airflow"
         self.state_file = self.airflow_home / "local-airflow.json"
@@ -94,7 +98,19 @@ class LocalAirflow:
         self.postgres = LocalPostgres(self.airflow_home / "postgres")
         self.airflow = (venv_bin or Path(sys.executable).parent) / "airflow"
         # The CLI is an edge: the server's child processes (go install, weaviate-server) get its environment.
-        self.weaviate = LocalWeaviate(load(PathSettings, home=self.home), load(LocalWeaviateSettings), dict(os.environ))
+        self.weaviate = LocalWeaviate(load(PathSettings, home=self.home), load(LocalWeaviateSettings), self.environ)
+
+    # -- what a subclass changes (the cluster: CeleryExecutor, workers, Redis) ----------------------
+    def components(self) -> dict[str, list[str]]:
+        """Each component's ``airflow`` arguments (``{api_port}`` is filled in)."""
+        return COMPONENTS
+
+    def component_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
+        """The environment of one component (a worker gets a home of its own)."""
+        return env
+
+    def executor_env(self, state: dict[str, Any]) -> dict[str, str]:
+        return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
 
     # -- files -------------------------------------------------------------------------------------
     def log_file(self, component: str) -> Path:
@@ -102,8 +118,9 @@ class LocalAirflow:
             return self.postgres.log
         if component == "weaviate":
             return self.weaviate.log_file
-        if component not in COMPONENTS:
-            raise SetupError(f"no component {component!r}: one of {', '.join([*COMPONENTS, 'postgres', 'weaviate'])}")
+        if component not in self.components():
+            raise SetupError(f"no component {component!r}: one of "
+                             f"{', '.join([*self.components(), 'postgres', 'weaviate'])}")
         return self.home / "logs" / f"airflow-{component}.log"
 
     def state(self) -> dict[str, Any] | None:
@@ -136,13 +153,13 @@ class LocalAirflow:
     # -- environment -------------------------------------------------------------------------------
     def base_env(self, environment: dict[str, str]) -> dict[str, str]:
         """What every Airflow process here sees (no database, ports or secrets)."""
-        env = {**DEFAULTS, **os.environ, **environment}
+        env = {**DEFAULTS, **self.environ, **environment}
         env.update({
             "AIRFLOW_HOME": str(self.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "NEWSRAG_HOME": str(self.home),
-            "PATH": f"{self.airflow.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+            "PATH": f"{self.airflow.parent}{os.pathsep}{self.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), self.environ.get("PYTHONPATH")) if p),
         })
         return env
 
@@ -150,8 +167,8 @@ class LocalAirflow:
         """The environment of the components and of ``run``."""
         keys, port = self._secrets(), state["api_port"]
         env = self.base_env(state["environment"])
+        env.update(self.executor_env(state))
         env.update({
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.postgres.url(keys["postgres_password"], state["postgres_port"]),
             # Airflow would derive asyncpg, which is not installed; psycopg 3 serves asyncio too
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.postgres.url(
@@ -182,8 +199,8 @@ class LocalAirflow:
     # -- objects from airflow_settings.yaml ---------------------------------------------------------
     def objects(self) -> AirflowObjects:
         """The file's objects, the Weaviate values taken from WEAVIATE_URL or the embedded server."""
-        values = template_values(os.environ)
-        if not os.environ.get("WEAVIATE_URL"):
+        values = template_values(self.environ)
+        if not self.environ.get("WEAVIATE_URL"):
             running = self.weaviate.read_state()
             if running is None:
                 raise ServerError("the embedded Weaviate does not run: `scripts/airflow up` starts it")
@@ -211,10 +228,10 @@ class LocalAirflow:
         state = self.state() or {}
         pids: dict[str, int] = state.get("components", {})
         rows = [Process(n, pids.get(n), state.get("api_port") if n == "api-server" else None, processes.alive(pids.get(n)))
-                for n in COMPONENTS]
+                for n in self.components()]
         pg = self.postgres.pid()
         rows.append(Process("postgres", pg, state.get("postgres_port") if pg else None, pg is not None))
-        if not os.environ.get("WEAVIATE_URL"):
+        if not self.environ.get("WEAVIATE_URL"):
             w = self.weaviate.read_state()
             note = "started by scripts/airflow" if state.get("weaviate_started") else "shared: left running by down"
             rows.append(Process("weaviate", w.pid if w else None, w.http_port if w else None,
@@ -243,7 +260,7 @@ class LocalAirflow:
         if not self.airflow.exists():
             raise SetupError(f"Airflow is not installed in this virtualenv ({self.airflow}): run scripts/setup")
         state: dict[str, Any] = {"boot_id": processes.boot_id(), "components": {}, "weaviate_started": False}
-        if not os.environ.get("WEAVIATE_URL"):
+        if not self.environ.get("WEAVIATE_URL"):
             state["weaviate_started"] = self.weaviate.status() is None  # a running one is shared, not ours
             self.weaviate.install()
             w = self.weaviate.start()
@@ -272,9 +289,10 @@ class LocalAirflow:
     def _spawn_components(self, state: dict[str, Any], say: Say) -> None:
         env = self.env(state)
         state["started_at"] = datetime.now(UTC).isoformat()
-        for name, args in COMPONENTS.items():
+        for name, args in self.components().items():
             command = [str(self.airflow), *(a.format(api_port=state["api_port"]) for a in args)]
-            state["components"][name] = processes.spawn(command, env, REPO, self.log_file(name))
+            state["components"][name] = processes.spawn(command, self.component_env(name, env), REPO,
+                                                         self.log_file(name))
             say(f"{name}: pid {state['components'][name]}")
         self._save(state)
 
@@ -352,7 +370,7 @@ class LocalAirflow:
     def parse(self, dags_dir: Path = REPO / "dags") -> dict[str, Any]:
         """Import every DAG file as the dag-processor does (``astro dev parse``); no server needed."""
         environment = (self.state() or {}).get("environment") or airflow_settings.load(
-            self.settings_file, {**template_values(os.environ), **_placeholder_weaviate()}).environment
+            self.settings_file, {**template_values(self.environ), **_placeholder_weaviate()}).environment
         result = subprocess.run([str(self.airflow.parent / "python"), "-c", PARSE_SCRIPT, str(dags_dir)],
                                 env=self.base_env(environment), cwd=REPO, capture_output=True, text=True,
                                 timeout=300, check=False)

@@ -1,21 +1,26 @@
-"""``newsrag cluster up|down|status`` (and ``scripts/cluster …``): a cluster on loopback, started and
-stopped by the project. Today its Weaviate part: N nodes (default 3) of the pinned weaviate-server
-with Raft, API-key auth and replication (:mod:`newsrag.store.cluster`); see README, "Running on a
-cluster". The API key is never printed: the summary says where it is kept."""
+"""``newsrag cluster up|down|status`` (and ``scripts/cluster …``): the production shape on loopback,
+started and stopped by the project (see README, "Running on a cluster"): N nodes (default 3) of the
+pinned weaviate-server with Raft, API-key auth and replication (:mod:`newsrag.store.cluster`), and
+Airflow 3 with the CeleryExecutor, two Celery workers, Redis and PostgreSQL pointed at them
+(:mod:`newsrag.cli.cluster_airflow`). The API key is never printed: the summary says where it is kept."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from newsrag.cli.airflow_local import ADMIN
+from newsrag.cli.cluster_airflow import WORKERS, ClusterAirflow
 from newsrag.cli.common import command_settings, friendly
 from newsrag.store.cluster import CLIENT_ENV_FILE, KEY_FILE, ClusterState, WeaviateCluster
 
 cluster_app = typer.Typer(no_args_is_help=True,
-                          help="A cluster on loopback: Weaviate nodes with Raft, replication and API-key auth.")
+                          help="A cluster on loopback: Weaviate nodes (Raft, replication, API-key auth) and "
+                               "Airflow on Celery workers, Redis and PostgreSQL.")
 out = Console(soft_wrap=True, highlight=False)
 NODES_HELP = "Weaviate nodes (the replication factor of collections created on the cluster)."
 
@@ -23,6 +28,25 @@ NODES_HELP = "Weaviate nodes (the replication factor of collections created on t
 def _cluster(nodes: int = 3) -> WeaviateCluster:
     """The cluster of this command's settings (``NEWSRAG_HOME``, ``NEWSRAG_WEAVIATE_*``, the key)."""
     return WeaviateCluster.from_settings(command_settings(), size=nodes)
+
+
+def _airflow(cluster: WeaviateCluster, state: ClusterState | None = None) -> ClusterAirflow:
+    """The cluster's Airflow beside its Weaviate folder, its components pointed at the nodes."""
+    environ = {**os.environ, **(cluster.client_environ(state) if state is not None else {})}
+    return ClusterAirflow(cluster.folder.parent, environ)
+
+
+def _say(line: str) -> None:
+    out.print(f"[dim]·[/] {escape(line)}")
+
+
+def _airflow_summary(airflow: ClusterAirflow, state: dict[str, object]) -> None:
+    out.print(f"[bold]Airflow is running[/]: CeleryExecutor, workers {', '.join(WORKERS)} "
+              f"(homes in {escape(str(airflow.home / 'workers'))}), Redis broker, PostgreSQL "
+              "(metadata and NEWSRAG_DATABASE_URL)")
+    out.print(f"  UI and API    http://127.0.0.1:{state['api_port']}  login {ADMIN} "
+              f"(password in {escape(str(airflow.passwords_file))})")
+    out.print(f"  logs          {escape(str(airflow.home / 'logs'))}")
 
 
 def _summary(cluster: WeaviateCluster, state: ClusterState) -> None:
@@ -39,29 +63,47 @@ def _summary(cluster: WeaviateCluster, state: ClusterState) -> None:
 
 @cluster_app.command("up")
 @friendly
-def up(nodes: int = typer.Option(3, "--nodes", min=1, max=9, help=NODES_HELP)) -> None:
+def up(nodes: int = typer.Option(3, "--nodes", min=1, max=9, help=NODES_HELP),
+       weaviate_only: bool = typer.Option(False, "--weaviate-only", help="Start only the Weaviate nodes.")) -> None:
     """Start the Weaviate nodes that are not running (building the server if needed) and wait until
-    every node is ready and sees all the others."""
+    every node is ready and sees all the others; then Redis, PostgreSQL and Airflow with two Celery
+    workers, pointed at the nodes (everything stops again when a part fails to start)."""
     cluster = _cluster(nodes)
-    _summary(cluster, cluster.up())
+    state = cluster.up()
+    _summary(cluster, state)
+    if not weaviate_only:
+        airflow = _airflow(cluster, state)
+        _airflow_summary(airflow, airflow.up(_say))
 
 
 @cluster_app.command("down")
 @friendly
 def down() -> None:
-    """Stop every node `up` started (the data and ports stay for the next `up`)."""
-    pids = _cluster().down()
+    """Stop Airflow, its workers, Redis, PostgreSQL and every node `up` started (the data stays)."""
+    cluster = _cluster()
+    airflow = _airflow(cluster)
+    airflow.down(_say)
+    left = [p.name for p in airflow.processes() if p.alive]
+    pids = cluster.down()
     out.print(f"weaviate cluster stopped (pids {', '.join(map(str, pids))})" if pids
               else "weaviate cluster was not running")
+    if left:
+        out.print(f"still running: {', '.join(left)}")
+        raise typer.Exit(1)
 
 
 @cluster_app.command("status")
 @friendly
 def status(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
-    """Each node's pid, ports, readiness and the members it reports healthy; exit 3 when none runs."""
-    report = _cluster().status()
+    """Each node's pid, ports, readiness and the members it reports healthy, then each Airflow
+    component (workers, Redis, PostgreSQL) with its pid, port and whether it runs; exit 3 when no
+    node runs or a component `up` started is down."""
+    cluster = _cluster()
+    report = cluster.status()
+    airflow = _airflow(cluster)
+    rows = [row.__dict__ for row in airflow.processes()] if airflow.state() else []
     if as_json:
-        out.print_json(json.dumps(report))
+        out.print_json(json.dumps({**report, "airflow": rows} if report is not None else None))
     elif report is None:
         out.print("weaviate cluster: not running")
     else:
@@ -70,5 +112,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print machine-rea
             seen = f", sees {len(node['members'])}/{report['size']} nodes healthy" if node["ready"] else ""
             out.print(f"{node['name']}: {state}, pid {node['pid']}, http port {node['http_port']}, "
                       f"grpc port {node['grpc_port']}{seen}")
-    if report is None:
+    if not as_json:
+        for row in rows:
+            port = f", port {row['port']}" if row["port"] else ""
+            out.print(f"{row['name']}: {'running' if row['alive'] else 'stopped'}, pid {row['pid']}{port}")
+    if report is None or not all(row["alive"] for row in rows):
         raise typer.Exit(3)

@@ -38,9 +38,22 @@ class LocalPostgres:
         self.bindir = bindir or find_bindir()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
-    def url(self, password: str, port: int, driver: str = "psycopg") -> str:
-        """The SQLAlchemy URL of the ``airflow`` database (``psycopg_async`` for asyncio engines)."""
-        return f"postgresql+{driver}://postgres:{password}@127.0.0.1:{port}/{DATABASE}"
+    def url(self, password: str, port: int, driver: str = "psycopg", database: str = DATABASE) -> str:
+        """The SQLAlchemy URL of ``database`` (``psycopg_async`` for asyncio engines)."""
+        return f"postgresql+{driver}://postgres:{password}@127.0.0.1:{port}/{database}"
+
+    def ensure_database(self, name: str, password: str, port: int) -> bool:
+        """Create database ``name`` unless it exists (the server runs); whether it was created."""
+        env = {**os.environ, "PGPASSWORD": password}
+        found = subprocess.run([*self.as_user, str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U",
+                                "postgres", "-d", DATABASE, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                               capture_output=True, text=True, timeout=60, check=False, cwd="/", env=env)
+        if found.returncode != 0:
+            raise ServerError(f"PostgreSQL psql failed (exit {found.returncode}): {found.stderr.strip()[-2000:]}")
+        if found.stdout.strip() == "1":
+            return False
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name, env=env)
+        return True
 
     def initialized(self) -> bool:
         return (self.data / "PG_VERSION").is_file()

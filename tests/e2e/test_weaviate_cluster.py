@@ -48,7 +48,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def started(home: Path) -> Iterator[tuple[WeaviateCluster, str]]:
     """``scripts/cluster up`` in a home of its own (no WEAVIATE_API_KEY: the key is generated), the
     cluster as the library sees it, and what ``up`` printed; stopped after the module."""
-    up = run_script(home, "up")
+    up = run_script(home, "up", "--weaviate-only")  # this module is about the nodes alone
     cluster = WeaviateCluster.from_settings(Settings({**os.environ, "NEWSRAG_HOME": str(home)}))
     try:
         assert up.returncode == 0, up.stdout + up.stderr
