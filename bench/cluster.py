@@ -24,6 +24,7 @@ and CPU counts are printed with the figures: on 2 shared cores four servers comp
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ from bench.harness.usage import load_average_text
 PROG = "bench/cluster.py"
 MISSING_CELERY = ("ingest throughput, 1 Celery worker against 2: not measured (the Celery cluster of "
                   "issue 13 is not built yet)")
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "newsrag" / "bench"
 QUICK = {"chunks": 120, "repetitions": 3, "queries": 20}
 log = logger("cluster")
 
@@ -60,6 +62,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help=f"a smoke run in under a minute: {QUICK['chunks']} chunks, "
                         f"{QUICK['repetitions']} repetitions, {QUICK['queries']} queries")
+    p.add_argument("--vector-cache", type=Path, default=DEFAULT_CACHE,
+                   help="folder keeping the embedded vectors between runs (keyed by model and texts)")
+    p.add_argument("--no-vector-cache", dest="vector_cache", action="store_const", const=None,
+                   help="embed everything again and keep nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     args = p.parse_args(argv)
     if args.quick:
@@ -116,23 +122,40 @@ def machine() -> dict[str, Any]:
 
 # -- the measurements ------------------------------------------------------------------------
 def prepare(args: argparse.Namespace) -> tuple[list[Any], list[str], dict[str, list[float]], str]:
-    """The chunks (props, vector) and the questions with their vectors, all embedded now."""
+    """The chunks (props, vector) and the questions with their vectors, all embedded now (or read
+    from ``--vector-cache``: the model is then not even loaded)."""
     from bench.query_latency.corpus import Corpus
     from bench.query_latency.synthetic import synthetic_questions
-    from newsrag.core.settings import EmbeddingSettings, load
     from newsrag.embeddings.base import vector_name
     from newsrag.embeddings.local import LocalEmbedder
 
     corpus = Corpus(args.seed, args.chunks, None)
     chunks = [corpus.chunk(i) for i in range(args.chunks)]
     questions = synthetic_questions(args.seed)[0][:args.queries]
-    embedder = LocalEmbedder(load(EmbeddingSettings, provider="local"))
+    embedder = LocalEmbedder()
     started = time.perf_counter()
-    vectors = embedder.embed_documents([text for _, text in chunks])
-    query_vectors = {q: list(map(float, embedder.embed_query(q))) for q in questions}
-    log(f"embedded {len(chunks)} chunks and {len(questions)} questions in {time.perf_counter() - started:.1f}s")
+    vectors, query_vectors = embedded(embedder, [text for _, text in chunks], questions, args.vector_cache)
+    log(f"{len(chunks)} chunks and {len(questions)} questions embedded in {time.perf_counter() - started:.1f}s")
     objects = [(props, list(map(float, v))) for (props, _), v in zip(chunks, vectors, strict=True)]
-    return objects, questions, query_vectors, vector_name(embedder.model_id)
+    return objects, questions, dict(zip(questions, query_vectors, strict=True)), vector_name(embedder.model_id)
+
+
+def embedded(embedder: Any, texts: list[str], questions: list[str], cache: Path | None) -> tuple[Any, Any]:
+    """The texts' document vectors and the questions' query vectors, read from or saved to a file
+    in ``cache`` named by a digest of the model and every text (None: no file)."""
+    import numpy as np
+
+    digest = hashlib.sha256("\x00".join([embedder.model_id, *texts, "\x01", *questions]).encode()).hexdigest()
+    path = None if cache is None else cache / f"bench-cluster-{digest[:16]}.npz"
+    if path is not None and path.is_file():
+        saved = np.load(path)
+        return saved["documents"], saved["queries"].tolist()
+    documents = np.asarray(embedder.embed_documents(texts), dtype=np.float32)
+    queries = np.asarray([embedder.embed_query(q) for q in questions], dtype=np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, documents=documents, queries=queries)
+    return documents, queries.tolist()
 
 
 def fresh_store(settings: Any, vname: str) -> Any:

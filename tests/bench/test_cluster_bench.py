@@ -3,6 +3,8 @@ from fixed runs (the measurements themselves need the servers: the bench is run,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.bench.conftest import load_script
@@ -70,3 +72,35 @@ def test_render_prints_the_load_ratios_and_what_is_missing(capsys: pytest.Captur
     assert "insert rf3 QUORUM / rf1 (cluster)" in out and "median 0.500" in out
     assert "search p95 cluster rf3 / single node" in out and "median 1.500" in out
     assert "missing: ingest throughput, 1 Celery worker against 2" in out
+
+
+class CountingEmbedder:
+    """Vectors from text lengths; counts the texts it embedded."""
+
+    model_id = "fake/lengths"
+
+    def __init__(self) -> None:
+        self.embedded = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        return [[float(len(t)), 1.0] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        self.embedded += 1
+        return [float(len(text)), 2.0]
+
+
+def test_vectors_are_embedded_once_and_read_back_from_the_cache(tmp_path: Path) -> None:
+    first, again = CountingEmbedder(), CountingEmbedder()
+    docs, queries = bench.embedded(first, ["ab", "abc"], ["q"], tmp_path)
+    assert first.embedded == 3 and docs.tolist() == [[2.0, 1.0], [3.0, 1.0]] and queries == [[1.0, 2.0]]
+    cached_docs, cached_queries = bench.embedded(again, ["ab", "abc"], ["q"], tmp_path)
+    assert again.embedded == 0 and cached_docs.tolist() == docs.tolist() and cached_queries == queries
+    bench.embedded(again, ["ab", "abcd"], ["q"], tmp_path)  # other texts: another file
+    assert again.embedded == 3 and len(list(tmp_path.glob("bench-cluster-*.npz"))) == 2
+
+
+def test_no_vector_cache_keeps_nothing() -> None:
+    assert bench.parse_args(["--no-vector-cache"]).vector_cache is None
+    assert bench.parse_args([]).vector_cache == bench.DEFAULT_CACHE
