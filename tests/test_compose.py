@@ -30,7 +30,8 @@ ENV_EXAMPLE = REPO / ".env.example"
 DOCKERFILE = REPO / "Dockerfile"
 SCRIPTS = REPO / "docker"
 
-SERVICES = {"postgres", "redis", "weaviate", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+WEAVIATE_NODES = ("weaviate", "weaviate-2", "weaviate-3")  # tests/test_compose_parity.py: as scripts/cluster up
+SERVICES = {"postgres", "redis", *WEAVIATE_NODES, "airflow-init", "airflow-apiserver", "airflow-scheduler",
             "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "app"}
 ONE_SHOT = {"airflow-init"}
 AIRFLOW = {s for s in SERVICES if s.startswith("airflow-")}
@@ -124,8 +125,9 @@ def test_compose_client_accepts_the_file(tmp_path: Path) -> None:
         assert set(resolved["services"]) == SERVICES, " ".join(client)
         for name in SERVICES - ONE_SHOT:
             assert resolved["services"][name].get("healthcheck"), f"{' '.join(client)}: {name}"
-        weaviate_env = environment(resolved["services"]["weaviate"])
-        assert weaviate_env["AUTHENTICATION_APIKEY_ALLOWED_KEYS"] == PLACEHOLDER  # resolved from the .env
+        for node in WEAVIATE_NODES:  # resolved from the .env
+            assert environment(resolved["services"][node])["AUTHENTICATION_APIKEY_ALLOWED_KEYS"] == PLACEHOLDER, node
+        assert resolved["services"]["airflow-worker"]["deploy"]["replicas"] == 2, " ".join(client)
 
         # a required secret missing from .env stops `config` with a message naming it
         missing = tmp_path / ".env.missing"
@@ -173,17 +175,19 @@ def test_depends_on_uses_conditions() -> None:
         deps = services()[name]["depends_on"]
         assert {"postgres", "redis", "airflow-init"} <= set(deps), name
     assert "postgres" in services()["airflow-init"]["depends_on"]
-    assert {"weaviate", "airflow-apiserver"} <= set(services()["airflow-worker"]["depends_on"])
-    assert "weaviate" in services()["app"]["depends_on"]
+    assert {*WEAVIATE_NODES, "airflow-apiserver"} <= set(services()["airflow-worker"]["depends_on"])
+    assert set(WEAVIATE_NODES) <= set(services()["app"]["depends_on"])
+    for node in WEAVIATE_NODES:  # they start together and wait for each other (Raft): no order among them
+        assert not services()[node].get("depends_on"), node
 
 
 def test_airflow_is_airflow3_with_celery_postgres_and_redis() -> None:
     commands = {name: " ".join(services()[name]["command"]) for name in AIRFLOW}
     assert commands["airflow-apiserver"].startswith("airflow api-server")
-    assert commands["airflow-scheduler"] == "airflow scheduler"
+    assert commands["airflow-scheduler"] == "airflow scheduler --skip-serve-logs"
     assert commands["airflow-dag-processor"] == "airflow dag-processor"
-    assert commands["airflow-triggerer"] == "airflow triggerer"
-    assert commands["airflow-worker"] == "airflow celery worker"
+    assert commands["airflow-triggerer"] == "airflow triggerer --skip-serve-logs"
+    assert commands["airflow-worker"] == "airflow celery worker --skip-serve-logs"
     for name in AIRFLOW:
         env = environment(services()[name])
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
@@ -230,18 +234,23 @@ def test_redis() -> None:
 
 
 def test_weaviate_pinned_to_the_development_version_with_api_key_auth() -> None:
-    weaviate = services()["weaviate"]
-    assert weaviate["image"] == f"cr.weaviate.io/semitechnologies/weaviate:{WEAVIATE_VERSION}"
-    env = environment(weaviate)
-    assert env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"] == "false"
-    assert env["AUTHENTICATION_APIKEY_ENABLED"] == "true"
-    m = REFERENCE.match(env["AUTHENTICATION_APIKEY_ALLOWED_KEYS"])
-    assert m and m.group("var") == "WEAVIATE_API_KEY"
-    assert env["DEFAULT_VECTORIZER_MODULE"] == "none"
-    assert env["ENABLE_MODULES"] == ""
-    assert env["PERSISTENCE_DATA_PATH"] == "/var/lib/weaviate"
-    assert any(str(v).startswith("weaviate-data:/var/lib/weaviate") for v in weaviate["volumes"])
-    assert "/v1/.well-known/ready" in " ".join(weaviate["healthcheck"]["test"])
+    volumes = set()
+    for node in WEAVIATE_NODES:
+        weaviate = services()[node]
+        assert weaviate["image"] == f"cr.weaviate.io/semitechnologies/weaviate:{WEAVIATE_VERSION}", node
+        env = environment(weaviate)
+        assert env["AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED"] == "false", node
+        assert env["AUTHENTICATION_APIKEY_ENABLED"] == "true", node
+        m = REFERENCE.match(env["AUTHENTICATION_APIKEY_ALLOWED_KEYS"])
+        assert m and m.group("var") == "WEAVIATE_API_KEY", node
+        assert env["DEFAULT_VECTORIZER_MODULE"] == "none", node
+        assert env["ENABLE_MODULES"] == "", node
+        assert env["PERSISTENCE_DATA_PATH"] == "/var/lib/weaviate", node
+        (volume,) = [str(v) for v in weaviate["volumes"] if str(v).endswith(":/var/lib/weaviate")]
+        volumes.add(volume.split(":")[0])
+        assert "/v1/.well-known/ready" in " ".join(weaviate["healthcheck"]["test"]), node
+    assert len(volumes) == len(WEAVIATE_NODES)  # each node its own data
+    assert set(volumes) <= set(load_compose()["volumes"])
     # the clients authenticate with the same key
     for name in ("app", "airflow-worker"):
         client = REFERENCE.match(environment(services()[name])["WEAVIATE_API_KEY"])
@@ -250,7 +259,8 @@ def test_weaviate_pinned_to_the_development_version_with_api_key_auth() -> None:
 
 def test_app_runs_in_production_mode() -> None:
     app = services()["app"]
-    assert " ".join(app["command"]) == "uvicorn newsrag.app.main:create_app --factory --host 0.0.0.0 --port 8000"
+    assert " ".join(app["command"]) == ("uvicorn newsrag.app.main:create_app --factory --workers 2 "
+                                        "--host 0.0.0.0 --port 8000")
     env = environment(app)
     assert env["NEWSRAG_ENV"] == "production"
     assert env["NEWSRAG_DATABASE_URL"].startswith("postgresql://")  # feedback log and registry shared
@@ -370,13 +380,3 @@ def test_airflow_init_refuses_placeholders_without_echoing_values() -> None:
     for secret in ("Real-Admin-Pass-1234", "jwt-Real-Secret-5678", "api-Real-Secret-9012"):
         assert secret not in output
     assert "db migrate" not in output  # stopped before touching anything
-
-
-def test_every_variable_of_airflow_settings_reaches_the_compose_tasks() -> None:
-    """airflow-init creates the Variables of airflow_settings.yaml; the tasks read a Variable only
-    when NEWSRAG_AIRFLOW_VARIABLES names it, so the two files must agree."""
-    settings = yaml.safe_load((COMPOSE.parent / "airflow_settings.yaml").read_text())
-    wanted = {v["variable_name"] for v in settings["airflow"]["variables"]}
-    pairs = environment(services()["airflow-worker"])["NEWSRAG_AIRFLOW_VARIABLES"].split(",")
-    named = {pair.split("=", 1)[1] for pair in pairs}
-    assert wanted and wanted <= named
