@@ -112,6 +112,14 @@ class LocalAirflow:
     def executor_env(self, state: dict[str, Any]) -> dict[str, str]:
         return {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
 
+    def component_port(self, name: str, state: dict[str, Any]) -> int | None:
+        """The port a component listens on (the api-server's; the others listen on none)."""
+        return state.get("api_port") if name == "api-server" else None
+
+    def command(self, name: str, args: list[str], state: dict[str, Any]) -> list[str]:
+        """The command line of one component: ``airflow ARGS`` with the ports filled in."""
+        return [str(self.airflow), *(a.format(**state) for a in args)]
+
     # -- files -------------------------------------------------------------------------------------
     def log_file(self, component: str) -> Path:
         if component == "postgres":
@@ -227,7 +235,7 @@ class LocalAirflow:
     def processes(self) -> list[Process]:
         state = self.state() or {}
         pids: dict[str, int] = state.get("components", {})
-        rows = [Process(n, pids.get(n), state.get("api_port") if n == "api-server" else None, processes.alive(pids.get(n)))
+        rows = [Process(n, pids.get(n), self.component_port(n, state), processes.alive(pids.get(n)))
                 for n in self.components()]
         pg = self.postgres.pid()
         rows.append(Process("postgres", pg, state.get("postgres_port") if pg else None, pg is not None))
@@ -287,14 +295,28 @@ class LocalAirflow:
         self.cli(state, "db", "migrate", timeout=900)
 
     def _spawn_components(self, state: dict[str, Any], say: Say) -> None:
-        env = self.env(state)
         state["started_at"] = datetime.now(UTC).isoformat()
-        for name, args in self.components().items():
-            command = [str(self.airflow), *(a.format(api_port=state["api_port"]) for a in args)]
-            state["components"][name] = processes.spawn(command, self.component_env(name, env), REPO,
-                                                         self.log_file(name))
-            say(f"{name}: pid {state['components'][name]}")
+        for name in self.components():
+            say(f"{name}: pid {self.start_component(name, state)}")
         self._save(state)
+
+    def start_component(self, name: str, state: dict[str, Any]) -> int:
+        """Start one component in a session of its own (its log appended); returns its pid."""
+        command = self.command(name, self.components()[name], state)
+        pid = processes.spawn(command, self.component_env(name, self.env(state)), REPO, self.log_file(name))
+        state["components"][name] = pid
+        return pid
+
+    def restart_component(self, name: str) -> int:
+        """Stop one component (its whole session) and start it again, as a supervisor would; the
+        other components go on. Returns the new pid."""
+        state = self.state()
+        if not state or name not in self.components():
+            raise SetupError(f"no running component {name!r}: one of {', '.join(self.components())}")
+        processes.stop_session(state["components"][name])
+        pid = self.start_component(name, state)
+        self._save(state)
+        return pid
 
     def _save(self, state: dict[str, Any]) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)

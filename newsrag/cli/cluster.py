@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from newsrag.cli.airflow_local import ADMIN
-from newsrag.cli.cluster_airflow import WORKERS, ClusterAirflow
+from newsrag.cli.cluster_airflow import APP_WORKERS, WORKERS, ClusterAirflow
 from newsrag.cli.common import command_settings, friendly
 from newsrag.store.cluster import CLIENT_ENV_FILE, KEY_FILE, ClusterState, WeaviateCluster
 
@@ -46,6 +46,7 @@ def _airflow_summary(airflow: ClusterAirflow, state: dict[str, object]) -> None:
               "(metadata and NEWSRAG_DATABASE_URL)")
     out.print(f"  UI and API    http://127.0.0.1:{state['api_port']}  login {ADMIN} "
               f"(password in {escape(str(airflow.passwords_file))})")
+    out.print(f"  app           {airflow.app_url(state)}  ({APP_WORKERS} uvicorn workers; chat page and API)")
     out.print(f"  logs          {escape(str(airflow.home / 'logs'))}")
 
 
@@ -66,14 +67,20 @@ def _summary(cluster: WeaviateCluster, state: ClusterState) -> None:
 def up(nodes: int = typer.Option(3, "--nodes", min=1, max=9, help=NODES_HELP),
        weaviate_only: bool = typer.Option(False, "--weaviate-only", help="Start only the Weaviate nodes.")) -> None:
     """Start the Weaviate nodes that are not running (building the server if needed) and wait until
-    every node is ready and sees all the others; then Redis, PostgreSQL and Airflow with two Celery
-    workers, pointed at the nodes (everything stops again when a part fails to start)."""
+    every node is ready and sees all the others; then Redis, PostgreSQL, Airflow with two Celery
+    workers and the app (uvicorn, two workers), pointed at the nodes (everything stops again when a part fails to start)."""
     cluster = _cluster(nodes)
     state = cluster.up()
     _summary(cluster, state)
     if not weaviate_only:
         airflow = _airflow(cluster, state)
-        _airflow_summary(airflow, airflow.up(_say))
+        try:
+            started = airflow.up(_say)  # stops its own parts when one fails
+        except BaseException:
+            _say("stopping the weaviate nodes too")
+            cluster.down()
+            raise
+        _airflow_summary(airflow, started)
 
 
 @cluster_app.command("down")
@@ -90,6 +97,22 @@ def down() -> None:
     if left:
         out.print(f"still running: {', '.join(left)}")
         raise typer.Exit(1)
+
+
+@cluster_app.command("restart")
+@friendly
+def restart(name: str = typer.Argument(..., help="A node (node1...), an Airflow component (scheduler, "
+                                                 "worker-1...), app, redis or postgres.")) -> None:
+    """Restart one part while the others run on, as a supervisor restarts a crashed process (a
+    node keeps its data and rejoins; redis and postgres keep their ports and passwords)."""
+    cluster = _cluster()
+    state = cluster.read_state()
+    if state is not None and name in state.names:
+        cluster.restart_node(name)
+        out.print(f"{name}: restarted, the cluster sees all {len(state.nodes)} nodes")
+        return
+    pid = _airflow(cluster, state).restart(name)
+    out.print(f"{name}: restarted (pid {pid})")
 
 
 @cluster_app.command("status")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -28,6 +27,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, FeedServer
+from tests.e2e.fakes import obedient_llm
 from tests.ingest.feedgen import item, rss
 
 pytestmark = pytest.mark.e2e
@@ -45,20 +45,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def obedient_llm(req: Any) -> tuple[int, dict[str, str], Any]:
-    """Answers with article 1's most relevant-looking sentence; cites only when told to
-    (as in tests/dags/test_prompt_release.py)."""
-    from tests.embeddings.fake_providers import openai_chat_completion
-
-    system, user = req.json["messages"][0]["content"], req.json["messages"][-1]["content"]
-    body = re.search(r'<article n="1"[^>]*>\ntitle: [^\n]*\n(.*?)\n</article>', user, re.DOTALL)
-    question = set(re.findall(r"\w{4,}", user.rsplit("Question:", 1)[-1].lower()))
-    sentences = re.split(r"(?<=[.!?])\s+", body.group(1)) if body else []
-    best = max(sentences, key=lambda s: len(question & set(re.findall(r"\w{4,}", s.lower()))), default="")
-    text = best.strip() or "The sources do not say."
-    return 200, {}, openai_chat_completion(text + (" [1]" if "Cite every claim" in system and best else ""))
 
 
 class Airflow:
