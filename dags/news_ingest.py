@@ -20,6 +20,7 @@ NEWS_INDEX = Asset(f"weaviate://{COLLECTION}", group="newsrag")
 SCHEDULE = os.environ.get("NEWSRAG_INGEST_SCHEDULE", "@hourly")
 EMBED_POOL = os.environ.get("NEWSRAG_EMBED_POOL", "newsrag_embeddings")
 RETRIES = int(os.environ.get("NEWSRAG_INGEST_RETRIES", "3"))
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("NEWSRAG_INGEST_RETRY_DELAY", "30")))
 EMBED_QUEUE = os.environ.get("NEWSRAG_EMBED_QUEUE", "default")  # e.g. "gpu": see docs/scaling.md
 # Backfills cannot reach before the start date: set it before the oldest archive you will backfill.
 START_DATE = pendulum.parse(os.environ.get("NEWSRAG_INGEST_START_DATE", "2026-01-01"), tz="UTC")
@@ -35,7 +36,7 @@ START_DATE = pendulum.parse(os.environ.get("NEWSRAG_INGEST_START_DATE", "2026-01
     tags=["newsrag", "ingest"],
     default_args={
         "retries": RETRIES,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "on_failure_callback": on_failure(),

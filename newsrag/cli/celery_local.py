@@ -3,8 +3,11 @@ the CeleryExecutor.
 
 Redis is Debian's ``redis-server`` (``scripts/setup`` installs it as root), run as a child process
 of its own on a loopback port with its own folder (config, log), never the system service. It
-keeps nothing on disk (the broker's queue is rebuilt by the scheduler) and asks for a password,
-which lives only in its config file (mode 600), never on a command line."""
+asks for a password, which lives only in its config file (mode 600), never on a command line.
+
+The broker's queue is kept in an append-only file (fsync every second), as a production broker
+is: a restarted Redis still holds the task messages the workers have not taken, so a restart
+loses no task (without it, a lost message waits for Airflow's ``task_queued_timeout``)."""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ class LocalRedis:
         fd = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(f'bind {HOST}\nport {port}\nprotected-mode yes\ndaemonize no\ndir "{self.root}"\n'
-                    f'save ""\nappendonly no\nlogfile ""\nrequirepass "{password}"\n')
+                    f'save ""\nappendonly yes\nappendfsync everysec\nlogfile ""\nrequirepass "{password}"\n')
 
 
 def ping(port: int, password: str) -> bool:

@@ -73,6 +73,9 @@ class ClusterAirflow(LocalAirflow):
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         return {**env, "NEWSRAG_HOME": str(home), "TMPDIR": str(home / "tmp")}
 
+    def log_file(self, component: str) -> Path:
+        return self.home / "logs" / "app.log" if component == APP else super().log_file(component)
+
     def app_url(self, state: dict[str, Any]) -> str:
         return f"http://{HOST}:{state['app_port']}"
 

@@ -87,3 +87,15 @@ def test_news_ingest_protects_the_machine_and_retries_with_backoff(airflow_db: s
     assert dag.get_task("summarize").outlets == []  # the event comes from publish_index, only on a change
     assert [o.uri.rstrip("/") for o in dag.get_task("publish_index").outlets] == ["weaviate://NewsChunk"]
     assert dag.get_task("check_store").retries == 3  # an outage is retried with the others' backoff
+
+
+def test_news_ingest_retries_and_their_delay_come_from_the_environment(
+        airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from tests.dags.conftest import load_dag
+
+    monkeypatch.setenv("NEWSRAG_INGEST_RETRIES", "2")
+    monkeypatch.setenv("NEWSRAG_INGEST_RETRY_DELAY", "5")
+    ingest = load_dag(REPO / "dags" / "news_ingest.py", "news_ingest").get_task("ingest_batch")
+    assert (ingest.retries, ingest.retry_delay) == (2, timedelta(seconds=5))
