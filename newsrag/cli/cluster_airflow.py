@@ -56,9 +56,13 @@ class ClusterAirflow(LocalAirflow):
         return {**COMPONENTS, **workers, APP: app}
 
     def command(self, name: str, args: list[str], state: dict[str, Any]) -> list[str]:
+        """The component's command under a restart policy (:mod:`newsrag.cli.supervise`), as compose
+        and Kubernetes run it: the scheduler exits when PostgreSQL restarts, and comes back."""
         if name == APP:
-            return [str(self.airflow.parent / "uvicorn"), *(a.format(**state) for a in args)]
-        return super().command(name, args, state)
+            command = [str(self.airflow.parent / "uvicorn"), *(a.format(**state) for a in args)]
+        else:
+            command = super().command(name, args, state)
+        return [str(self.airflow.parent / "python"), "-m", "newsrag.cli.supervise", "--", *command]
 
     def component_port(self, name: str, state: dict[str, Any]) -> int | None:
         return state.get("app_port") if name == APP else super().component_port(name, state)
