@@ -35,6 +35,7 @@ from newsrag.cli.airflow_settings import (
     weaviate_values,
     write_import_files,
 )
+from newsrag.cli.dag_files import PARSE_SCRIPT, dag_files, looks_like_dag_file, placeholder_weaviate
 from newsrag.cli.local_postgres import LocalPostgres
 from newsrag.core.errors import ServerError, SetupError
 from newsrag.core.settings import LocalWeaviateSettings, PathSettings, load
@@ -358,7 +359,7 @@ class LocalAirflow:
     def wait_ready(self, state: dict[str, Any], say: Say, timeout: float = 300) -> None:
         """Until every DAG file is parsed (as DAGs or as import errors) by this start's dag-processor:
         a database kept from an earlier run already lists the DAGs as they were then."""
-        expected = {p.name for p in (REPO / "dags").glob("*.py") if _looks_like_dag_file(p)}
+        expected = {p.name for p in (REPO / "dags").glob("*.py") if looks_like_dag_file(p)}
         since = datetime.fromisoformat(state["started_at"])
         with self.client(state) as api:
             deadline = time.monotonic() + timeout
@@ -392,7 +393,7 @@ class LocalAirflow:
     def parse(self, dags_dir: Path = REPO / "dags") -> dict[str, Any]:
         """Import every DAG file as the dag-processor does (``astro dev parse``); no server needed."""
         environment = (self.state() or {}).get("environment") or airflow_settings.load(
-            self.settings_file, {**template_values(self.environ), **_placeholder_weaviate()}).environment
+            self.settings_file, {**template_values(self.environ), **placeholder_weaviate()}).environment
         result = subprocess.run([str(self.airflow.parent / "python"), "-c", PARSE_SCRIPT, str(dags_dir)],
                                 env=self.base_env(environment), cwd=REPO, capture_output=True, text=True,
                                 timeout=300, check=False)
@@ -401,40 +402,3 @@ class LocalAirflow:
             return dict(json.loads(lines[-1]))
         except (ValueError, IndexError):
             raise ServerError(f"the parse check did not run (exit {result.returncode}):\n{result.stderr[-3000:]}") from None
-
-
-def dag_files(api: httpx.Client, since: datetime) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """({file name: its DAG ids}, {file name: import error}) parsed at or after ``since``."""
-    dags: dict[str, list[str]] = {}
-    resp = api.get("/api/v2/dags", params={"limit": 1000})
-    resp.raise_for_status()
-    for dag in resp.json()["dags"]:
-        if dag.get("last_parsed_time") and datetime.fromisoformat(dag["last_parsed_time"]) >= since:
-            dags.setdefault(Path(dag["fileloc"]).name, []).append(dag["dag_id"])
-    resp = api.get("/api/v2/importErrors", params={"limit": 1000})
-    resp.raise_for_status()
-    errors = {Path(e["filename"]).name: e["stack_trace"] for e in resp.json()["import_errors"]
-              if datetime.fromisoformat(e["timestamp"]) >= since}
-    return dags, errors
-
-
-def _looks_like_dag_file(path: Path) -> bool:
-    """Airflow's safe-mode rule: only files that mention both words are parsed."""
-    text = path.read_bytes().lower()
-    return b"airflow" in text and b"dag" in text
-
-
-def _placeholder_weaviate() -> dict[str, str]:
-    """The parse check needs the file's environment, not a reachable Weaviate."""
-    return weaviate_values("http://127.0.0.1:8080")
-
-
-# Runs in the virtualenv's python (this module never imports Airflow): the dag-processor's DagBag.
-PARSE_SCRIPT = """
-import json, sys
-from pathlib import Path
-from airflow.dag_processing.dagbag import BundleDagBag
-folder = sys.argv[1]
-bag = BundleDagBag(dag_folder=folder, bundle_path=Path(folder), safe_mode=True)
-print(json.dumps({"dags": sorted(bag.dag_ids), "errors": {str(k): str(v) for k, v in bag.import_errors.items()}}))
-"""
