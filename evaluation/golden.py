@@ -5,6 +5,9 @@ A line looks like ``examples/news/questions.jsonl``::
     {"id": "q01", "question": "...", "reference_answer": "...", "gold_urls": ["https://..."],
      "gold_spans": ["voted 7-4 late Tuesday"], "tags": ["transit"], "answerable": true}
 
+A case may carry ``"as_of": "2026-10-19"`` (or a time): it is evaluated as of that instant (a date:
+the end of that day, UTC; see :func:`newsrag.retrieval.dates.as_of_point`), as when it was asked.
+
 :func:`load_golden` checks every line and raises one :class:`GoldenSetError` listing the bad ones
 (``file:line: reason``), so a broken set is fixed in one pass. Blank lines are skipped.
 """
@@ -18,6 +21,7 @@ import random
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from newsrag.core.errors import NewsragError
 from newsrag.core.settings import Settings
 from newsrag.evaluation.feedback import FeedbackRecord, feedback_location, read_feedback
 from newsrag.infra.redaction import display_url
+from newsrag.retrieval.dates import InvalidDate, as_of_point
 
 MAX_LISTED_ERRORS = 20
 FEEDBACK_SPAN_WORDS = 20
@@ -59,6 +64,7 @@ class GoldenCase(BaseModel):
     tags: list[str] = Field(default_factory=list)
     answerable: bool = True
     type: str | None = None
+    as_of: datetime | None = None  # asked as of this instant (UTC); None: the moment of evaluation
 
     @field_validator("question")
     @classmethod
@@ -66,6 +72,15 @@ class GoldenCase(BaseModel):
         if not v.strip():
             raise ValueError("question is empty")
         return v.strip()
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of_rule(cls, v: Any) -> Any:
+        """The API's rule (a date is the end of its day), without the API's "not in the future":
+        the set is read at evaluation time, when a replayed moment is always past."""
+        if v is not None and not isinstance(v, str | datetime):
+            raise ValueError(f"expected a date or a time, got {type(v).__name__}")
+        return parse_as_of(v)
 
     @model_validator(mode="after")
     def _derive_and_check(self) -> GoldenCase:
@@ -111,6 +126,15 @@ class GoldenSet:
             return list(self.cases)
         chosen = set(random.Random(seed).sample(range(len(self.cases)), n))
         return [c for i, c in enumerate(self.cases) if i in chosen]
+
+
+def parse_as_of(value: str | datetime | None) -> datetime | None:
+    """A case's ``as_of`` in UTC: the rule of :func:`~newsrag.retrieval.dates.as_of_point`, with no
+    upper bound (``datetime.max`` as now)."""
+    try:
+        return as_of_point(value, datetime.max.replace(tzinfo=UTC) - timedelta(days=1), name="")
+    except InvalidDate as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _reason(exc: ValidationError) -> str:

@@ -127,8 +127,9 @@ class _RunSearcher(Searcher):
         self.last: SearchResult | None = None
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
-               alpha: float | None = None, mode: Any = None) -> SearchResult:
-        self.last = super().search(query, filters=filters, top_k=top_k, alpha=alpha, mode=mode or self.mode)
+               alpha: float | None = None, mode: Any = None, as_of: datetime | None = None) -> SearchResult:
+        self.last = super().search(query, filters=filters, top_k=top_k, alpha=alpha, mode=mode or self.mode,
+                                   as_of=as_of)
         return self.last
 
 
@@ -233,7 +234,7 @@ def _evaluate(case: GoldenCase, setup: EvalSetup, secrets: Sequence[str]) -> tup
     try:
         searcher = _RunSearcher(answerer.searcher, retrieval, setup.settings)
         answer = Answerer(searcher, answerer.generator, answerer.settings, answerer.prompt).ask(
-            case.question, top_k=retrieval.top_k)
+            case.question, top_k=retrieval.top_k, as_of=case.as_of)  # replayed at the moment it was asked
         info = AnswererInfo(answer.prompt_name, answer.prompt_version, answer.generator, answer.model)
         _score(r, case, answer, searcher.last.hits if searcher.last else [], retrieval.top_k, setup.judge, setup.embed)
     except Exception as exc:  # noqa: BLE001 - one question's failure is recorded, never fatal

@@ -75,6 +75,7 @@ class Answer(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)  # embed, search, rerank, context, generate, total (ms)
     trace_id: str
     prompt_arm: str | None = None  # A/B arm ("a" active, "b" canary) when a split is running
+    as_of: datetime | None = None  # the instant answered as of: the one asked for, else the moment of asking
 
 
 class AnswerEvent(BaseModel):
@@ -108,16 +109,18 @@ class Answerer:
         self.prompt = prompt
 
     def ask(self, question: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
-            prompt: PromptRef | None = None) -> Answer:
-        """``prompt`` overrides the answerer's template for this call (the live switch / A/B arm)."""
-        got = self._retrieve(question, filters, top_k)
+            prompt: PromptRef | None = None, as_of: datetime | None = None) -> Answer:
+        """``prompt`` overrides the answerer's template for this call (the live switch / A/B arm).
+        ``as_of``: answer as of that instant (see :meth:`Searcher.search`); None: now."""
+        got = self._retrieve(question, filters, top_k, as_of)
         started = time.perf_counter()
         generation = self.generator.generate(got.result.query, got.blocks, prompt=prompt or self.prompt)
         return self._answer(got, generation, _ms(started), prompt)
 
     def ask_stream(self, question: str, *, filters: SearchFilters | None = None,
-                   top_k: int | None = None, prompt: PromptRef | None = None) -> Iterator[AnswerEvent]:
-        got = self._retrieve(question, filters, top_k)
+                   top_k: int | None = None, prompt: PromptRef | None = None,
+                   as_of: datetime | None = None) -> Iterator[AnswerEvent]:
+        got = self._retrieve(question, filters, top_k, as_of)
         yield AnswerEvent(type="meta", trace_id=got.trace_id, retrieval=got.chunks)
         started = time.perf_counter()
         final: Generation | None = None
@@ -133,10 +136,11 @@ class Answerer:
             raise RuntimeError(f"generator {self.generator.name!r} ended its stream without a final generation")
         yield AnswerEvent(type="done", trace_id=got.trace_id, answer=self._answer(got, final, _ms(started), prompt))
 
-    def _retrieve(self, question: str, filters: SearchFilters | None, top_k: int | None) -> _Retrieved:
+    def _retrieve(self, question: str, filters: SearchFilters | None, top_k: int | None,
+                  as_of: datetime | None = None) -> _Retrieved:
         trace_id = uuid.uuid4().hex
         started = time.perf_counter()
-        result = self.searcher.search(question, filters=filters, top_k=top_k)
+        result = self.searcher.search(question, filters=filters, top_k=top_k, as_of=as_of)
         timings = {k.removesuffix("_ms"): v for k, v in result.timings.items()}
         context_started = time.perf_counter()
         blocks = assemble_context(result.hits, max_tokens=self.settings.context_tokens)
@@ -151,7 +155,7 @@ class Answerer:
         return Answer(text=text, citations=citations, sources=sources, abstained=generation.abstained,
                       prompt_name=name, prompt_version=version, generator=generation.generator or self.generator.name,
                       model=generation.model or self.generator.model, retrieval=got.chunks, timings=timings,
-                      trace_id=got.trace_id)
+                      trace_id=got.trace_id, as_of=got.result.as_of)
 
     def _prompt_ref(self, generation: Generation | None = None, prompt: PromptRef | None = None) -> tuple[str, str]:
         if prompt is not None and str(getattr(generation, "prompt_name", "")):

@@ -8,6 +8,11 @@ A bound is written as a date (``2026-09-12``), a naive time (``2026-09-12T08:00`
 - ``until`` is exclusive (``published_at < until``), but a date-only ``until`` covers its whole day:
   it becomes 00:00 UTC of the next day. So ``since=D&until=D`` is the day D (UTC).
 
+``as_of`` (the moment an answer is given as of) is a point, not a bound: a date means the *end* of
+that day in UTC (so "as of 2026-10-19" includes that day), a time is taken as above. It may not be in
+the future: up to :data:`CLOCK_SKEW` (5 minutes) ahead is taken as now (a client's clock runs a little
+fast), and a day that has not ended yet (today) means now.
+
 Strings are parsed here, not by a web framework, because only here is ``2026-09-12`` still a date:
 turned into a datetime it would be 00:00 and ``until`` would exclude its own day.
 """
@@ -20,6 +25,7 @@ from newsrag.core.errors import NewsragError
 
 DateInput = str | date | datetime | None
 MAX_CHARS = 64  # the longest ISO 8601 time is about 32 characters
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of the server's clock an as_of may be (taken as now)
 RULE = ("a date (2026-09-12), a time (2026-09-12T08:00, taken as UTC) or a zoned time "
         "(2026-09-12T08:00Z, 2026-09-12T10:00+02:00)")
 
@@ -76,6 +82,24 @@ def date_range(since: DateInput, until: DateInput,
         raise InvalidDate(f"'{names[0]}' must be before '{names[1]}' ({names[0]} {after.isoformat()} is not "
                           f"before {names[1]} {before.isoformat()}, an exclusive bound)")
     return after, before
+
+
+def as_of_point(value: DateInput, now: datetime, name: str = "as_of") -> datetime | None:
+    """The instant an answer is given as of, in UTC, or None (no value: the caller's now). A date is
+    the last instant of that day (UTC); the result is never after ``now``: a value up to
+    :data:`CLOCK_SKEW` ahead, or a day that has not ended, is ``now``; anything later is refused."""
+    point = _point(value, name)
+    if point is None:
+        return None
+    if isinstance(point, datetime):
+        start = end = point
+    else:
+        start = datetime.combine(point, time(0), tzinfo=UTC)
+        end = datetime.combine(point, time.max, tzinfo=UTC)  # 23:59:59.999999: "as of D" includes D
+    if start > now + CLOCK_SKEW:
+        raise InvalidDate(f"{_named(name)}{start.isoformat()} is in the future (now is {now.isoformat()}; "
+                          f"at most {CLOCK_SKEW.seconds // 60} minutes of clock skew are allowed)")
+    return min(end, now)
 
 
 def _point(value: DateInput, name: str) -> date | datetime | None:

@@ -69,6 +69,7 @@ class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)  # embed_ms, search_ms, rerank_ms
     query_vector: list[float] | None = None
+    as_of: datetime | None = None  # the instant searched as of: the one asked for, else the call's now
 
 
 # -- recency ---------------------------------------------------------------------------------
@@ -231,8 +232,12 @@ class Searcher:
         self.analysis = root.get(AnalysisSettings)
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
-               alpha: float | None = None, mode: Mode = "hybrid") -> SearchResult:
+               alpha: float | None = None, mode: Mode = "hybrid", as_of: datetime | None = None) -> SearchResult:
+        """``as_of``: search as of that instant (see :class:`SearchFilters`: only what was published
+        and ingested by then), with recency counted from it; None: now, without that filter (nothing
+        stored was ingested after now)."""
         query, top_k, alpha = self._validate(query, top_k, alpha, mode)
+        now, filters = _as_of(as_of, filters)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         vector = None if mode == "bm25" else self.embedder.embed_query(query)
@@ -243,11 +248,11 @@ class Searcher:
         started = time.perf_counter()
         hits = [h for h in hits if h.score >= self.settings.min_score]
         if self.settings.recency_half_life_days:
-            hits = apply_recency(hits, self.settings.recency_half_life_days)
+            hits = apply_recency(hits, self.settings.recency_half_life_days, now=now)
         qv = None if vector is None else [float(x) for x in vector]
         hits = self.reranker.rerank(query, qv, hits, top_k)
         timings["rerank_ms"] = _ms(started)
-        return SearchResult(query=query, hits=hits, timings=timings, query_vector=qv)
+        return SearchResult(query=query, hits=hits, timings=timings, query_vector=qv, as_of=now)
 
     def keyword_query(self, query: str) -> str:
         """What BM25 is asked: the analysed (stemmed) query when it searches the analysed
@@ -287,6 +292,17 @@ class Searcher:
             return fuse_by_document(keyword, dense, alpha, self.settings.normalize)[:limit]
         return list(self.store.hybrid(query, vector, self.vector_name, limit=limit, alpha=alpha,
                                       fusion=self.settings.fusion, filters=filters, query_properties=props))
+
+
+def _as_of(as_of: datetime | None, filters: SearchFilters | None) -> tuple[datetime, SearchFilters | None]:
+    """The instant a search is as of (a naive one is UTC; None: now, taken once here) and its filters:
+    with ``as_of`` set when one was asked for."""
+    if as_of is None:
+        return datetime.now(UTC), filters
+    if not isinstance(as_of, datetime):
+        raise InvalidQuery(f"as_of must be a datetime (got {type(as_of).__name__})")
+    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+    return as_of, replace(filters or SearchFilters(), as_of=as_of)
 
 
 def _root(settings: SearchSettings | Settings | None) -> Settings:

@@ -67,15 +67,21 @@ class StoredObject:
 
 @dataclass(frozen=True)
 class SearchFilters:
+    """What a search may return. ``published_after`` is inclusive, ``published_before`` exclusive
+    (undated chunks pass neither). ``as_of`` keeps what a reader could have seen at that instant:
+    chunks ingested at or before it (a chunk with no ``ingested_at`` is not known to be) and
+    published at or before it; an undated chunk counts as published when it was ingested."""
+
     source_ids: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     published_after: datetime | None = None
     published_before: datetime | None = None
     doc_ids: tuple[str, ...] = ()
+    as_of: datetime | None = None
 
     def is_empty(self) -> bool:
         return not (self.source_ids or self.tags or self.published_after or self.published_before
-                    or self.doc_ids)
+                    or self.doc_ids or self.as_of)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ of a record to properties and back, and search filters. The only place a propert
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from weaviate.classes.config import DataType, Property, Tokenization
@@ -83,4 +84,14 @@ def to_filter(filters: SearchFilters | None) -> Any:
         parts.append(Filter.by_property("published_at").greater_or_equal(filters.published_after))
     if filters.published_before:
         parts.append(Filter.by_property("published_at").less_than(filters.published_before))
+    if filters.as_of:
+        parts.append(_visible_as_of(filters.as_of))
     return Filter.all_of(parts) if len(parts) > 1 else parts[0]
+
+
+def _visible_as_of(as_of: datetime) -> Any:
+    """Ingested by ``as_of`` and published by it; undated chunks count as published when ingested
+    (the ingested_at bound already holds them), so they need the collection's null-state index."""
+    ingested = Filter.by_property("ingested_at").less_or_equal(as_of)
+    published = Filter.by_property("published_at").less_or_equal(as_of)
+    return ingested & (published | Filter.by_property("published_at").is_none(True))
