@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -20,7 +21,7 @@ from pydantic import SecretStr
 from newsrag.app.services import RateLimiter, Services
 from newsrag.core.records import SearchFilters
 from newsrag.ingest.registry import SOURCE_ID
-from newsrag.retrieval.dates import DateInput, InvalidDate, date_range, parse_point
+from newsrag.retrieval.dates import DateInput, InvalidDate, as_of_point, date_range, parse_point
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -96,8 +97,8 @@ def client_key(request: Request, creds: Credentials, svc: ServicesDep) -> str:
 def filters_from(sources: Sequence[str] | None, tags: Sequence[str] | None, since: DateInput,
                  until: DateInput) -> SearchFilters | None:
     """The request's filters: comma lists split, date bounds by the one rule of :mod:`newsrag.retrieval.dates`
-    (a date-only ``until`` covers its day). 400 for a range that holds no instant, 422 for a source id
-    that cannot exist, so a misread filter is never an empty result."""
+    (a date-only ``until`` covers its day). 422 for a range that holds no instant (naming ``since``) or
+    a source id that cannot exist, so a misread filter is never an empty result."""
     source_ids, tag_values = split_values(sources), split_values(tags)
     for source_id in source_ids:
         if not re.fullmatch(SOURCE_ID, source_id):
@@ -106,7 +107,7 @@ def filters_from(sources: Sequence[str] | None, tags: Sequence[str] | None, sinc
     try:
         after, before = date_range(since, until)
     except InvalidDate as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise HTTPException(422, f"since: {exc}") from None
     f = SearchFilters(source_ids=source_ids, tags=tag_values, published_after=after, published_before=before)
     return None if f.is_empty() else f
 
@@ -124,6 +125,21 @@ def check_date(value: str | None) -> str | None:
     if value is not None and value.strip():
         parse_point(value)  # raises InvalidDate, a ValueError
     return value
+
+
+def check_as_of(value: str | None) -> str | None:
+    """An ``as_of`` parameter's validator: unreadable or in the future (beyond the clock skew) is a
+    422 naming the parameter. The string goes on; :func:`as_of_from` resolves it when answering."""
+    as_of_point(value, datetime.now(UTC), name="")  # raises InvalidDate, a ValueError; loc names it
+    return value
+
+
+def as_of_from(value: str | None) -> datetime | None:
+    """The request's (validated) ``as_of`` in UTC, against the clock read now; None: the library's now."""
+    try:
+        return as_of_point(value, datetime.now(UTC))
+    except InvalidDate as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def admin_key(request: Request, creds: Credentials, svc: ServicesDep) -> str:

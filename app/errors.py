@@ -18,9 +18,11 @@ from newsrag.retrieval.search import InvalidQuery
 log = logging.getLogger("newsrag.app")
 
 
-def error_body(message: str, kind: str, status: int, openai: bool = False) -> dict[str, object]:
+def error_body(message: str, kind: str, status: int, openai: bool = False,
+               param: str | None = None) -> dict[str, object]:
+    """``param``: the one request field at fault, when there is one (OpenAI's ``param``)."""
     if openai:  # the OpenAI wire format, so SDKs surface the message
-        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+        return {"error": {"message": message, "type": kind, "param": param, "code": status}}
     return {"error": kind, "message": message, "status": status}
 
 
@@ -29,9 +31,9 @@ def is_openai_path(path: str) -> bool:
 
 
 def _respond(request: Request, status: int, kind: str, message: str,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(message, kind, status, is_openai_path(request.url.path)), status_code=status,
-                        headers=headers)
+             headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, kind, status, is_openai_path(request.url.path), param),
+                        status_code=status, headers=headers)
 
 
 def status_for(exc: Exception) -> tuple[int, str]:
@@ -91,9 +93,13 @@ def stream_error(exc: Exception, trace_id: str | None) -> tuple[str, str, int]:
     return INTERNAL, "internal_error", 500
 
 
+def _where(loc: Sequence[object]) -> str:
+    return ".".join(str(p) for p in loc if p != "body")
+
+
 def _located(loc: Sequence[object], msg: str) -> str:
     msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a validator's own message
-    where = ".".join(str(p) for p in loc if p != "body")
+    where = _where(loc)
     return f"{where}: {msg}" if where else msg
 
 
@@ -105,8 +111,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [_located(e["loc"], e["msg"]) for e in exc.errors()]
-        return _respond(request, 422, "invalid_request", "; ".join(parts) or "invalid request")
+        errors = exc.errors()
+        parts = [_located(e["loc"], e["msg"]) for e in errors]
+        param = (_where(errors[0]["loc"]) or None) if len(errors) == 1 else None
+        return _respond(request, 422, "invalid_request", "; ".join(parts) or "invalid request", param=param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,6 +17,8 @@ from pydantic import AfterValidator, Field
 from newsrag.app.deps import (
     ServicesDep,
     admin_key,
+    as_of_from,
+    check_as_of,
     check_date,
     client_key,
     filters_from,
@@ -38,6 +40,11 @@ DATES = ("a date (2026-09-12: since = its start, until = its end), a time (naive
          "since is inclusive, until exclusive")
 DateField = Annotated[str | None, Field(max_length=64, description=DATES), AfterValidator(check_date)]
 DateQuery = Annotated[str | None, Query(max_length=64, description=DATES), AfterValidator(check_date)]
+AS_OF = ("answer as of this instant: only articles published and ingested by then, recency counted from it; "
+         "a date (2026-10-19) is the end of that day (UTC), a time without a zone is UTC; not in the future "
+         "(5 minutes of clock skew allowed); default: now")
+AsOfField = Annotated[str | None, Field(max_length=64, description=AS_OF), AfterValidator(check_as_of)]
+AsOfQuery = Annotated[str | None, Query(max_length=64, description=AS_OF), AfterValidator(check_as_of)]
 LIST_HELP = "repeat the parameter or separate values with commas"
 
 
@@ -47,6 +54,7 @@ class AskRequest(UnicodeBody):
     tags: list[str] = Field(default_factory=list, max_length=50, description=LIST_HELP)
     since: DateField = None
     until: DateField = None
+    as_of: AsOfField = None
     top_k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
     conversation_id: str | None = Field(None, max_length=128)  # A/B arms stick to it (else to the client)
@@ -72,12 +80,14 @@ def check_question(question: str, svc: Services) -> str:
 def ask(body: AskRequest, svc: Services = Depends(services), key: str = Depends(client_key)) -> Any:
     question = check_question(body.question, svc)
     filters = filters_from(body.sources, body.tags, body.since, body.until)
+    as_of = as_of_from(body.as_of)
     prompt, arm = select_prompt(svc, body.conversation_id or key)
     if body.stream:
-        events = primed(svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k, prompt=prompt))
+        events = primed(svc.answerer.ask_stream(question, filters=filters, top_k=body.top_k, prompt=prompt,
+                                                as_of=as_of))
         return StreamingResponse(sse(events, svc, question, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k, prompt=prompt)
+    answer = svc.answerer.ask(question, filters=filters, top_k=body.top_k, prompt=prompt, as_of=as_of)
     return served(svc, answer, question, arm)
 
 
@@ -138,15 +148,15 @@ def _event(name: str, data: Any) -> str:
 def search(q: str = Query(..., description="The query."),
            source: list[str] = Query(default=[], description=LIST_HELP),
            tag: list[str] = Query(default=[], description=LIST_HELP), since: DateQuery = None, until: DateQuery = None,
-           top_k: int = Query(8, ge=1, le=100), alpha: float | None = Query(None, ge=0, le=1),
+           as_of: AsOfQuery = None, top_k: int = Query(8, ge=1, le=100), alpha: float | None = Query(None, ge=0, le=1),
            mode: Literal["hybrid", "vector", "bm25"] = "hybrid", svc: Services = Depends(services),
            key: str = Depends(client_key)) -> dict[str, Any]:
     query = check_question(q, svc)
     result = svc.searcher.search(query, filters=filters_from(source, tag, since, until), top_k=top_k,
-                                 alpha=alpha, mode=mode)
+                                 alpha=alpha, mode=mode, as_of=as_of_from(as_of))
     hits = [{"chunk_id": h.uuid, "score": round(h.score, 6),
              **{k: _jsonable(v) for k, v in h.chunk.model_dump().items()}} for h in result.hits]
-    return {"query": query, "hits": hits, "timings": result.timings}
+    return {"query": query, "hits": hits, "timings": result.timings, "as_of": _jsonable(result.as_of)}
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,9 +2,10 @@
 
 Citations travel in two extension fields: ``citations`` (the cited articles' URLs, the convention
 some OpenAI-compatible search APIs use: ``citations[n-1]`` is the article marked ``[n]``) and
-``newsrag`` (trace id, sources with their quotes, citations, prompt version, abstention, how
-``usage`` was counted). In a stream both arrive on the final chunk, before the usage chunk (with
-``stream_options.include_usage``) and ``data: [DONE]``.
+``newsrag`` (trace id, sources with their quotes, citations, prompt version, abstention, the
+``as_of`` answered as of, how ``usage`` was counted). In a stream both arrive on the final chunk,
+before the usage chunk (with ``stream_options.include_usage``) and ``data: [DONE]``. A request may
+carry ``as_of`` (newsrag's extension field, as on /v1/ask).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from newsrag.app.deps import client_key, services
+from newsrag.app.deps import as_of_from, client_key, services
 from newsrag.app.errors import error_body, stream_error
-from newsrag.app.routes_api import check_question, primed, select_prompt, served
+from newsrag.app.routes_api import AsOfField, check_question, primed, select_prompt, served
 from newsrag.app.services import Services
 from newsrag.app.validation import UnicodeBody
 from newsrag.retrieval.answer import Answer, AnswerEvent
@@ -51,6 +52,7 @@ class ChatRequest(UnicodeBody):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    as_of: AsOfField = None  # newsrag's extension: answer as of this instant (see /v1/ask)
 
 
 def _text(message: ChatMessage) -> str:
@@ -77,15 +79,16 @@ def chat_completions(req: ChatRequest, svc: Services = Depends(services), key: s
     if req.model != svc.settings.model_name:
         raise HTTPException(404, f"The model '{req.model}' does not exist; available: {svc.settings.model_name}")
     question = check_question(question_of(req), svc)
+    as_of = as_of_from(req.as_of)
     user = (req.model_extra or {}).get("user")
     prompt, arm = select_prompt(svc, str(user) if user else key)  # OpenAI's `user` keeps A/B arms sticky
     if req.stream:
         with_usage = bool(req.stream_options and req.stream_options.include_usage)
-        events = primed(svc.answerer.ask_stream(question, prompt=prompt))
+        events = primed(svc.answerer.ask_stream(question, prompt=prompt, as_of=as_of))
         chunks = ChunkWriter(req.model, with_usage)
         return StreamingResponse(_stream(svc, events, question, chunks, arm), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
-    answer = served(svc, svc.answerer.ask(question, prompt=prompt), question, arm)
+    answer = served(svc, svc.answerer.ask(question, prompt=prompt, as_of=as_of), question, arm)
     return {
         "id": f"chatcmpl-{answer.trace_id}", "object": "chat.completion", "created": int(time.time()),
         "model": req.model,
@@ -101,6 +104,7 @@ def extensions(answer: Answer, usage_counted_by: str) -> dict[str, Any]:
         "newsrag": {"trace_id": answer.trace_id, "abstained": answer.abstained, "prompt_name": answer.prompt_name,
                     "prompt_version": answer.prompt_version, "prompt_arm": answer.prompt_arm,
                     "generator": answer.generator, "usage_counted_by": usage_counted_by,
+                    "as_of": answer.as_of.isoformat() if answer.as_of else None,
                     "sources": [s.model_dump(mode="json") for s in answer.sources],
                     "citations": [c.model_dump(mode="json") for c in answer.citations]},
     }

@@ -32,6 +32,19 @@ def ask_filters(sources: list[str], since: str | None, until: str | None) -> Any
     return None if filters.is_empty() else filters
 
 
+def ask_as_of(value: str | None) -> Any:
+    """``--as-of`` in UTC (a date: the end of that day; not in the future, 5 minutes of clock skew
+    allowed), or None (now); an unreadable or future one is a ConfigError naming the option (exit 2)."""
+    from datetime import UTC, datetime
+
+    from newsrag.retrieval.dates import InvalidDate, as_of_point
+
+    try:
+        return as_of_point(value, datetime.now(UTC), name="--as-of")
+    except InvalidDate as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_answerer(settings: Settings) -> Any:
     """The app's answerer (its generator: ``NEWSRAG_APP_GENERATOR``) and the store it reads."""
     from newsrag.embeddings import create_embedder
@@ -48,12 +61,14 @@ def build_answerer(settings: Settings) -> Any:
 
 
 def ask_and_print(question: str, sources: list[str], since: str | None, top_k: int | None, console: Console,
-                  as_json: bool, until: str | None = None, settings: Settings | None = None) -> None:
+                  as_json: bool, until: str | None = None, settings: Settings | None = None,
+                  as_of: str | None = None) -> None:
     settings = command_settings(settings)
     filters = ask_filters(sources, since, until)  # bad dates fail before Weaviate is reached
+    when = ask_as_of(as_of)
     answerer, store = build_answerer(settings)
     try:
-        answer = answerer.ask(question, filters=filters, top_k=top_k)
+        answer = answerer.ask(question, filters=filters, top_k=top_k, as_of=when)
     finally:
         store.close()
     if as_json:
@@ -62,8 +77,9 @@ def ask_and_print(question: str, sources: list[str], since: str | None, top_k: i
     # Article text is untrusted: escaped, so "[link=…]" in a quote is text, not console markup.
     console.print(f"\n[bold]Q:[/] {escape(question)}", soft_wrap=False, highlight=False)
     console.print(f"[bold]A:[/] {escape(answer.text)}", soft_wrap=False, highlight=False)
+    as_of_note = f" · as of {answer.as_of.isoformat()}" if when and answer.as_of else ""  # only when asked
     console.print(f"[dim]{answer.generator} · prompt {answer.prompt_name} ({answer.prompt_version}) · "
-                  f"{answer.timings.get('total', 0):.0f} ms · trace {answer.trace_id}[/]", highlight=False)
+                  f"{answer.timings.get('total', 0):.0f} ms · trace {answer.trace_id}{as_of_note}[/]", highlight=False)
     for source in answer.sources:  # one entry per article, numbered as its [n] markers
         date = source.published_at.date().isoformat() if source.published_at else "undated"
         console.print(f"[{source.n}] {source.title} ({source.source_id}, {date})\n    {source.url}",

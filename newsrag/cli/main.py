@@ -136,13 +136,16 @@ def ask(
                                                     "(naive = UTC) or a zoned time."),
     until: str = typer.Option(None, "--until", help="Published before: a time (naive = UTC), a zoned time, or "
                                                     "a date, which includes that whole day (UTC)."),
+    as_of: str = typer.Option(None, "--as-of", help="Answer as of this moment: only articles published and "
+                                                    "ingested by then, recency counted from it. A date (the end "
+                                                    "of that day, UTC) or a time; not in the future. Default: now."),
     top_k: int = typer.Option(None, "--top-k", min=1, max=50),
     as_json: bool = typer.Option(False, "--json", help="Print the whole Answer as JSON."),
 ) -> None:
     """Answer a question from the index and print its sources."""
     from newsrag.cli.ask_view import ask_and_print
 
-    ask_and_print(question, source or [], since, top_k, out, as_json, until=until)
+    ask_and_print(question, source or [], since, top_k, out, as_json, until=until, as_of=as_of)
 
 
 @app.command("serve")

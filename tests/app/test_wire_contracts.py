@@ -21,7 +21,7 @@ KEY = "key-one-7f3a91c2d4"
 ADMIN = "admin-key-5e6b8a0f1d"
 CHAT = {"model": "newsrag", "messages": [{"role": "user", "content": "harbor"}]}
 NEWSRAG_KEYS = {"trace_id", "abstained", "prompt_name", "prompt_version", "prompt_arm", "generator",
-                "usage_counted_by", "sources", "citations"}
+                "usage_counted_by", "sources", "citations", "as_of"}
 
 
 def data_lines(text: str) -> list[str]:
@@ -141,7 +141,7 @@ def test_filter_errors_name_the_problem(make_app: Any) -> None:
     bad = client.post("/v1/ask", json={"question": "harbor", "sources": ["Metro Daily"]})
     assert bad.status_code == 422 and bad.json()["message"].startswith("source: 'Metro Daily' is not a source id")
     empty = client.post("/v1/ask", json={"question": "harbor", "since": "2026-09-13", "until": "2026-09-12"})
-    assert empty.status_code == 400 and empty.json()["message"].startswith("'since' must be before 'until'")
+    assert empty.status_code == 422 and empty.json()["message"].startswith("since: 'since' must be before 'until'")
     unreadable = client.post("/v1/ask", json={"question": "harbor", "until": "soon"})
     assert unreadable.status_code == 422 and unreadable.json()["message"].startswith("until: expected a date")
 
