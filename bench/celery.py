@@ -123,8 +123,9 @@ def lose_the_store(cluster: Cluster) -> None:
             store.drop()
     airflow = cluster.airflow()
     url = airflow.executor_env(airflow.state())["NEWSRAG_DATABASE_URL"]
-    with psycopg.connect(url) as conn:
-        conn.execute("DELETE FROM vectors")
+    with psycopg.connect(url) as conn:  # the cache's table exists from the first run on
+        if conn.execute("SELECT to_regclass('vectors')").fetchone() != (None,):
+            conn.execute("DELETE FROM vectors")
 
 
 def use_workers(cluster: Cluster, count: int) -> None:
@@ -186,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster.connect()
             runs = measure(cluster, args.repetitions)
         finally:
+            if cluster.api is not None:
+                cluster.api.close()
             cluster.script("down")
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "sources": args.sources,
            "cpus": os.cpu_count(), "load_before": before, "load_after": load_average_text(), "runs": runs,
