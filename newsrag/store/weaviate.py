@@ -168,6 +168,14 @@ class WeaviateStore:
             return fn()
         except wex.WeaviateBaseError as exc:
             raise translate_error(exc, self.name) from None
+        except ValueError as exc:
+            # gRPC's "Cannot invoke RPC on closed channel!": another request of this process closed
+            # the client to reconnect (the circuit) while this one was in flight. Weaviate went away
+            # mid-call, as for the errors above: a 503 with Retry-After, not a 500.
+            if "closed channel" not in str(exc):
+                raise
+            raise StoreUnavailable(f"Weaviate unavailable ({self.name}): the connection was closed "
+                                   "during the call", retry_after=1) from None
 
     # -- schema ----------------------------------------------------------------------------
     def exists(self) -> bool:

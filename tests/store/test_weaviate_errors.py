@@ -38,3 +38,23 @@ def test_a_refusal_is_a_store_error_not_retried(exc: Exception) -> None:
     err = translate_error(exc, "NewsChunk")
     assert type(err) is StoreError and not err.retryable
     assert "refused an operation on NewsChunk" in str(err)
+
+
+def test_a_channel_closed_under_a_call_in_flight_is_store_unavailable() -> None:
+    # another request of the process closed the client to reconnect while this one was in flight
+    from newsrag.core.settings import Settings, WeaviateSettings
+    from newsrag.store.weaviate import WeaviateStore
+
+    store = WeaviateStore(Settings({}).get(WeaviateSettings), collection="Closed")  # no connection is made
+
+    def closed() -> None:
+        raise ValueError("Cannot invoke RPC on closed channel!")
+
+    def bug() -> None:
+        raise ValueError("invalid literal for int()")
+
+    with pytest.raises(StoreUnavailable, match="connection was closed during the call") as err:
+        store._call(closed)
+    assert err.value.retry_after == 1
+    with pytest.raises(ValueError, match="invalid literal"):  # any other ValueError is a bug, not an outage
+        store._call(bug)
