@@ -212,8 +212,11 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport,
           claims: NearDuplicateClaims | None = None) -> Plan:
     stored = ctx.store.doc_versions([a.doc_id for a in articles])
     plan = Plan(claims or _claims(ctx))
+    recorded = _recorded(articles, stored, ctx)
     for a in articles:
         hashes = stored.get(a.doc_id, set())
+        if a.content_hash in hashes and a.doc_id not in recorded and _is_near_duplicate(a, plan, ctx, report):
+            continue  # a failed try's copy of a story another source holds now: deleted
         if a.content_hash in hashes:
             report.unchanged += 1
             plan.unchanged.append(a)
@@ -226,7 +229,19 @@ def _plan(articles: list[Article], ctx: IngestContext, report: IngestReport,
         elif not _is_near_duplicate(a, plan, ctx, report):
             report.new += 1
             plan.write.append(a)
+    # stored and never recorded, holding their stories: recorded now, without writing them again
+    if held := [a for a in plan.unchanged if a.doc_id in plan.signatures]:
+        _remember(held, plan, ctx)
     return plan
+
+
+def _recorded(articles: list[Article], stored: dict[str, set[str]], ctx: IngestContext) -> set[str]:
+    """The stored articles whose stories the shared state records as held. One stored and not
+    recorded was written by a try that failed before it could record it (its state database went
+    away): it is claimed again, as a new article would be, and is a copy if another source took
+    the story meanwhile."""
+    sources = {a.source_id for a in articles if a.doc_id in stored}
+    return set().union(*(ctx.state.stored_signatures(s) for s in sources)) if sources else set()
 
 
 def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report: IngestReport) -> bool:
@@ -243,6 +258,11 @@ def _is_near_duplicate(article: Article, plan: Plan, ctx: IngestContext, report:
     report.duplicates += 1
     if original.source_id != article.source_id:
         ctx.store.add_also_source(original.doc_id, article.source_id)
+    # A try of this source that failed after its upsert (its state database went away) may have left
+    # this article in the store, and released its claim; another source took the story since. The
+    # store is the truth: the copy goes, or the story would be stored twice.
+    if original.doc_id != article.doc_id:
+        ctx.store.delete_docs([article.doc_id])
     return True
 
 

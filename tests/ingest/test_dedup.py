@@ -263,3 +263,30 @@ def test_a_copy_arriving_while_its_original_is_written_is_named_by_the_writer(
     [copy] = copies
     assert (written.new, copy.new, copy.duplicates) == (1, 0, 1)
     assert stored(store) == {feed_server.url("/wire-story.html"): (written.chunks_written, {"paper"})}
+
+
+@pytest.mark.integration
+def test_a_try_that_lost_its_state_after_writing_leaves_no_second_copy(
+        store: Any, embedder: Any, feed_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's try writes its article, then its state database goes away (a PostgreSQL restart)
+    before the claim is recorded as stored: the claim is released and the other source takes the
+    story. The retry finds the story held by the other source: its own copy, left in the store by
+    the failed try, is deleted, so the story is stored once (found by the cluster fault test)."""
+    shared = str(tmp_path / "shared" / "ingest-state.sqlite")
+    agency, paper = feed(feed_server, "agency", [story()]), feed(feed_server, "paper", [syndicated(story())])
+
+    def state_gone(self: Any, docs: Any) -> dict[str, set[str]]:
+        raise ConnectionError("the ingest state went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(NearDuplicateClaims, "stored", state_gone)
+        with worker(shared, tmp_path / "worker-1", store, embedder) as first:
+            failed = run_source(agency, first)
+    assert failed.status == "failed" and "went away" in str(failed.error), failed
+    assert set(stored(store)) == {feed_server.url("/wire-story.html")}  # the failed try's copy is there
+    with worker(shared, tmp_path / "worker-2", store, embedder) as second:
+        taken = run_source(paper, second)
+    with worker(shared, tmp_path / "worker-1", store, embedder) as first:
+        retry = run_source(agency, first)
+    assert (taken.new, retry.new, retry.duplicates) == (1, 0, 1)
+    assert stored(store) == {feed_server.url("/paper-wire-story.html"): (taken.chunks_written, {"agency"})}
