@@ -127,9 +127,10 @@ class _RunSearcher(Searcher):
         self.last: SearchResult | None = None
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
-               alpha: float | None = None, mode: Any = None, as_of: datetime | None = None) -> SearchResult:
+               alpha: float | None = None, mode: Any = None, as_of: datetime | None = None,
+               half_life_days: float | None = None) -> SearchResult:
         self.last = super().search(query, filters=filters, top_k=top_k, alpha=alpha, mode=mode or self.mode,
-                                   as_of=as_of)
+                                   as_of=as_of, half_life_days=half_life_days)
         return self.last
 
 

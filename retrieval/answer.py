@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -24,12 +24,19 @@ from newsrag.retrieval.citations import Renumberer, renumber_text
 from newsrag.retrieval.context import ContextBlock, assemble_context
 from newsrag.retrieval.generators.base import Generation, Generator, PromptRef
 from newsrag.retrieval.search import Searcher, SearchResult
+from newsrag.retrieval.temporal import QueryWindow, query_window
 
 
 class AnswerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_ANSWER_", extra="ignore")
 
     context_tokens: int = Field(1500, ge=50, le=100_000)  # budget for assemble_context
+    # Recency priors a question's words ask for (#14): "the latest ..." and "recent ..." weigh age
+    # with these half-lives; a question without a cue uses the searcher's own
+    # (NEWSRAG_SEARCH_RECENCY_HALF_LIFE_DAYS). A window the question names ("last week") filters.
+    latest_half_life_days: float = Field(7.0, gt=0)
+    recent_half_life_days: float = Field(30.0, gt=0)
+    temporal: bool = True  # read time expressions in questions (False: only explicit since/until)
 
 
 class AnswerCitation(BaseModel):
@@ -76,6 +83,18 @@ class Answer(BaseModel):
     trace_id: str
     prompt_arm: str | None = None  # A/B arm ("a" active, "b" canary) when a split is running
     as_of: datetime | None = None  # the instant answered as of: the one asked for, else the moment of asking
+    window: AnswerWindow | None = None  # the publication window searched and why (#14)
+
+
+class AnswerWindow(BaseModel):
+    """The window an answer searched: ``source`` "explicit" (since/until given), "question" (a phrase
+    such as "last week", in ``expression``) or "none"; ``recency`` the prior the question asked for."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    source: str = "none"
+    expression: str | None = None
+    recency: str = "default"
 
 
 class AnswerEvent(BaseModel):
@@ -93,6 +112,7 @@ class _Retrieved:
     result: SearchResult
     blocks: list[ContextBlock]
     timings: dict[str, float]
+    window: QueryWindow | None = None
 
     @property
     def chunks(self) -> list[RetrievedChunk]:
@@ -140,12 +160,27 @@ class Answerer:
                   as_of: datetime | None = None) -> _Retrieved:
         trace_id = uuid.uuid4().hex
         started = time.perf_counter()
-        result = self.searcher.search(question, filters=filters, top_k=top_k, as_of=as_of)
+        filters, window = self._window(question, filters, as_of)
+        result = self.searcher.search(question, filters=filters, top_k=top_k, as_of=as_of,
+                                      half_life_days=window.half_life_days if window else None)
         timings = {k.removesuffix("_ms"): v for k, v in result.timings.items()}
         context_started = time.perf_counter()
         blocks = assemble_context(result.hits, max_tokens=self.settings.context_tokens)
         timings["context"] = _ms(context_started)
-        return _Retrieved(trace_id, started, result, blocks, timings)
+        return _Retrieved(trace_id, started, result, blocks, timings, window)
+
+    def _window(self, question: str, filters: SearchFilters | None,
+                as_of: datetime | None) -> tuple[SearchFilters | None, QueryWindow | None]:
+        """The filters with the publication window the question names (explicit since/until win)."""
+        if not self.settings.temporal:
+            return filters, None
+        given = filters or SearchFilters()
+        half_lives = {"latest": self.settings.latest_half_life_days, "recent": self.settings.recent_half_life_days}
+        window = query_window(question, as_of or datetime.now(UTC), given.published_after,
+                              given.published_before, half_lives)
+        if window.source != "question":
+            return filters, window
+        return replace(given, published_after=window.since, published_before=window.until), window
 
     def _answer(self, got: _Retrieved, generation: Generation, generate_ms: float,
                 prompt: PromptRef | None = None) -> Answer:
@@ -155,7 +190,7 @@ class Answerer:
         return Answer(text=text, citations=citations, sources=sources, abstained=generation.abstained,
                       prompt_name=name, prompt_version=version, generator=generation.generator or self.generator.name,
                       model=generation.model or self.generator.model, retrieval=got.chunks, timings=timings,
-                      trace_id=got.trace_id, as_of=got.result.as_of)
+                      trace_id=got.trace_id, as_of=got.result.as_of, window=_answer_window(got.window))
 
     def _prompt_ref(self, generation: Generation | None = None, prompt: PromptRef | None = None) -> tuple[str, str]:
         if prompt is not None and str(getattr(generation, "prompt_name", "")):
@@ -199,3 +234,10 @@ def _sources(citations: list[AnswerCitation], numbers: dict[int, int],
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _answer_window(window: QueryWindow | None) -> AnswerWindow | None:
+    if window is None:
+        return None
+    return AnswerWindow(since=window.since, until=window.until, source=window.source,
+                        expression=window.expression, recency=window.recency)

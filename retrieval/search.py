@@ -232,10 +232,12 @@ class Searcher:
         self.analysis = root.get(AnalysisSettings)
 
     def search(self, query: str, *, filters: SearchFilters | None = None, top_k: int | None = None,
-               alpha: float | None = None, mode: Mode = "hybrid", as_of: datetime | None = None) -> SearchResult:
+               alpha: float | None = None, mode: Mode = "hybrid", as_of: datetime | None = None,
+               half_life_days: float | None = None) -> SearchResult:
         """``as_of``: search as of that instant (see :class:`SearchFilters`: only what was published
         and ingested by then), with recency counted from it; None: now, without that filter (nothing
-        stored was ingested after now)."""
+        stored was ingested after now). ``half_life_days``: the recency prior for this search (a
+        question asking for "the latest"), instead of ``NEWSRAG_SEARCH_RECENCY_HALF_LIFE_DAYS``."""
         query, top_k, alpha = self._validate(query, top_k, alpha, mode)
         now, filters = _as_of(as_of, filters)
         timings: dict[str, float] = {}
@@ -247,8 +249,8 @@ class Searcher:
         timings["search_ms"] = _ms(started)
         started = time.perf_counter()
         hits = [h for h in hits if h.score >= self.settings.min_score]
-        if self.settings.recency_half_life_days:
-            hits = apply_recency(hits, self.settings.recency_half_life_days, now=now)
+        if half_life := half_life_days or self.settings.recency_half_life_days:
+            hits = apply_recency(hits, half_life, now=now)
         qv = None if vector is None else [float(x) for x in vector]
         hits = self.reranker.rerank(query, qv, hits, top_k)
         timings["rerank_ms"] = _ms(started)

@@ -296,3 +296,32 @@ def _rules() -> tuple[_Rule, ...]:
 
 
 _RULES = _rules()
+
+
+@dataclass(frozen=True)
+class QueryWindow:
+    """What a question's time did to its search: the window searched and where it came from, the
+    phrase that named it, the recency prior, and the half-life that prior asks for (None: the
+    searcher's default)."""
+
+    since: datetime | None
+    until: datetime | None
+    source: Source
+    expression: str | None
+    recency: Recency
+    half_life_days: float | None
+
+
+def query_window(question: str, as_of: datetime, since: datetime | None, until: datetime | None,
+                 half_lives: dict[str, float]) -> QueryWindow:
+    """The window and recency prior for ``question`` asked at ``as_of``: explicit ``since``/``until``
+    win; a window the question names is used otherwise. A question whose window cannot hold
+    anything yet ("in 2030") is answered without one, not refused: the answer says none was used."""
+    try:
+        intent = parse_temporal(question, as_of)
+    except InvalidWindow:
+        return QueryWindow(since, until, "explicit" if since or until else "none", None, "default",
+                           half_lives.get("default"))
+    window = resolve_window(intent, since, until)
+    return QueryWindow(window.since, window.until, window.source, intent.expression, intent.recency,
+                       half_lives.get(intent.recency))
