@@ -275,7 +275,15 @@ def node_mismatches(compose: Compose, proven: Proven, dotenv: Mapping[str, str])
     return found
 
 
+SUPERVISED = ["-m", "newsrag.cli.supervise", "--"]  # the cluster's restart policy: compose's `restart:`
+
+
+def _unsupervised(command: list[str]) -> list[str]:
+    return command[1 + len(SUPERVISED):] if command[1:1 + len(SUPERVISED)] == SUPERVISED else command
+
+
 def _without_dropped(command: list[str]) -> list[str]:
+    command = _unsupervised(command)
     words = [Path(command[0]).name, *command[1:]]
     return [w for i, w in enumerate(words) if w not in DROPPED_FLAGS and not (i and words[i - 1] in DROPPED_FLAGS)]
 
@@ -286,6 +294,10 @@ def command_mismatches(compose: Compose, proven: Proven) -> list[str]:
         ours, theirs = _without_dropped(command), _without_dropped(compose["services"][service]["command"])
         if ours != theirs:
             found.append(f"{service}: command: cluster {' '.join(ours)!r}, compose {' '.join(theirs)!r}")
+        restart = compose["services"][service].get("restart")
+        if _unsupervised(command) != command and restart not in ("unless-stopped", "always", "on-failure"):
+            found.append(f"{service}: restart: cluster restarts it when it exits (newsrag.cli.supervise), "
+                         f"compose {restart!r}")
     replicas = compose["services"]["airflow-worker"].get("deploy", {}).get("replicas", 1)
     if replicas != len(WORKERS):
         found.append(f"airflow-worker: deploy.replicas: cluster {len(WORKERS)} workers ({', '.join(WORKERS)}), compose {replicas}")
@@ -363,7 +375,9 @@ def test_commands_are_the_clusters(proven: Proven) -> None:
     app[app.index("--workers") + 1] = "1"
     changed["services"]["airflow-worker"]["deploy"]["replicas"] = 3
     changed["services"]["airflow-scheduler"]["command"] = ["airflow", "scheduler"]
+    changed["services"]["airflow-triggerer"]["restart"] = "no"
     drift = "\n".join(command_mismatches(changed, proven))
+    assert "airflow-triggerer: restart: cluster restarts it when it exits (newsrag.cli.supervise), compose 'no'" in drift
     assert "app: command: cluster 'uvicorn newsrag.app.main:create_app --factory --workers 2 --port 8000', " \
            "compose 'uvicorn newsrag.app.main:create_app --factory --workers 1 --port 8000'" in drift
     assert "airflow-worker: deploy.replicas: cluster 2 workers (worker-1, worker-2), compose 3" in drift
