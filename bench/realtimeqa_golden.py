@@ -374,7 +374,12 @@ def _evaluate_plan(args: argparse.Namespace, out_dir: Path, plan: tuple[str, Pat
             log(f"evaluated {done}/{n} ({time.perf_counter() - t:.0f}s)")
 
     log(f"[{label}] evaluating {total} of {len(golden)} questions of {golden_path.name} (seed {args.seed}) ...")
-    run = run_eval(golden, store=store, embedder=embedder, sample=sample, seed=args.seed, progress=progress)
+    # today's figure (#14's baseline): questions read without their time expressions, asked now
+    from newsrag.core.settings import Settings
+
+    baseline = Settings({"NEWSRAG_ANSWER_TEMPORAL": "false"})
+    run = run_eval(golden, store=store, embedder=embedder, sample=sample, seed=args.seed, progress=progress,
+                   settings=baseline)
     history.save(run)
     report_path = str(write_report(run, history, out_dir / "reports"))
     return {"label": label, "run": run, "report": report_path, "eval_s": round(time.perf_counter() - t, 1)}
