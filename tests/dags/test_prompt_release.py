@@ -12,28 +12,18 @@ from typing import Any
 
 import pytest
 
+from newsrag.core.templates import PromptTemplate, load_template, templates_dir
 from newsrag.evaluation.history import HistoryStore
 from newsrag.prompts.registry import ActivePrompt, PromptRegistry
-from newsrag.core.templates import PromptTemplate, load_template, templates_dir
 from tests.dags.conftest import REPO, collect_logs, load_dag
-from tests.embeddings.fake_providers import FakeProviderServer, Received, openai_chat_completion
+from tests.e2e.fakes import obedient_llm
+from tests.embeddings.fake_providers import FakeProviderServer
 
 pytestmark = pytest.mark.integration
 
 V1 = load_template(templates_dir() / "news-answer" / "1.yaml")
 CITE = re.compile(r"Cite every claim.*?provided\.", re.DOTALL)
 GOOD = V1.model_copy(update={"version": "2", "system": V1.system + "Be concise.\n"})
-
-
-def obedient_llm(req: Received) -> tuple[int, dict[str, str], Any]:
-    """Answers with article 1's most relevant-looking sentence; cites only when told to."""
-    system, user = req.json["messages"][0]["content"], req.json["messages"][-1]["content"]
-    body = re.search(r'<article n="1"[^>]*>\ntitle: [^\n]*\n(.*?)\n</article>', user, re.DOTALL)
-    question = set(re.findall(r"\w{4,}", user.rsplit("Question:", 1)[-1].lower()))
-    sentences = re.split(r"(?<=[.!?])\s+", body.group(1)) if body else []
-    best = max(sentences, key=lambda s: len(question & set(re.findall(r"\w{4,}", s.lower()))), default="")
-    text = best.strip() or "The sources do not say."
-    return 200, {}, openai_chat_completion(text + (" [1]" if "Cite every claim" in system and best else ""))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 def obedient_llm(req: Any) -> tuple[int, dict[str, str], Any]:
     """Answers with article 1's most relevant-looking sentence; cites only when told to
-    (as in tests/dags/test_prompt_release.py)."""
+    (the e2e loops and tests/dags/test_prompt_release.py)."""
     from tests.embeddings.fake_providers import openai_chat_completion
 
     system, user = req.json["messages"][0]["content"], req.json["messages"][-1]["content"]
